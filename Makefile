@@ -1,0 +1,51 @@
+# Two commands for a fresh machine: `make book` and `make test`. Each creates/updates .venv
+# and installs what it needs itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= emoji-tiny
+
+.PHONY: all venv system-deps test book bench lint clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	# torch==2.14.1 / torchvision==0.29.1 (pinned in pyproject.toml) come from the local wheel store where one exists
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+# WordNet 3.0 for the candidate corpus: Debian's wordnet-base where apt-get exists, else nltk's downloader.
+system-deps: venv
+	@if [ -f /usr/share/wordnet/data.noun ] || $(PY) -c "import nltk; nltk.data.find('corpora/wordnet')" 2>/dev/null; then \
+		:; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing WordNet 3.0 (Debian wordnet-base)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null; \
+	else \
+		echo "installing WordNet 3.0 with nltk's downloader"; $(PY) -m nltk.downloader -q wordnet; \
+	fi
+
+test: system-deps
+	$(PY) -m pytest
+
+bench: system-deps
+	$(PY) benchmarks/scores_bench.py
+	$(PY) benchmarks/negmining_bench.py
+	$(PY) benchmarks/text_embed_bench.py
+
+lint: venv
+	$(PY) -m ruff check neglabel_core tests benchmarks
+
+book: system-deps
+	@echo "make book: not yet. The book needs the embedded default (emoji benchmark + tiny model, issue 3)"
+	@echo "and the notebooks (issue 4); today the core library and its tests (make test) are in place."
+	@exit 2
+
+clean:
+	rm -rf $(VENV) book/_build .pytest_cache

@@ -1,0 +1,208 @@
+"""Candidate corpora for NegMining: WordNet 3.0 nouns and adjectives (offline, via nltk) and
+plain word lists, each word with its part of speech and the prompt that embeds it.
+
+WordNet is found on nltk's data path, else in Debian's ``wordnet-base`` files
+(``/usr/share/wordnet``), which are linked into a data folder under the project cache (nltk
+refuses to read outside its data path) together with the ``lexnames`` file Debian lacks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Sequence
+
+from .files import atomic_write_text, cache_root
+
+DEBIAN_WORDNET = Path("/usr/share/wordnet")
+WORDNET_INSTALL_HINT = (
+    "install it with `sudo apt-get install wordnet-base` (Debian/Ubuntu; `make` does this where "
+    "apt-get is available) or `python -m nltk.downloader wordnet`"
+)
+
+# The 45 WordNet lexicographer files (lexnames(5WN)): number, name, syntactic category
+# (1 noun, 2 verb, 3 adjective, 4 adverb).
+LEXNAMES: tuple[tuple[str, int], ...] = (
+    ("adj.all", 3), ("adj.pert", 3), ("adv.all", 4), ("noun.Tops", 1), ("noun.act", 1),
+    ("noun.animal", 1), ("noun.artifact", 1), ("noun.attribute", 1), ("noun.body", 1),
+    ("noun.cognition", 1), ("noun.communication", 1), ("noun.event", 1), ("noun.feeling", 1),
+    ("noun.food", 1), ("noun.group", 1), ("noun.location", 1), ("noun.motive", 1),
+    ("noun.object", 1), ("noun.person", 1), ("noun.phenomenon", 1), ("noun.plant", 1),
+    ("noun.possession", 1), ("noun.process", 1), ("noun.quantity", 1), ("noun.relation", 1),
+    ("noun.shape", 1), ("noun.state", 1), ("noun.substance", 1), ("noun.time", 1),
+    ("verb.body", 2), ("verb.change", 2), ("verb.cognition", 2), ("verb.communication", 2),
+    ("verb.competition", 2), ("verb.consumption", 2), ("verb.contact", 2), ("verb.creation", 2),
+    ("verb.emotion", 2), ("verb.motion", 2), ("verb.perception", 2), ("verb.possession", 2),
+    ("verb.social", 2), ("verb.stative", 2), ("verb.weather", 2), ("adj.ppl", 3),
+)
+
+# Prompts of the official code: "the nice {}" for ID classes and nouns, "This is a {} photo" for adjectives.
+OFFICIAL_PROMPTS: dict[str, str] = {"noun": "the nice {}", "adj": "This is a {} photo"}
+CLIP_PROMPTS: dict[str, str] = {"noun": "a photo of a {}.", "adj": "a photo of something {}."}
+OFFICIAL_EXCLUDED_LEXNAMES: tuple[str, ...] = ("noun.animal", "noun.food")
+_WORDNET_POS = {"noun": "n", "adj": "a"}
+
+
+class WordNetMissingError(FileNotFoundError):
+    """WordNet 3.0 data is not installed."""
+
+
+def _lexnames_text() -> str:
+    return "".join(f"{i:02d}\t{name}\t{cat}\n" for i, (name, cat) in enumerate(LEXNAMES))
+
+
+def _prepare_debian_copy(source: Path, data_root: Path) -> None:
+    """Copy Debian's WordNet files (~30 MB) into ``data_root/corpora/wordnet`` and add ``lexnames``.
+    Links would not do: nltk rejects symlinks out of its data path and multiply-linked files."""
+    target = data_root / "corpora" / "wordnet"
+    target.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        dest = target / item.name
+        if not item.is_file() or (
+            dest.is_file() and not dest.is_symlink() and dest.stat().st_nlink == 1
+            and dest.stat().st_size == item.stat().st_size
+        ):
+            continue
+        tmp = target / f".{item.name}.tmp"
+        shutil.copyfile(item, tmp)
+        os.replace(tmp, dest)
+    if not (target / "lexnames").exists():
+        atomic_write_text(target / "lexnames", _lexnames_text())
+
+
+@lru_cache(maxsize=4)
+def load_wordnet(debian_dir: Optional[str] = None):
+    """An nltk ``WordNetCorpusReader`` over WordNet 3.0, found as the module docstring says."""
+    import nltk
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    source = Path(debian_dir) if debian_dir else DEBIAN_WORDNET
+    if debian_dir is None:
+        try:
+            return WordNetCorpusReader(nltk.data.find("corpora/wordnet"), None)
+        except LookupError:
+            pass
+    if not (source / "data.noun").is_file():
+        raise WordNetMissingError(
+            f"WordNet 3.0 not found: not on nltk's data path ({', '.join(map(str, nltk.data.path[:3]))}, ...) "
+            f"and no {source}/data.noun; {WORDNET_INSTALL_HINT}"
+        )
+    data_root = cache_root() / "nltk_data"
+    _prepare_debian_copy(source, data_root)
+    if str(data_root) not in nltk.data.path:
+        nltk.data.path.insert(0, str(data_root))
+    return WordNetCorpusReader(nltk.data.find("corpora/wordnet"), None)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Candidate words with their part of speech (e.g. "noun", "adj", "word") and group
+    (WordNet lexname, or the source name for word lists)."""
+
+    words: tuple[str, ...]
+    pos: tuple[str, ...]
+    groups: tuple[str, ...]
+    name: str = "corpus"
+
+    def __post_init__(self) -> None:
+        if not (len(self.words) == len(self.pos) == len(self.groups)):
+            raise ValueError("words, pos and groups must have equal lengths")
+        if not self.words:
+            raise ValueError(f"corpus {self.name!r} is empty; expected at least one candidate word")
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def prompts(self, templates: Mapping[str, str]) -> list[str]:
+        """Each word in its part of speech's template (``{}`` marks the word)."""
+        missing = sorted(set(self.pos) - set(templates))
+        if missing:
+            raise ValueError(f"no prompt template for part(s) of speech {missing}; expected keys {sorted(set(self.pos))}")
+        return [templates[p].format(w) for w, p in zip(self.words, self.pos)]
+
+    def subset(self, indices: Iterable[int], name: Optional[str] = None) -> "Corpus":
+        idx = [int(i) for i in indices]
+        return Corpus(
+            tuple(self.words[i] for i in idx),
+            tuple(self.pos[i] for i in idx),
+            tuple(self.groups[i] for i in idx),
+            name or self.name,
+        )
+
+    def without(self, words: Iterable[str], name: Optional[str] = None) -> "Corpus":
+        """Drop candidates equal (case-insensitively, after stripping) to any of ``words``,
+        e.g. the ID class names."""
+        drop = {w.strip().lower() for w in words}
+        return self.subset([i for i, w in enumerate(self.words) if w.lower() not in drop], name)
+
+    def __add__(self, other: "Corpus") -> "Corpus":
+        return dedup(
+            Corpus(self.words + other.words, self.pos + other.pos, self.groups + other.groups, f"{self.name}+{other.name}")
+        )
+
+
+def dedup(corpus: Corpus) -> Corpus:
+    """Keep the first occurrence of each word (as the official code: nouns before adjectives)."""
+    seen: dict[str, int] = {}
+    for i, word in enumerate(corpus.words):
+        seen.setdefault(word, i)
+    return corpus.subset(sorted(seen.values()))
+
+
+def _lemma_text(name: str) -> str:
+    return name.replace("_", " ").lower()
+
+
+def wordnet_corpus(
+    parts: Sequence[str] = ("noun", "adj"),
+    *,
+    exclude_lexnames: Sequence[str] = (),
+    multiword: bool = True,
+    remove: Iterable[str] = (),
+    wordnet_dir: Optional[str] = None,
+) -> Corpus:
+    """WordNet 3.0 lemmas of the given parts of speech ("noun", "adj"), lowercased with
+    underscores as spaces, deduplicated across parts (nouns first).
+
+    ``exclude_lexnames``: lexicographer groups to leave out (the official ImageNet setting is
+    :data:`OFFICIAL_EXCLUDED_LEXNAMES`); ``multiword=False`` drops lemmas with spaces;
+    ``remove``: words to drop, e.g. the ID class names.
+    """
+    unknown_parts = [p for p in parts if p not in _WORDNET_POS]
+    if unknown_parts or not parts:
+        raise ValueError(f"unknown part(s) of speech {unknown_parts or list(parts)}; expected some of {list(_WORDNET_POS)}")
+    valid = {name for name, _ in LEXNAMES}
+    unknown = [x for x in exclude_lexnames if x not in valid]
+    if unknown:
+        raise ValueError(f"unknown lexname(s) {unknown}; expected WordNet lexnames such as 'noun.animal'")
+    wn = load_wordnet(wordnet_dir)
+    excluded = set(exclude_lexnames)
+    words, pos, groups = [], [], []
+    for part in parts:
+        for synset in wn.all_synsets(_WORDNET_POS[part]):
+            lexname = synset.lexname()
+            if lexname in excluded:
+                continue
+            for lemma in synset.lemma_names():
+                text = _lemma_text(lemma)
+                if not multiword and " " in text:
+                    continue
+                words.append(text)
+                pos.append(part)
+                groups.append(lexname)
+    tag = "+".join(parts) + ("" if not excluded else "-no-" + "-".join(sorted(x.split(".")[1] for x in excluded)))
+    corpus = dedup(Corpus(tuple(words), tuple(pos), tuple(groups), f"wordnet-{tag}"))
+    return corpus.without(remove) if remove else corpus
+
+
+def word_list_corpus(words: Iterable[str], *, name: str, pos: str = "noun") -> Corpus:
+    """A corpus from any word list (web-text frequencies, a dictionary, concept names): stripped,
+    lowercased, deduplicated, every word with part of speech ``pos``."""
+    cleaned = [w.strip().lower() for w in words if w and w.strip()]
+    if not cleaned:
+        raise ValueError(f"word list {name!r} is empty; expected at least one word")
+    n = len(cleaned)
+    return dedup(Corpus(tuple(cleaned), (pos,) * n, (name,) * n, name))

@@ -1,0 +1,204 @@
+"""Batched text and image embedding, L2-normalised float32, through the on-disk cache.
+
+Texts: tokenised in batches; where the text tower's pooling ignores padding, each batch is
+padded only to its longest member (same embeddings, several times faster on a CPU).
+Images: a DataLoader with workers, pinned memory and autocast on CUDA, streamed batch by batch
+into the cache, so N never bounds memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .cache import ArrayCache
+
+if TYPE_CHECKING:  # typing only: embed does not depend on how models are loaded
+    from .models import LoadedModel
+
+CacheArg = Union[bool, ArrayCache, None]
+
+
+def _cache(cache: CacheArg) -> Optional[ArrayCache]:
+    if cache is True:
+        return ArrayCache()
+    return cache or None
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _pad_token_id(loaded: "LoadedModel") -> Optional[int]:
+    """The pad id when trimming padding leaves the text embeddings unchanged, else ``None``.
+
+    True for CLIP's text transformer with argmax/first/eos pooling under a causal mask and for
+    Hugging Face towers with masked mean or CLS pooling; not for 'last'-token pooling.
+    """
+    model = loaded.model
+    text = getattr(model, "text", None)
+    if text is not None and hasattr(text, "pooler") and hasattr(text, "config"):  # HFTextEncoder
+        if type(text.pooler).__name__ in {"MeanPooler", "ClsPooler", "ClsLastHiddenStatePooler"}:
+            return int(text.config.pad_token_id)
+        return None
+    tower = text if text is not None else model
+    pool = getattr(tower, "text_pool_type", None) or getattr(tower, "pool_type", None)
+    tokenizer_pad = getattr(loaded.tokenizer, "pad_token_id", None)
+    if pool in {"argmax", "first", "eos"} and type(loaded.tokenizer).__name__ == "SimpleTokenizer":
+        return 0 if tokenizer_pad is None else int(tokenizer_pad)
+    return None
+
+
+def _trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
+    used = (tokens != pad_id).any(dim=0).nonzero()
+    length = int(used.max()) + 1 if used.numel() else 1
+    return tokens[:, :length]
+
+
+def text_payload(loaded: "LoadedModel", texts: Sequence[str]) -> dict[str, Any]:
+    return {"kind": "text", "model": loaded.identity, "texts": list(texts)}
+
+
+def encode_texts(
+    loaded: "LoadedModel",
+    texts: Sequence[str],
+    *,
+    batch_size: int = 256,
+    cache: CacheArg = True,
+    dynamic_padding: bool = True,
+    progress: bool = True,
+    desc: str = "texts",
+) -> np.ndarray:
+    """Embed ``texts`` (already in their prompt) with the model's text tower.
+
+    Returns an ``(N, D)`` float32 array of L2-normalised rows. ``cache``: True (default
+    location), an :class:`ArrayCache`, or False. The cache key is the model identity plus the
+    exact text list.
+    """
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts is empty; expected at least one text to embed")
+    bad = [t for t in texts if not isinstance(t, str)]
+    if bad:
+        raise ValueError(f"texts must be strings, got {bad[0]!r}")
+    store = _cache(cache)
+    payload = text_payload(loaded, texts)
+    if store is not None and (hit := store.load(payload)) is not None:
+        return hit
+    pad_id = _pad_token_id(loaded) if dynamic_padding else None
+    chunks = []
+    with torch.inference_mode(), _autocast(loaded.device):
+        for start in tqdm(range(0, len(texts), batch_size), desc=f"embed {desc}", disable=not progress, unit="batch"):
+            tokens = loaded.tokenizer(texts[start : start + batch_size])
+            if pad_id is not None:
+                tokens = _trim_padding(tokens, pad_id)
+            feats = loaded.model.encode_text(tokens.to(loaded.device)).float()
+            chunks.append(torch.nn.functional.normalize(feats, dim=-1).cpu())
+    result = torch.cat(chunks).numpy()
+    if store is not None:
+        store.store(payload, result)
+    return result
+
+
+class _Transformed(Dataset):
+    """Applies the model's image transform in the DataLoader workers; yields (tensor, index)."""
+
+    def __init__(self, dataset: Dataset, transform: Optional[Callable]):
+        self.dataset, self.transform = dataset, transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int):
+        item = self.dataset[index]
+        image = item[0] if isinstance(item, tuple) else item
+        if self.transform is not None and not isinstance(image, torch.Tensor):
+            image = self.transform(image)
+        return image, index
+
+
+def image_payload(loaded: "LoadedModel", dataset: Any, transform: Optional[Callable]) -> Optional[dict[str, Any]]:
+    """Cache payload for an image dataset with a ``paths`` attribute (files with sizes and mtimes)."""
+    paths = getattr(dataset, "paths", None)
+    if paths is None:
+        return None
+    files = []
+    for p in paths:
+        st = os.stat(p)
+        files.append([os.path.abspath(p), st.st_size, st.st_mtime_ns])
+    return {"kind": "image", "model": loaded.identity, "transform": repr(transform), "files": files}
+
+
+def default_num_workers(device: torch.device) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if device.type == "cuda":
+        return max(1, min(cpus - 1, 16))
+    return 0 if cpus <= 2 else min(cpus - 1, 4)
+
+
+def encode_images(
+    loaded: "LoadedModel",
+    dataset: Dataset,
+    *,
+    batch_size: int = 256,
+    num_workers: Optional[int] = None,
+    transform: Union[Callable, None, str] = "model",
+    cache: CacheArg = True,
+    progress: bool = True,
+    desc: str = "images",
+) -> np.ndarray:
+    """Embed every image of ``dataset`` with the model's image tower.
+
+    ``dataset[i]`` returns a PIL image (or ``(image, ...)``), transformed here by
+    ``transform`` (default: the model's preprocess), or an already transformed tensor. Datasets
+    with a ``paths`` attribute are cached (key: model identity, transform, files with sizes
+    and mtimes); the result is then a read-only memory map of the cache file.
+    Returns ``(N, D)`` float32, L2-normalised rows.
+    """
+    n = len(dataset)  # type: ignore[arg-type]
+    if n == 0:
+        raise ValueError("dataset is empty; expected at least one image")
+    transform = loaded.preprocess if transform == "model" else transform
+    store = _cache(cache)
+    payload = image_payload(loaded, dataset, transform) if store is not None else None
+    if payload is not None and (hit := store.load(payload, mmap=True)) is not None:
+        return hit
+    device = loaded.device
+    on_cuda = device.type == "cuda"
+    workers = default_num_workers(device) if num_workers is None else num_workers
+    loader = DataLoader(
+        _Transformed(dataset, transform),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=on_cuda,
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+    )
+    model = loaded.model
+    if on_cuda:
+        model = model.to(memory_format=torch.channels_last)
+
+    with contextlib.ExitStack() as stack, torch.inference_mode(), _autocast(device):
+        out: Optional[np.ndarray] = None
+        for images, index in tqdm(loader, desc=f"embed {desc}", disable=not progress, unit="batch"):
+            images = images.to(device, non_blocking=on_cuda)
+            if on_cuda:
+                images = images.contiguous(memory_format=torch.channels_last)
+            feats = torch.nn.functional.normalize(model.encode_image(images).float(), dim=-1).cpu().numpy()
+            if out is None:  # the embedding width is known from the first batch
+                shape = (n, feats.shape[1])
+                out = np.empty(shape, np.float32) if payload is None else stack.enter_context(store.writer(payload, shape))
+            out[int(index[0]) : int(index[-1]) + 1] = feats
+        if payload is None:
+            return out
+    return store.load(payload, mmap=True)

@@ -1,0 +1,168 @@
+"""Loading vision-language models through open_clip's one factory.
+
+``load_model(name, pretrained)`` accepts any open_clip model name with a pretrained tag
+(``"ViT-B-16", "openai"``), a local checkpoint file, or ``None`` (random weights). Weights for a
+tag come from the local cache first; a download is attempted only when the hub answers, so an
+offline machine gets a clear error in seconds instead of minutes of retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+from urllib.parse import urlparse
+
+import open_clip
+import torch
+
+from .files import sha256_file
+
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+class ModelNotFoundError(ValueError):
+    """An unknown model name or pretrained tag, or a checkpoint file that does not exist."""
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights are neither cached locally nor downloadable from here."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to embed: the network, its image transform and tokenizer, and its identity.
+
+    ``identity`` names exactly which weights these are (model name, tag or checkpoint, file
+    hashes, config hash); the embedding cache keys on it.
+    """
+
+    model: torch.nn.Module
+    preprocess: Callable
+    tokenizer: Callable
+    name: str
+    pretrained: Optional[str]
+    device: torch.device
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` means CUDA when present, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, memoised per path, size and modification time."""
+    stat = os.stat(path)
+    return _sha256_memo(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool = True) -> Iterator[None]:
+    """Switch huggingface_hub's offline mode for the duration of the block."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = offline
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _check_model_name(name: str) -> None:
+    if name.startswith(("hf-hub:", "local-dir:")):
+        return
+    known = open_clip.list_models()
+    if name not in known:
+        close = [m for m in known if name.lower().replace("/", "-") in m.lower()][:8]
+        hint = f" Similar names: {', '.join(close)}." if close else ""
+        raise ModelNotFoundError(
+            f"unknown model {name!r}: expected an open_clip model name (open_clip.list_models(), "
+            f"{len(known)} names, e.g. 'ViT-B-16', 'RN50') or a registered config.{hint}"
+        )
+
+
+def _weights_for_tag(name: str, tag: str) -> str:
+    """Path of the cached weights for an open_clip tag, downloading them if the hub is reachable."""
+    from huggingface_hub import constants
+
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        raise ModelNotFoundError(
+            f"unknown pretrained tag {tag!r} for model {name!r}: expected one of {tags} "
+            "or a path to a local checkpoint file"
+        )
+    source = cfg.get("hf_hub") or cfg.get("url") or "?"
+    try:
+        with _hub_offline(True), contextlib.redirect_stderr(open(os.devnull, "w")):
+            return open_clip.download_pretrained(cfg)
+    except Exception:
+        pass  # not in the local cache
+    endpoint = cfg.get("url") if not cfg.get("hf_hub") else constants.ENDPOINT
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or not _reachable(endpoint):
+        raise WeightsUnavailableError(
+            f"weights for {name!r} / {tag!r} ({source}) are not in the local cache and cannot be "
+            "downloaded from this machine (offline). Fetch them once where the internet is reachable, "
+            f"e.g. python -c \"import open_clip; open_clip.create_model_and_transforms('{name}', "
+            f"pretrained='{tag}')\", then copy the Hugging Face cache (HF_HOME) here; or pass "
+            "pretrained=<path to a local checkpoint file>."
+        )
+    return open_clip.download_pretrained(cfg)
+
+
+def load_model(name: str, pretrained: Optional[str] = None, *, device: str | torch.device = "auto") -> LoadedModel:
+    """Build an open_clip model with ``create_model_and_transforms`` and its tokenizer.
+
+    ``pretrained``: ``None`` (random init), an open_clip tag for ``name``, or a local checkpoint
+    path (loaded by open_clip with ``weights_only=True`` and strict key matching).
+    Returns a :class:`LoadedModel` in eval mode on ``device``.
+    """
+    _check_model_name(name)
+    target = resolve_device(device)
+    identity: dict[str, Any] = {"model": name, "pretrained": pretrained, "open_clip": open_clip.__version__}
+    config = open_clip.get_model_config(name)
+    if config is not None:
+        identity["config_sha256"] = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    offline = False
+    if pretrained is not None:
+        path = Path(pretrained).expanduser()
+        looks_like_path = path.suffix in {".pt", ".pth", ".bin", ".safetensors"} or os.sep in str(pretrained)
+        if path.is_file():
+            pretrained = str(path.resolve())
+            identity["pretrained"] = pretrained
+            identity["weights_sha256"] = file_sha256(pretrained)
+        elif looks_like_path:
+            raise ModelNotFoundError(f"checkpoint file {str(path)!r} does not exist; expected a file or an open_clip tag")
+        else:
+            identity["weights_sha256"] = file_sha256(_weights_for_tag(name, pretrained))
+            offline = True  # cached now: no further network calls
+    with _hub_offline(offline) if offline else contextlib.nullcontext():
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=target)
+        tokenizer = open_clip.get_tokenizer(name)
+    model.eval()
+    return LoadedModel(model, preprocess, tokenizer, name, pretrained, target, identity)

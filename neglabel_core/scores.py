@@ -1,0 +1,102 @@
+"""OOD scores. Every score has one shape (as in OpenOOD): cosine-similarity matrices in,
+one float per sample out, **higher = more in-distribution**.
+
+Inputs are ``(N, K)`` image-to-ID-label cosines (and ``(N, M)`` image-to-negative-label
+cosines for NegLabel), as torch tensors or numpy arrays. Outputs are torch tensors of shape
+``(N,)`` on the device of the inputs (float32, or float64 for float64 inputs). All scores are computed in log space, so
+``tau = 0.01`` (logits up to 100, beyond float32's ``exp`` range) is safe.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .validation import ArrayLike, as_float_tensor, check_count, check_positive
+
+DEFAULT_CHUNK_SIZE = 2048
+
+
+def _id_sims(id_sims: ArrayLike) -> torch.Tensor:
+    return as_float_tensor(id_sims, "id_sims", ndim=2)
+
+
+def group_permutation(m: int, n_groups: int, seed: int = 0) -> torch.Tensor:
+    """The official grouping of M negatives into ``n_groups`` groups, as an index matrix.
+
+    The last ``M mod n_groups`` negatives are dropped (in their given order), the remaining
+    ``M' = M - (M mod n_groups)`` are permuted with
+    ``torch.randperm(M', generator=torch.Generator().manual_seed(seed))`` and split into
+    ``n_groups`` contiguous groups. Returns a ``(n_groups, M' / n_groups)`` long tensor of
+    column indices into the negatives.
+    """
+    check_count(m, "number of negative labels M", low=1, high=2**62, high_name="the limit")
+    check_count(n_groups, "n_groups", low=1, high=m, high_name="the number of negative labels M")
+    kept = m - m % n_groups
+    perm = torch.randperm(kept, generator=torch.Generator().manual_seed(int(seed)))
+    return perm.view(n_groups, kept // n_groups)
+
+
+def neglabel_score(
+    id_sims: ArrayLike,
+    neg_sims: ArrayLike,
+    *,
+    tau: float = 0.01,
+    n_groups: int = 100,
+    seed: int = 0,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> torch.Tensor:
+    """NegLabel score with grouping (paper Eq. 6 and Sec. 3.3).
+
+    For one group G of negatives, with a_k = v.t_k (ID) and b_j = v.u_j (negatives)::
+
+        S_G(x) = sum_k e^{a_k/tau} / (sum_k e^{a_k/tau} + sum_{j in G} e^{b_j/tau})
+               = sigmoid( LSE_k(a_k/tau) - LSE_{j in G}(b_j/tau) )
+
+    and the score is the mean of S_G over the ``n_groups`` groups of
+    :func:`group_permutation`. ``n_groups=1`` is the ungrouped Eq. 6 over all M negatives.
+    Vectorised over groups and processed ``chunk_size`` samples at a time, so working memory
+    is O(chunk_size * M) whatever N is.
+    """
+    ids = _id_sims(id_sims)
+    negs = as_float_tensor(neg_sims, "neg_sims", ndim=2)
+    if negs.shape[0] != ids.shape[0]:
+        raise ValueError(
+            f"id_sims and neg_sims must have one row per sample, got {ids.shape[0]} and {negs.shape[0]} rows"
+        )
+    check_positive(tau, "tau")
+    check_count(chunk_size, "chunk_size", low=1, high=2**62, high_name="the limit")
+    groups = group_permutation(negs.shape[1], n_groups, seed).to(negs.device)
+    dtype = torch.promote_types(torch.promote_types(ids.dtype, negs.dtype), torch.float32)
+    out = torch.empty(ids.shape[0], dtype=dtype, device=ids.device)
+    for start in range(0, ids.shape[0], chunk_size):
+        a = ids[start : start + chunk_size].to(dtype) / tau
+        b = negs[start : start + chunk_size].to(dtype)
+        # (c, n_groups, group_size): every group's negatives side by side, one gather.
+        b = b[:, groups] / tau if n_groups > 1 else b.unsqueeze(1) / tau
+        id_lse = torch.logsumexp(a, dim=1, keepdim=True)  # (c, 1)
+        neg_lse = torch.logsumexp(b, dim=2)  # (c, n_groups)
+        out[start : start + chunk_size] = torch.sigmoid(id_lse - neg_lse).mean(dim=1)
+    return out
+
+
+def mcm_score(id_sims: ArrayLike, *, tau: float = 1.0) -> torch.Tensor:
+    """Maximum Concept Matching (Ming et al., 2022): ``max_k softmax(a / tau)_k``.
+
+    Computed as ``exp(max_k a_k/tau - LSE_k(a_k/tau))``.
+    """
+    a = _id_sims(id_sims)
+    check_positive(tau, "tau")
+    logits = a / tau
+    return torch.exp(logits.max(dim=1).values - torch.logsumexp(logits, dim=1))
+
+
+def max_cos_score(id_sims: ArrayLike) -> torch.Tensor:
+    """Maximum cosine similarity to any ID label ("MaxLogit" on raw cosines): ``max_k a_k``."""
+    return _id_sims(id_sims).max(dim=1).values
+
+
+def energy_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.Tensor:
+    """Negative free energy on the ID logits: ``log sum_k exp(a_k / tau)``."""
+    a = _id_sims(id_sims)
+    check_positive(tau, "tau")
+    return torch.logsumexp(a / tau, dim=1)
