@@ -19,8 +19,9 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def cache_key(payload: Mapping[str, Any]) -> str:
 class ArrayCache:
     """Arrays on disk keyed by payload. ``root=None`` uses :func:`cache_root`."""
 
-    def __init__(self, root: Optional[os.PathLike] = None, namespace: str = "embeddings"):
+    def __init__(self, root: os.PathLike | None = None, namespace: str = "embeddings"):
         self.root = Path(root) if root is not None else cache_root()
         self.dir = self.root / namespace
 
@@ -60,7 +61,7 @@ class ArrayCache:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 
-    def load(self, payload: Mapping[str, Any], *, mmap: bool = False) -> Optional[np.ndarray]:
+    def load(self, payload: Mapping[str, Any], *, mmap: bool = False) -> np.ndarray | None:
         """The verified array for ``payload``, or ``None`` (missing, or discarded as bad)."""
         key = cache_key(payload)
         array_path, manifest_path = self.paths(key)

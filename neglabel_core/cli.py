@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 from collections import Counter
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from . import __version__
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
 
 from .files import atomic_write_text, cache_root
 
@@ -74,7 +74,7 @@ def _prepare_debian_copy(source: Path, data_root: Path) -> None:
 
 
 @lru_cache(maxsize=4)
-def load_wordnet(debian_dir: Optional[str] = None):
+def load_wordnet(debian_dir: str | None = None):
     """An nltk ``WordNetCorpusReader`` over WordNet 3.0, found as the module docstring says."""
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
@@ -123,7 +123,7 @@ class Corpus:
             raise ValueError(f"no prompt template for part(s) of speech {missing}; expected keys {sorted(set(self.pos))}")
         return [templates[p].format(w) for w, p in zip(self.words, self.pos)]
 
-    def subset(self, indices: Iterable[int], name: Optional[str] = None) -> "Corpus":
+    def subset(self, indices: Iterable[int], name: str | None = None) -> Corpus:
         idx = [int(i) for i in indices]
         return Corpus(
             tuple(self.words[i] for i in idx),
@@ -132,13 +132,13 @@ class Corpus:
             name or self.name,
         )
 
-    def without(self, words: Iterable[str], name: Optional[str] = None) -> "Corpus":
+    def without(self, words: Iterable[str], name: str | None = None) -> Corpus:
         """Drop candidates equal (case-insensitively, after stripping) to any of ``words``,
         e.g. the ID class names."""
         drop = {w.strip().lower() for w in words}
         return self.subset([i for i, w in enumerate(self.words) if w.lower() not in drop], name)
 
-    def __add__(self, other: "Corpus") -> "Corpus":
+    def __add__(self, other: Corpus) -> Corpus:
         return dedup(
             Corpus(self.words + other.words, self.pos + other.pos, self.groups + other.groups, f"{self.name}+{other.name}")
         )
@@ -162,7 +162,7 @@ def wordnet_corpus(
     exclude_lexnames: Sequence[str] = (),
     multiword: bool = True,
     remove: Iterable[str] = (),
-    wordnet_dir: Optional[str] = None,
+    wordnet_dir: str | None = None,
 ) -> Corpus:
     """WordNet 3.0 lemmas of the given parts of speech ("noun", "adj"), lowercased with
     underscores as spaces, deduplicated across parts (nouns first).

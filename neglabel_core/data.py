@@ -8,9 +8,9 @@ Every benchmark (the emoji one built here, ImageNet folders for the paper profil
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 from PIL import Image, UnidentifiedImageError
 
@@ -64,7 +64,7 @@ class ImageFiles:
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
         return load_rgb(self.paths[index]), self.labels[index]
 
-    def subset(self, indices: Sequence[int], name: Optional[str] = None) -> "ImageFiles":
+    def subset(self, indices: Sequence[int], name: str | None = None) -> ImageFiles:
         return ImageFiles(
             [self.paths[i] for i in indices],
             [self.labels[i] for i in indices],

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # typing only: embed does not depend on how models are loaded
 CacheArg = Union[bool, ArrayCache, None]
 
 
-def _cache(cache: CacheArg) -> Optional[ArrayCache]:
+def _cache(cache: CacheArg) -> ArrayCache | None:
     if cache is True:
         return ArrayCache()
     return cache or None
@@ -38,23 +39,17 @@ def _autocast(device: torch.device):
     return torch.autocast("cpu", enabled=False)
 
 
-def _pad_token_id(loaded: "LoadedModel") -> Optional[int]:
+def _pad_token_id(loaded: LoadedModel) -> int | None:
     """The pad id when trimming padding leaves the text embeddings unchanged, else ``None``.
 
-    True for CLIP's text transformer with argmax/first/eos pooling under a causal mask and for
-    Hugging Face towers with masked mean or CLS pooling; not for 'last'-token pooling.
+    True for Hugging Face text towers with masked mean or CLS pooling (their attention mask
+    comes from the pad id). Not for open_clip's own text transformers: they add positional
+    embeddings and the causal mask for the full context length.
     """
-    model = loaded.model
-    text = getattr(model, "text", None)
+    text = getattr(loaded.model, "text", None)
     if text is not None and hasattr(text, "pooler") and hasattr(text, "config"):  # HFTextEncoder
         if type(text.pooler).__name__ in {"MeanPooler", "ClsPooler", "ClsLastHiddenStatePooler"}:
             return int(text.config.pad_token_id)
-        return None
-    tower = text if text is not None else model
-    pool = getattr(tower, "text_pool_type", None) or getattr(tower, "pool_type", None)
-    tokenizer_pad = getattr(loaded.tokenizer, "pad_token_id", None)
-    if pool in {"argmax", "first", "eos"} and type(loaded.tokenizer).__name__ == "SimpleTokenizer":
-        return 0 if tokenizer_pad is None else int(tokenizer_pad)
     return None
 
 
@@ -64,12 +59,12 @@ def _trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     return tokens[:, :length]
 
 
-def text_payload(loaded: "LoadedModel", texts: Sequence[str]) -> dict[str, Any]:
+def text_payload(loaded: LoadedModel, texts: Sequence[str]) -> dict[str, Any]:
     return {"kind": "text", "model": loaded.identity, "texts": list(texts)}
 
 
 def encode_texts(
-    loaded: "LoadedModel",
+    loaded: LoadedModel,
     texts: Sequence[str],
     *,
     batch_size: int = 256,
@@ -112,7 +107,7 @@ def encode_texts(
 class _Transformed(Dataset):
     """Applies the model's image transform in the DataLoader workers; yields (tensor, index)."""
 
-    def __init__(self, dataset: Dataset, transform: Optional[Callable]):
+    def __init__(self, dataset: Dataset, transform: Callable | None):
         self.dataset, self.transform = dataset, transform
 
     def __len__(self) -> int:
@@ -126,7 +121,7 @@ class _Transformed(Dataset):
         return image, index
 
 
-def image_payload(loaded: "LoadedModel", dataset: Any, transform: Optional[Callable]) -> Optional[dict[str, Any]]:
+def image_payload(loaded: LoadedModel, dataset: Any, transform: Callable | None) -> dict[str, Any] | None:
     """Cache payload for an image dataset with a ``paths`` attribute (files with sizes and mtimes)."""
     paths = getattr(dataset, "paths", None)
     if paths is None:
@@ -146,12 +141,12 @@ def default_num_workers(device: torch.device) -> int:
 
 
 def encode_images(
-    loaded: "LoadedModel",
+    loaded: LoadedModel,
     dataset: Dataset,
     *,
     batch_size: int = 256,
-    num_workers: Optional[int] = None,
-    transform: Union[Callable, None, str] = "model",
+    num_workers: int | None = None,
+    transform: Callable | None | str = "model",
     cache: CacheArg = True,
     progress: bool = True,
     desc: str = "images",
@@ -189,7 +184,7 @@ def encode_images(
         model = model.to(memory_format=torch.channels_last)
 
     with contextlib.ExitStack() as stack, torch.inference_mode(), _autocast(device):
-        out: Optional[np.ndarray] = None
+        out: np.ndarray | None = None
         for images, index in tqdm(loader, desc=f"embed {desc}", disable=not progress, unit="batch"):
             images = images.to(device, non_blocking=on_cuda)
             if on_cuda:

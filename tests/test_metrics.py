@@ -74,7 +74,7 @@ def test_unit_bootstrap_is_wider_for_correlated_units():
     ood_s = np.repeat(rng.normal(0, 1, 20), 30) + rng.normal(0, 0.01, 600)
     by_image = metrics.summarize(id_s, {"o": ood_s}, n_bootstrap=200)
     by_unit = metrics.summarize(id_s, {"o": ood_s}, id_units=id_units, ood_units={"o": ood_units}, n_bootstrap=200)
-    width = lambda t: t.loc["o", "AUROC_hi"] - t.loc["o", "AUROC_lo"]  # noqa: E731
+    width = lambda t: t.loc["o", "AUROC_hi"] - t.loc["o", "AUROC_lo"]
     assert width(by_unit) > 2 * width(by_image)
 
 

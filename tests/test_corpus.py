@@ -1,0 +1,104 @@
+from collections import Counter
+
+import pytest
+
+from neglabel_core import corpus as corpus_mod
+from neglabel_core.corpus import (
+    LEXNAMES,
+    OFFICIAL_EXCLUDED_LEXNAMES,
+    OFFICIAL_PROMPTS,
+    Corpus,
+    WordNetMissingError,
+    load_wordnet,
+    word_list_corpus,
+    wordnet_corpus,
+)
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("wordnet-cache")
+
+
+@pytest.fixture
+def wn_env(shared_cache, monkeypatch):
+    monkeypatch.setenv("NEGLABEL_CACHE", str(shared_cache))
+
+
+@pytest.fixture(scope="module")
+def full(shared_cache):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEGLABEL_CACHE", str(shared_cache))
+        return wordnet_corpus()
+
+
+def test_lexnames_table_is_wordnet_30():
+    assert len(LEXNAMES) == 45
+    assert LEXNAMES[5] == ("noun.animal", 1) and LEXNAMES[13] == ("noun.food", 1) and LEXNAMES[44] == ("adj.ppl", 3)
+    assert Counter(c for _, c in LEXNAMES) == {1: 26, 2: 15, 3: 3, 4: 1}
+
+
+@pytest.mark.slow
+def test_full_wordnet_counts(full):
+    # WordNet 3.0: 117,798 noun lemmas; 21,479 adjective lemmas of which 18,341 are not also nouns.
+    assert Counter(full.pos) == {"noun": 117798, "adj": 18341}
+    assert len(set(full.words)) == len(full)
+    assert full.words[:3] == ("entity", "physical entity", "abstraction")
+    assert "federal home loan mortgage corporation" in full.words  # lowercased, underscores as spaces
+
+
+@pytest.mark.slow
+def test_official_lexname_exclusions(full, wn_env):
+    official = wordnet_corpus(exclude_lexnames=OFFICIAL_EXCLUDED_LEXNAMES)
+    assert not {"noun.animal", "noun.food"} & set(official.groups)
+    assert "noun.plant" in set(official.groups)
+    assert len(official) < len(full)
+    # A word whose only noun senses are animals leaves the noun list ...
+    assert "aardvark" in full.words and "aardvark" not in official.words
+
+
+def test_nouns_only_single_words_and_id_removal(wn_env):
+    nouns = wordnet_corpus(("noun",), multiword=False, remove=["Dog", "cat "])
+    assert set(nouns.pos) == {"noun"}
+    assert not any(" " in w for w in nouns.words)
+    assert "dog" not in nouns.words and "cat" not in nouns.words and "house" in nouns.words
+
+
+def test_prompts_per_part_of_speech():
+    c = Corpus(("cat", "sunny"), ("noun", "adj"), ("noun.animal", "adj.all"))
+    assert c.prompts(OFFICIAL_PROMPTS) == ["the nice cat", "This is a sunny photo"]
+    with pytest.raises(ValueError, match=r"^no prompt template for part\(s\) of speech \['adj'\]"):
+        c.prompts({"noun": "a {}"})
+
+
+def test_word_list_corpus_dedups_and_rejects_empty():
+    c = word_list_corpus(["The", "the ", "sun", ""], name="web")
+    assert c.words == ("the", "sun") and c.pos == ("noun", "noun")
+    with pytest.raises(ValueError, match=r"^word list 'web' is empty; expected at least one word$"):
+        word_list_corpus(["", "  "], name="web")
+    with pytest.raises(ValueError, match=r"^corpus 'x' is empty; expected at least one candidate word$"):
+        Corpus((), (), (), "x")
+
+
+def test_bad_options(wn_env):
+    with pytest.raises(ValueError, match=r"^unknown lexname\(s\) \['noun.animals'\]"):
+        wordnet_corpus(exclude_lexnames=["noun.animals"])
+    with pytest.raises(ValueError, match=r"^unknown part\(s\) of speech \['verb'\]"):
+        wordnet_corpus(("noun", "verb"))
+
+
+def test_missing_wordnet_says_how_to_install(tmp_path, monkeypatch):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "no-nltk-data")])
+    with pytest.raises(WordNetMissingError, match=r"WordNet 3.0 not found: .*apt-get install wordnet-base"):
+        load_wordnet.__wrapped__(str(tmp_path / "no-wordnet"))
+
+
+@pytest.mark.skipif(not (corpus_mod.DEBIAN_WORDNET / "data.noun").is_file(), reason="Debian wordnet-base not installed")
+def test_debian_files_prepared_with_lexnames(wn_env, shared_cache):
+    load_wordnet.cache_clear()
+    wn = load_wordnet(str(corpus_mod.DEBIAN_WORDNET))
+    assert wn.synset("dog.n.01").lexname() == "noun.animal"
+    lexnames = (shared_cache / "nltk_data" / "corpora" / "wordnet" / "lexnames").read_text().splitlines()
+    assert lexnames[0] == "00\tadj.all\t3" and len(lexnames) == 45

@@ -1,0 +1,137 @@
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neglabel_core import embed
+from neglabel_core.cache import ArrayCache, StaleCacheWarning
+from neglabel_core.data import CorruptImageError, ImageFiles
+from neglabel_core.models import ModelNotFoundError, WeightsUnavailableError, load_model
+
+TEXTS = ["the nice dog", "This is a sunny photo", "a photo of a very long and detailed description of a cat", "x"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_name):
+    torch.manual_seed(0)
+    return load_model(tiny_model_name, device="cpu")
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(7):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return ImageFiles(paths, labels=list(range(7)), name="random")
+
+
+def test_unknown_model_name():
+    with pytest.raises(ModelNotFoundError, match=r"^unknown model 'ViT-Q-99': expected an open_clip model name"):
+        load_model("ViT-Q-99")
+
+
+def test_unknown_tag_lists_valid_ones():
+    with pytest.raises(ModelNotFoundError, match=r"unknown pretrained tag 'nope' for model 'ViT-B-16': expected one of \["):
+        load_model("ViT-B-16", "nope")
+
+
+def test_missing_checkpoint_file(tmp_path, tiny_model_name):
+    with pytest.raises(ModelNotFoundError, match=r"checkpoint file '.*missing\.pt' does not exist"):
+        load_model(tiny_model_name, str(tmp_path / "missing.pt"))
+
+
+def test_offline_weights_fail_fast_with_instructions(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError, match=r"weights for 'ViT-B-32' / 'openai' .* are not in the local cache"):
+        load_model("ViT-B-32", "openai")
+    assert time.monotonic() - start < 60
+
+
+def test_checkpoint_roundtrip_is_bit_identical(tmp_path, tiny, tiny_model_name):
+    ckpt = tmp_path / "tiny.pt"
+    torch.save({"state_dict": tiny.model.state_dict()}, ckpt)
+    again = load_model(tiny_model_name, str(ckpt), device="cpu")
+    for (k, a), (_, b) in zip(tiny.model.state_dict().items(), again.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert len(again.identity["weights_sha256"]) == 64
+
+
+def test_text_embeddings_normalised_and_dynamic_padding_equal(tiny_model_name):
+    torch.manual_seed(0)
+    custom = load_model(tiny_model_name.replace("clip", "minilm"), device="cpu")
+    assert embed._pad_token_id(custom) == 0
+    fast = embed.encode_texts(custom, TEXTS, cache=False, dynamic_padding=True, batch_size=3, progress=False)
+    full = embed.encode_texts(custom, TEXTS, cache=False, dynamic_padding=False, progress=False)
+    assert fast.dtype == np.float32 and fast.shape == (4, 384)
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(fast, full, atol=1e-5)
+    assert not np.allclose(fast[0], fast[1])
+
+
+def test_plain_clip_text_is_padded_to_context(tiny):
+    assert embed._pad_token_id(tiny) is None
+    out = embed.encode_texts(tiny, TEXTS, cache=False, progress=False)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+
+
+def test_text_cache_hit_skips_the_model(tiny, tmp_path, monkeypatch):
+    cache = ArrayCache(tmp_path)
+    first = embed.encode_texts(tiny, TEXTS, cache=cache, progress=False)
+    monkeypatch.setattr(tiny.model, "encode_text", lambda *a, **k: pytest.fail("model ran on a cache hit"))
+    np.testing.assert_array_equal(embed.encode_texts(tiny, TEXTS, cache=cache, progress=False), first)
+
+
+def test_image_embeddings_cached_and_invalidated_by_file_change(tiny, images, tmp_path):
+    cache = ArrayCache(tmp_path / "c")
+    first = embed.encode_images(tiny, images, cache=cache, batch_size=3, num_workers=0, progress=False)
+    uncached = embed.encode_images(tiny, images, cache=False, batch_size=7, num_workers=0, progress=False)
+    np.testing.assert_allclose(np.asarray(first), uncached, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(uncached, axis=1), 1.0, rtol=1e-5)
+    Image.new("RGB", (40, 40), "red").save(images.paths[2])  # new content, size and mtime change
+    changed = embed.encode_images(tiny, images, cache=cache, batch_size=3, num_workers=0, progress=False)
+    assert not np.allclose(changed[2], first[2]) and np.allclose(changed[0], first[0], atol=1e-6)
+
+
+def test_image_workers_give_same_result(tiny, images):
+    a = embed.encode_images(tiny, images, cache=False, num_workers=0, batch_size=2, progress=False)
+    b = embed.encode_images(tiny, images, cache=False, num_workers=2, batch_size=2, progress=False)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_corrupt_image_names_the_file(tiny, images):
+    with open(images.paths[4], "wb") as f:
+        f.write(b"not an image at all")
+    with pytest.raises(CorruptImageError, match=r"^cannot decode image '.*img4\.png'"):
+        embed.encode_images(tiny, images, cache=False, num_workers=0, progress=False)
+
+
+def test_no_partial_cache_entry_after_failure(tiny, images, tmp_path):
+    cache = ArrayCache(tmp_path / "c")
+    with open(images.paths[6], "wb") as f:
+        f.write(b"\x89PNG broken")
+    with pytest.raises(CorruptImageError):
+        embed.encode_images(tiny, images, cache=cache, batch_size=2, num_workers=0, progress=False)
+    assert not [p for p in (tmp_path / "c").rglob("*") if p.is_file()]
+
+
+def test_embed_input_errors(tiny):
+    with pytest.raises(ValueError, match=r"^texts is empty; expected at least one text to embed$"):
+        embed.encode_texts(tiny, [], cache=False)
+    with pytest.raises(ValueError, match=r"^dataset is empty; expected at least one image$"):
+        embed.encode_images(tiny, ImageFiles([]), cache=False)
+
+
+def test_no_stale_warnings_on_repeat(tiny, tmp_path):
+    cache = ArrayCache(tmp_path)
+    embed.encode_texts(tiny, TEXTS, cache=cache, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StaleCacheWarning)
+        embed.encode_texts(tiny, TEXTS, cache=cache, progress=False)
