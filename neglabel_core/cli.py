@@ -1,15 +1,68 @@
-"""The ``neglabel`` command line. Subcommands that need the benchmark and profiles
-(fetch, train, evaluate) arrive with the embedded default."""
+"""The ``neglabel`` command line: ``fetch``, ``train``, ``evaluate`` and helpers.
+
+Every command takes ``--profile`` (default ``emoji-tiny``); errors print one clear line and exit
+with status 2, without a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
 
 from . import __version__
+from .profiles import DEFAULT_PROFILE, available_profiles, load_profile
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from . import emoji
+
+    profile = load_profile(args.profile)
+    if profile.benchmark.get("kind") != "emoji":
+        print(f"profile {profile.name!r} uses local data ({profile.benchmark.get('kind')}); nothing to fetch")
+        return 0
+    bench = emoji.prepare(progress=not args.quiet)
+    print(f"emoji benchmark ready at {bench.root}: {len(bench.concepts)} concepts, styles {', '.join(bench.styles)}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .experiments import train_emoji_model
+
+    profile = load_profile(args.profile)
+    if profile.model.get("pretrained") != "@train":
+        print(f"profile {profile.name!r} uses pretrained weights ({profile.model.get('pretrained')}); nothing to train")
+        return 0
+    path = train_emoji_model(profile, progress=not args.quiet, force=args.force)
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    print(f"checkpoint {path}\nID top-1 on the evaluation styles: {100 * manifest['id_top1_eval_styles']:.1f}% "
+          f"({manifest['steps']} steps, {manifest['wall_s']:.0f} s)")
+    return 0
+
+
+def _format_table(result: dict) -> str:
+    methods = ("neglabel", "mcm", "max_cos", "energy")
+    lines = [f"profile {result['profile']}: {result['id_classes']} ID classes, {result['id_images']} ID images, "
+             f"ID top-1 {100 * result['id_top1']:.1f}%",
+             f"M={result['params']['m']}, eta={result['params']['eta']}, tau={result['params']['tau']}, "
+             f"n_groups={result['params']['n_groups']}; corpus {result['corpus']['name']} ({result['corpus']['size']:,})",
+             "",
+             f"{'OOD set':<20}" + "".join(f"{m + ' AUROC/FPR95':>24}" for m in methods)]
+    for name, row in result["results"].items():
+        cells = "".join(f"{row[m]['auroc']:>14.2f} / {row[m]['fpr95']:>6.2f}" for m in methods)
+        lines.append(f"{name:<20}{cells}")
+    return "\n".join(lines)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .experiments import evaluate
+
+    result = evaluate(load_profile(args.profile), progress=not args.quiet and not args.json)
+    print(json.dumps(result, indent=1) if args.json else _format_table(result))
+    return 0
 
 
 def _cmd_wordnet(args: argparse.Namespace) -> int:
@@ -29,9 +82,22 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neglabel", description=__doc__)
+    parser = argparse.ArgumentParser(prog="neglabel", description="Zero-shot OOD detection with negative labels.")
     parser.add_argument("--version", action="version", version=f"neglabel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"one of {available_profiles()} or a JSON file")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.set_defaults(func=func)
+        return p
+
+    command("fetch", _cmd_fetch, "fetch and prepare the profile's benchmark data (emoji: npm packages)")
+    train = command("train", _cmd_train, "train the embedded model's image tower (cached)")
+    train.add_argument("--force", action="store_true", help="train again even if the checkpoint exists")
+    evaluate = command("evaluate", _cmd_evaluate, "ID top-1 and the OOD table of every method")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     wn = sub.add_parser("wordnet", help="count the WordNet candidate corpus")
     wn.add_argument("--parts", nargs="+", default=["noun", "adj"], choices=["noun", "adj"])
     wn.add_argument("--official-exclusions", action="store_true", help="leave out noun.animal and noun.food")
@@ -43,9 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if not getattr(args, "quiet", False) else logging.WARNING,
+                        format="neglabel: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         print(f"neglabel: error: {exc}", file=sys.stderr)
         return 2
 

@@ -16,6 +16,7 @@ to 64 px PNG once, under the cache.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -171,8 +172,13 @@ def _rasterize(svg: Path, png: Path) -> None:
     tmp.replace(png)
 
 
+DATA_ENV = "NEGLABEL_DATA"
+
+
 def data_root() -> Path:
-    return cache_root() / "emoji-benchmark"
+    """``$NEGLABEL_DATA/emoji-benchmark`` if set, else ``<cache root>/emoji-benchmark``."""
+    base = os.environ.get(DATA_ENV)
+    return (Path(base).expanduser() if base else cache_root()) / "emoji-benchmark"
 
 
 def prepare(root: Path | None = None, *, styles: Sequence[str] = tuple(STYLES), progress: bool = True) -> EmojiBenchmark:

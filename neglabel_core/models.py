@@ -94,9 +94,31 @@ def _reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
         return False
 
 
+BUILTIN_CONFIGS = Path(__file__).parent / "model_configs"
+
+
+def register_builtin_configs() -> list[str]:
+    """Register the project's own open_clip configs (``neglabel_core/model_configs/*.json``).
+
+    ``"text_cfg": "@minilm"`` stands for :func:`minilm_text_cfg` (resolved here, never a
+    hard-coded path). Returns the registered names.
+    """
+    names = []
+    for path in sorted(BUILTIN_CONFIGS.glob("*.json")):
+        config = json.loads(path.read_text("utf-8"))
+        if config.get("text_cfg") == "@minilm":
+            config["text_cfg"] = minilm_text_cfg()
+        if open_clip.get_model_config(path.stem) != config:
+            register_model_config(path.stem, config)
+        names.append(path.stem)
+    return names
+
+
 def _check_model_name(name: str) -> None:
     if name.startswith(("hf-hub:", "local-dir:")):
         return
+    if name not in open_clip.list_models() and (BUILTIN_CONFIGS / f"{name}.json").exists():
+        register_builtin_configs()
     known = open_clip.list_models()
     if name not in known:
         close = [m for m in known if name.lower().replace("/", "-") in m.lower()][:8]
@@ -171,6 +193,16 @@ def register_model_config(name: str, config: dict[str, Any]) -> None:
     open_clip.add_model_config(folder / f"{name}.json")
 
 
+def state_fingerprint(module: torch.nn.Module) -> str:
+    """SHA-256 over a module's parameters and buffers (names, dtypes, shapes, bytes)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
 def load_model(name: str, pretrained: str | None = None, *, device: str | torch.device = "auto") -> LoadedModel:
     """Build an open_clip model with ``create_model_and_transforms`` and its tokenizer.
 
@@ -201,4 +233,10 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=target)
         tokenizer = open_clip.get_tokenizer(name)
     model.eval()
+    # What the weights are, whatever their source (a random init included); a separate text
+    # tower gets its own fingerprint so text embeddings survive retraining the image tower.
+    identity["state_sha256"] = state_fingerprint(model)
+    text_tower = getattr(model, "text", None)
+    if text_tower is not None:
+        identity["text"] = {"text_state_sha256": state_fingerprint(text_tower), "tokenizer": repr(type(tokenizer))}
     return LoadedModel(model, preprocess, tokenizer, name, pretrained, target, identity)

@@ -1,0 +1,347 @@
+"""The top layer: a profile in, embeddings, mined negatives, scores and results out.
+
+One code path for every profile: the benchmark provides class names and image sets, the model
+comes from ``models`` (trained here first for the embedded default), ``embed`` caches every
+embedding, and ``negmining``/``scores``/``metrics`` do the math. Notebooks and the CLI call this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__, corpus as corpus_mod, emoji, metrics, negmining, scores
+from .data import ImageFiles, load_rgb
+from .embed import encode_images, encode_texts
+from .files import atomic_write_text, cache_root, sha256_file
+from .models import BUILTIN_CONFIGS, LoadedModel, load_model, minilm_folder
+from .profiles import Profile
+from .training import TrainConfig, normalize_images, train_image_tower
+
+log = logging.getLogger(__name__)
+METHODS = ("neglabel", "mcm", "max_cos", "energy")
+
+
+@dataclass
+class BenchmarkData:
+    """What a profile evaluates on: ID class names, the ID test images (label = class index),
+    named OOD sets, and ID test sets under domain shift (labels = class index)."""
+
+    class_names: list[str]
+    id_images: ImageFiles
+    ood: dict[str, ImageFiles]
+    shift: dict[str, ImageFiles] = field(default_factory=dict)
+    concepts: dict[str, Any] = field(default_factory=dict)  # unit id -> display info (emoji char, name)
+
+
+def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = None) -> BenchmarkData:
+    spec = profile.benchmark
+    bench = bench or emoji.prepare()
+    split = bench.split(spec.get("split"))
+    labels = list(range(len(split.id)))
+    eval_styles, shift_styles = spec["eval_styles"], spec.get("shift_styles", [])
+    return BenchmarkData(
+        class_names=split.class_names,
+        id_images=bench.images(split.id, eval_styles, labels=labels, name="ID"),
+        ood={name: bench.images(members, eval_styles, name=name) for name, members in split.ood.items()},
+        shift={s: bench.images(split.id, [s], labels=labels, name=s) for s in shift_styles},
+        concepts={c.id: {"char": c.char, "name": c.name, "group": c.group, "subgroup": c.subgroup} for c in bench.concepts},
+    )
+
+
+BENCHMARKS: dict[str, Callable[[Profile], BenchmarkData]] = {"emoji": emoji_benchmark_data}
+
+
+def benchmark_data(profile: Profile) -> BenchmarkData:
+    kind = profile.benchmark.get("kind")
+    if kind not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark kind {kind!r} in profile {profile.name!r}; expected one of {list(BENCHMARKS)}")
+    return BENCHMARKS[kind](profile)
+
+
+# ---------------------------------------------------------------- training the embedded model
+
+
+def captions_for(concepts: Sequence[emoji.Concept], templates: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Every template applied to every alias of every concept, with the owning concept's index."""
+    texts, owners = [], []
+    for i, concept in enumerate(concepts):
+        for alias in concept.aliases:
+            for template in templates:
+                texts.append(template.format(alias))
+                owners.append(i)
+    return texts, owners
+
+
+def load_style_images(bench: emoji.EmojiBenchmark, concepts: Sequence[emoji.Concept], styles: Sequence[str],
+                      size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images of ``concepts`` in ``styles`` as uint8 (N, 3, size, size) and their concept index."""
+    arrays, owners = [], []
+    for i, concept in enumerate(concepts):
+        for style in styles:
+            rel = concept.files.get(style)
+            if rel is not None:
+                image = load_rgb(bench.root / rel)
+                if image.size != (size, size):
+                    image = image.resize((size, size))
+                arrays.append(np.asarray(image))
+                owners.append(i)
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return images, torch.tensor(owners)
+
+
+def _train_key(profile: Profile, train: TrainConfig, concepts: Sequence[emoji.Concept]) -> dict[str, Any]:
+    config_file = BUILTIN_CONFIGS / f"{profile.model['name']}.json"
+    return {
+        "model_config": json.loads(config_file.read_text("utf-8")),
+        "text_tower_sha256": sha256_file(Path(minilm_folder()) / "model.safetensors"),
+        "train": train.to_dict(),
+        "styles": list(profile.benchmark["train_styles"]),
+        "packages": {k: p.integrity for k, p in emoji.PACKAGES.items()},
+        "concepts": hashlib.sha256("|".join(c.id for c in concepts).encode()).hexdigest(),
+        "torch": torch.__version__,
+    }
+
+
+def training_concepts(profile: Profile, bench: emoji.EmojiBenchmark) -> list[emoji.Concept]:
+    """Every concept (ID and OOD alike), or only ``benchmark.train_groups`` where a profile sets it."""
+    groups = profile.benchmark.get("train_groups")
+    return bench.select(groups) if groups else list(bench.concepts)
+
+
+def checkpoint_path(profile: Profile, train: TrainConfig | None = None, concepts: Sequence[emoji.Concept] | None = None) -> Path:
+    train = train or TrainConfig(**profile.data.get("train", {}))
+    if concepts is None:
+        concepts = training_concepts(profile, emoji.prepare(progress=False))
+    key = hashlib.sha256(json.dumps(_train_key(profile, train, concepts), sort_keys=True).encode()).hexdigest()[:16]
+    return cache_root() / "models" / f"{profile.model['name']}-{key}.pt"
+
+
+def zero_shot_top1(image_emb: np.ndarray, class_emb: np.ndarray, labels: Sequence[int]) -> float:
+    """Fraction of images whose most similar class embedding is their own class."""
+    predicted = np.argmax(np.asarray(image_emb) @ np.asarray(class_emb).T, axis=1)
+    return float(np.mean(predicted == np.asarray(labels)))
+
+
+def class_embeddings(loaded: LoadedModel, class_names: Sequence[str], templates: Sequence[str], *,
+                     progress: bool = True) -> np.ndarray:
+    """Prompt-ensemble class embeddings: the mean of each class's templates, re-normalised (K, D)."""
+    texts = [t.format(name) for name in class_names for t in templates]
+    emb = encode_texts(loaded, texts, progress=progress, desc="ID prompts").reshape(len(class_names), len(templates), -1)
+    mean = emb.mean(axis=1)
+    return mean / np.linalg.norm(mean, axis=1, keepdims=True)
+
+
+def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | None = None,
+                      train: TrainConfig | None = None, progress: bool = True, force: bool = False) -> Path:
+    """Train the embedded model's image tower if its checkpoint is missing; returns the checkpoint.
+
+    Saves ``<checkpoint>.pt`` (``{"state_dict": ...}``, reloads strict through
+    ``load_model(name, pretrained=path)``) and ``<checkpoint>.json``, the manifest: data versions,
+    model config, training config and seed, wall time, loss per epoch, ID top-1 on the
+    evaluation styles. Both are written atomically.
+    """
+    bench = emoji.prepare(progress=progress)
+    concepts = list(concepts) if concepts is not None else training_concepts(profile, bench)
+    train = train or TrainConfig(**profile.data.get("train", {}))
+    target = checkpoint_path(profile, train, concepts)
+    if target.exists() and target.with_suffix(".json").exists() and not force:
+        return target
+    torch.manual_seed(train.seed)  # the image tower's initialisation
+    loaded = load_model(profile.model["name"], None, device="cpu")
+    captions, owners = captions_for(concepts, train.caption_templates)
+    caption_emb = torch.from_numpy(np.array(encode_texts(loaded, captions, progress=progress, desc="captions")))
+    size = loaded.model.visual.image_size
+    size = size[0] if isinstance(size, tuple) else size
+    images, image_owner = load_style_images(bench, concepts, profile.benchmark["train_styles"], size)
+    train_log = train_image_tower(loaded.model, images, image_owner, caption_emb, torch.tensor(owners), train,
+                                  progress=progress)
+    # ID top-1 on the held-out evaluation styles, straight from the trained model in memory.
+    data = emoji_benchmark_data(profile, bench)
+    id_text = class_embeddings(loaded, data.class_names, profile.id_templates, progress=False)
+    eval_imgs, eval_labels = load_style_images(bench, [c for c in bench.split(profile.benchmark.get("split")).id],
+                                               profile.benchmark["eval_styles"], size)
+    with torch.inference_mode():
+        eval_emb = torch.nn.functional.normalize(loaded.model.visual(normalize_images(eval_imgs)), dim=-1).numpy()
+    top1 = zero_shot_top1(eval_emb, id_text, eval_labels.numpy())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".pt.tmp")
+    torch.save({"state_dict": loaded.model.state_dict()}, tmp)
+    tmp.replace(target)
+    manifest = {
+        "checkpoint": target.name,
+        "checkpoint_sha256": sha256_file(target),
+        "model": profile.model["name"],
+        "key": _train_key(profile, train, concepts),
+        "n_concepts": len(concepts),
+        "n_images": len(images),
+        "n_captions": len(captions),
+        "steps": train_log.steps,
+        "wall_s": round(train_log.wall_s, 1),
+        "epoch_loss": [round(x, 4) for x in train_log.epoch_loss],
+        "logit_scale": round(train_log.logit_scale, 2),
+        "id_top1_eval_styles": top1,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "neglabel_core": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_text(target.with_suffix(".json"), json.dumps(manifest, indent=1))
+    log.info("trained %s: %d steps in %.0f s, ID top-1 %.3f", target.name, train_log.steps, train_log.wall_s, top1)
+    return target
+
+
+def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto") -> LoadedModel:
+    """The profile's model, trained first if the profile says ``"pretrained": "@train"``."""
+    pretrained = profile.model.get("pretrained")
+    if pretrained == "@train":
+        pretrained = str(train_emoji_model(profile, progress=progress))
+    return load_model(profile.model["name"], pretrained, device=device)
+
+
+# ---------------------------------------------------------------- embeddings, scores, results
+
+
+@dataclass
+class Embedded:
+    """Every embedding an experiment needs, from the cache after the first run."""
+
+    profile: Profile
+    data: BenchmarkData
+    corpus: corpus_mod.Corpus
+    id_text: np.ndarray  # (K, D) class embeddings
+    corpus_emb: np.ndarray  # (C, D)
+    id_emb: np.ndarray  # (N_id, D)
+    ood_emb: dict[str, np.ndarray]
+    shift_emb: dict[str, np.ndarray]
+    model_identity: dict[str, Any]
+
+
+def build_corpus(spec: Mapping[str, Any], class_names: Sequence[str] = ()) -> corpus_mod.Corpus:
+    """The candidate corpus a profile (or a notebook's ablation) asks for."""
+    source = spec.get("source", "wordnet")
+    if source == "wordnet":
+        built = corpus_mod.wordnet_corpus(
+            tuple(spec.get("parts", ("noun", "adj"))),
+            exclude_lexnames=tuple(spec.get("exclude_lexnames", ())),
+            multiword=spec.get("multiword", True),
+        )
+    elif source == "words":
+        built = corpus_mod.word_list_corpus(spec["words"], name=spec.get("name", "words"), pos=spec.get("pos", "noun"))
+    else:
+        raise ValueError(f"unknown corpus source {source!r}; expected 'wordnet' or 'words'")
+    if spec.get("remove_id_names", False):
+        built = built.without(class_names)
+    sample = spec.get("sample")
+    if sample:  # an evenly spaced, deterministic subsample (quick explorations, tests)
+        if not 1 <= sample <= len(built):
+            raise ValueError(f"corpus sample={sample} must lie in [1, {len(built)}] (the corpus size)")
+        built = built.subset(np.linspace(0, len(built) - 1, sample).round().astype(int), f"{built.name}-sample{sample}")
+    return built
+
+
+def embed_profile(profile: Profile, *, progress: bool = True, device: str = "auto") -> Embedded:
+    """Load/train the model and embed ID labels, the corpus and every image set (all cached)."""
+    loaded = ensure_model(profile, progress=progress, device=device)  # first: a missing model fails fast
+    data = benchmark_data(profile)
+    candidates = build_corpus(profile.corpus, data.class_names)
+    id_text = class_embeddings(loaded, data.class_names, profile.id_templates, progress=progress)
+    corpus_emb = encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus")
+
+    def images(files: ImageFiles) -> np.ndarray:
+        return encode_images(loaded, files, progress=progress, desc=files.name)
+
+    return Embedded(
+        profile=profile,
+        data=data,
+        corpus=candidates,
+        id_text=id_text,
+        corpus_emb=corpus_emb,
+        id_emb=images(data.id_images),
+        ood_emb={name: images(files) for name, files in data.ood.items()},
+        shift_emb={name: images(files) for name, files in data.shift.items()},
+        model_identity=loaded.identity,
+    )
+
+
+def mine(emb: Embedded, *, eta: float, m: int) -> np.ndarray:
+    """Indices into ``emb.corpus`` of the M mined negatives (ascending percentile similarity)."""
+    return negmining.mine_negatives(emb.corpus_emb, emb.id_text, eta=eta, m=m).numpy()
+
+
+def method_scores(image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Every method's score for a set of images (higher = more in-distribution)."""
+    x = torch.from_numpy(np.asarray(image_emb))
+    id_sims = x @ torch.from_numpy(np.asarray(id_text)).T
+    neg_sims = x @ torch.from_numpy(np.asarray(neg_text)).T
+    return {
+        "neglabel": scores.neglabel_score(id_sims, neg_sims, tau=params["tau"], n_groups=params["n_groups"],
+                                          seed=params["seed"]).numpy(),
+        "mcm": scores.mcm_score(id_sims, tau=params.get("mcm_tau", 1.0)).numpy(),
+        "max_cos": scores.max_cos_score(id_sims).numpy(),
+        "energy": scores.energy_score(id_sims, tau=params.get("energy_tau", 0.01)).numpy(),
+    }
+
+
+@dataclass
+class Scored:
+    """Scores of every method on ID and every OOD set, with the parameters that produced them."""
+
+    params: dict[str, Any]
+    negatives: np.ndarray
+    id: dict[str, np.ndarray]
+    ood: dict[str, dict[str, np.ndarray]]
+
+
+def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.ndarray | None = None) -> Scored:
+    """Mine negatives and score ID (or ``id_emb``, e.g. a domain-shifted ID set) and every OOD set."""
+    p = {**emb.profile.params, **(params or {})}
+    negatives = mine(emb, eta=p["eta"], m=p["m"])
+    neg_text = emb.corpus_emb[negatives]
+    id_scores = method_scores(emb.id_emb if id_emb is None else id_emb, emb.id_text, neg_text, p)
+    ood_scores = {name: method_scores(x, emb.id_text, neg_text, p) for name, x in emb.ood_emb.items()}
+    return Scored(p, negatives, id_scores, ood_scores)
+
+
+def results_dict(scored: Scored) -> dict[str, dict[str, dict[str, float]]]:
+    """``results[set][method] = {"auroc", "fpr95"}`` in percent, every OOD set plus ``all``."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    sets = list(scored.ood) + ["all"]
+    for name in sets:
+        out[name] = {}
+        for method in METHODS:
+            ood = (np.concatenate([scored.ood[s][method] for s in scored.ood]) if name == "all" else scored.ood[name][method])
+            out[name][method] = {
+                "auroc": round(100 * metrics.auroc(scored.id[method], ood), 2),
+                "fpr95": round(100 * metrics.fpr_at_tpr(scored.id[method], ood), 2),
+            }
+    return out
+
+
+def evaluate(profile: Profile, *, progress: bool = True, device: str = "auto") -> dict[str, Any]:
+    """The CLI's ``evaluate``: ID top-1 and the OOD table, with everything needed to trace them."""
+    start = time.perf_counter()
+    emb = embed_profile(profile, progress=progress, device=device)
+    scored = score(emb)
+    return {
+        "profile": profile.name,
+        "params": scored.params,
+        "model": emb.model_identity,
+        "id_classes": len(emb.data.class_names),
+        "id_images": len(emb.id_emb),
+        "ood_images": {k: len(v) for k, v in emb.ood_emb.items()},
+        "corpus": {"name": emb.corpus.name, "size": len(emb.corpus)},
+        "id_top1": zero_shot_top1(emb.id_emb, emb.id_text, emb.data.id_images.labels),
+        "results": results_dict(scored),
+        "wall_s": round(time.perf_counter() - start, 1),
+    }

@@ -1,0 +1,118 @@
+import io
+import shutil
+import tarfile
+
+import pytest
+
+from neglabel_core import emoji
+from neglabel_core.data import load_rgb
+from neglabel_core.fetch import FetchError, NpmPackage, extract, npm_pack, sri_sha512
+
+from . import emoji_fixture
+
+
+@pytest.fixture
+def fixture_packages(tmp_path, monkeypatch):
+    return emoji_fixture.build(tmp_path / "fixture", monkeypatch)
+
+
+@pytest.fixture
+def bench(tmp_path, fixture_packages):
+    return emoji.prepare(tmp_path / "data", progress=False)
+
+
+def test_prepare_indexes_concepts_and_styles(bench):
+    ids = [c.id for c in bench.concepts]
+    assert ids == ["1F436", "1F431", "1F34E", "1F697", "1F6B2", "2764-FE0F"]  # Flags, Component left out
+    dog = bench.by_id["1F436"]
+    assert dog.group == "Animals & Nature" and dog.subgroup == "animal-mammal"
+    assert dog.name == "dog face" and "dog" in dog.aliases
+    assert set(dog.files) == set(emoji.STYLES)
+    assert "fluent-flat" not in bench.by_id["1F431"].files  # no Fluent file for the cat
+    assert "facebook" not in bench.by_id["1F6B2"].files  # has_img_facebook false
+    assert bench.by_id["2764-FE0F"].files["fluent-flat"].endswith("2764-FE0F.png")  # slug "red-heart" from CLDR
+
+
+def test_rasterised_svgs_are_64px_and_coloured(bench):
+    image = load_rgb(bench.root / bench.by_id["1F34E"].files["openmoji-color"])
+    assert image.size == (64, 64)
+    assert image.getpixel((32, 32)) == (0, 128, 0)  # the fixture's green circle
+    assert image.getpixel((0, 0)) == (255, 255, 255)  # transparent corners composited on white
+
+
+def test_prepare_is_idempotent_and_reloads(bench, tmp_path):
+    again = emoji.prepare(tmp_path / "data", progress=False)
+    assert [c.id for c in again.concepts] == [c.id for c in bench.concepts]
+    assert emoji.EmojiBenchmark.load(tmp_path / "data").concepts == bench.concepts
+
+
+def test_split_and_images(bench):
+    split = bench.split({"id": ["Animals & Nature", "Food & Drink"], "ood": ["Travel & Places", "Smileys & Emotion"]})
+    assert split.class_names == ["dog face", "cat face", "red apple"]
+    assert {k: [c.id for c in v] for k, v in split.ood.items()} == {
+        "Travel & Places": ["1F697", "1F6B2"], "Smileys & Emotion": ["2764-FE0F"]}
+    files = bench.images(split.id, ["apple", "fluent-flat"], labels=[0, 1, 2])
+    assert files.labels == [0, 1, 2, 0, 2] and files.units == ["1F436", "1F431", "1F34E", "1F436", "1F34E"]
+    sub = bench.split({"id": ["Animals & Nature/animal-mammal"], "ood": {"cars": ["Travel & Places/transport-ground"]}})
+    assert len(sub.id) == 2 and len(sub.ood["cars"]) == 2
+
+
+def test_split_errors(bench):
+    with pytest.raises(emoji.EmojiDataError, match=r"^unknown group\(s\) \['Animals'\] in the split; expected groups"):
+        bench.split({"id": ["Animals"], "ood": []})
+    with pytest.raises(emoji.EmojiDataError, match=r"^OOD set 'x' shares 2 concept\(s\) with ID"):
+        bench.split({"id": ["Animals & Nature"], "ood": {"x": ["Animals & Nature/animal-mammal"]}})
+    with pytest.raises(emoji.EmojiDataError, match=r"^style\(s\) \['sketch'\] are not prepared"):
+        bench.images(bench.concepts, ["sketch"])
+
+
+def test_missing_index_says_what_to_run(tmp_path):
+    with pytest.raises(emoji.EmojiDataError, match=r"the emoji benchmark is not prepared: .* run `neglabel fetch`"):
+        emoji.EmojiBenchmark.load(tmp_path / "nothing")
+
+
+def test_tampered_download_is_rejected_and_nothing_left(tmp_path, fixture_packages, monkeypatch):
+    name = "openmoji"
+    bad = NpmPackage(name, fixture_packages[name].version, "sha512-" + "A" * 86 + "==")
+    with pytest.raises(FetchError, match=r"does not match the pinned integrity of openmoji@17.0.0: got sha512-"):
+        npm_pack(bad, tmp_path / "downloads")
+    assert not [p for p in (tmp_path / "downloads").rglob("*") if p.is_file()]
+
+
+def test_corrupt_cached_tarball_is_fetched_again(tmp_path, fixture_packages):
+    pkg = fixture_packages["openmoji"]
+    first = npm_pack(pkg, tmp_path / "dl")
+    first.write_bytes(b"garbage")
+    assert sri_sha512(npm_pack(pkg, tmp_path / "dl")) == pkg.integrity
+
+
+def test_missing_npm_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(FetchError, match=r"^npm is not installed, and the emoji benchmark's images come from npm packages"):
+        npm_pack(NpmPackage("openmoji", "17.0.0", "sha512-x"), tmp_path)
+
+
+def test_extract_refuses_paths_out_of_the_target(tmp_path):
+    tgz = tmp_path / "evil.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        good = tarfile.TarInfo("package/ok/a.txt")
+        good.size = 2
+        tar.addfile(good, io.BytesIO(b"ok"))
+        evil = tarfile.TarInfo("package/../../escaped.txt")
+        evil.size = 4
+        tar.addfile(evil, io.BytesIO(b"evil"))
+    with pytest.raises(tarfile.OutsideDestinationError):
+        extract(tgz, tmp_path / "out", lambda p: True)
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "escaped.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_extract_keeps_only_what_is_asked(tmp_path):
+    tgz = tmp_path / "p.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        for name in ("package/img/a.png", "package/other/b.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    assert extract(tgz, tmp_path / "out", lambda p: p.startswith("img/")) == 1
+    assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["a.png"]
