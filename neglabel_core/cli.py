@@ -65,6 +65,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_embed_corpus(args: argparse.Namespace) -> int:
+    from .experiments import embed_corpus
+
+    emb = embed_corpus(load_profile(args.profile), progress=not args.quiet)
+    print(f"corpus embeddings ready: {emb.shape[0]:,} x {emb.shape[1]}")
+    return 0
+
+
 def _cmd_wordnet(args: argparse.Namespace) -> int:
     from .corpus import OFFICIAL_EXCLUDED_LEXNAMES, wordnet_corpus
 
@@ -98,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="train again even if the checkpoint exists")
     evaluate = command("evaluate", _cmd_evaluate, "ID top-1 and the OOD table of every method")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    command("embed-corpus", _cmd_embed_corpus, "embed the profile's candidate corpus (cached; text tower only)")
     wn = sub.add_parser("wordnet", help="count the WordNet candidate corpus")
     wn.add_argument("--parts", nargs="+", default=["noun", "adj"], choices=["noun", "adj"])
     wn.add_argument("--official-exclusions", action="store_true", help="leave out noun.animal and noun.food")

@@ -104,11 +104,33 @@ def encode_texts(
     return result
 
 
-class _Transformed(Dataset):
-    """Applies the model's image transform in the DataLoader workers; yields (tensor, index)."""
+def split_transform(transform: Callable | None) -> tuple[Callable | None, torch.Tensor | None, torch.Tensor | None]:
+    """Split a ``Compose([..., ToTensor(), Normalize(mean, std)])`` into its PIL part (run in the
+    loader workers, which then ship uint8 tensors: 4x less to move than float32) and the
+    normalisation, done on the model's device as ``(x / 255 - mean) / std``. Identical results.
+    Returns ``(pil_part, mean, std)``, or ``(transform, None, None)`` when it does not split."""
+    from torchvision import transforms as T
 
-    def __init__(self, dataset: Dataset, transform: Callable | None):
-        self.dataset, self.transform = dataset, transform
+    steps = getattr(transform, "transforms", None)
+    if not steps or len(steps) < 2 or not isinstance(steps[-1], T.Normalize) or not isinstance(steps[-2], T.ToTensor):
+        return transform, None, None
+    normalize = steps[-1]
+    mean = torch.tensor(normalize.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(normalize.std, dtype=torch.float32).view(1, -1, 1, 1)
+    return T.Compose(list(steps[:-2])), mean, std
+
+
+def _to_uint8_tensor(image) -> torch.Tensor:
+    array = np.asarray(image.convert("RGB") if getattr(image, "mode", "RGB") != "RGB" else image)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+class _Transformed(Dataset):
+    """Applies the image transform in the DataLoader workers; yields (tensor, index). With
+    ``as_uint8`` the transform stops before ``ToTensor`` and images travel as uint8."""
+
+    def __init__(self, dataset: Dataset, transform: Callable | None, as_uint8: bool = False):
+        self.dataset, self.transform, self.as_uint8 = dataset, transform, as_uint8
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -118,6 +140,8 @@ class _Transformed(Dataset):
         image = item[0] if isinstance(item, tuple) else item
         if self.transform is not None and not isinstance(image, torch.Tensor):
             image = self.transform(image)
+        if self.as_uint8 and not isinstance(image, torch.Tensor):
+            image = _to_uint8_tensor(image)
         return image, index
 
 
@@ -170,14 +194,17 @@ def encode_images(
     device = loaded.device
     on_cuda = device.type == "cuda"
     workers = default_num_workers(device) if num_workers is None else num_workers
+    pil_part, mean, std = split_transform(transform)
+    if mean is not None:
+        mean, std = mean.to(device), std.to(device)
     loader = DataLoader(
-        _Transformed(dataset, transform),
+        _Transformed(dataset, pil_part, as_uint8=mean is not None),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
         pin_memory=on_cuda,
         persistent_workers=False,
-        prefetch_factor=4 if workers else None,
+        prefetch_factor=2 if workers else None,
     )
     model = loaded.model
     if on_cuda:
@@ -187,6 +214,8 @@ def encode_images(
         out: np.ndarray | None = None
         for images, index in tqdm(loader, desc=f"embed {desc}", disable=not progress, unit="batch"):
             images = images.to(device, non_blocking=on_cuda)
+            if mean is not None:
+                images = (images.float().div_(255) - mean) / std
             if on_cuda:
                 images = images.contiguous(memory_format=torch.channels_last)
             feats = torch.nn.functional.normalize(model.encode_image(images).float(), dim=-1).cpu().numpy()

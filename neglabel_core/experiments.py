@@ -10,7 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,6 +213,41 @@ def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto
     return load_model(profile.model["name"], pretrained, device=device)
 
 
+def embed_corpus(profile: Profile, *, progress: bool = True, device: str = "auto") -> np.ndarray:
+    """The profile's candidate corpus embedded with its text tower (cached). Needs only the text
+    tower: for a model trained here it runs before (or beside) training."""
+    pretrained = profile.model.get("pretrained")
+    loaded = load_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
+    class_names = benchmark_data(profile).class_names if profile.corpus.get("remove_id_names") else ()
+    candidates = build_corpus(profile.corpus, class_names)
+    return encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus")
+
+
+def prepare(profile: Profile, *, progress: bool = True) -> None:
+    """Make every expensive, cacheable piece of a profile ready. Where the model is trained here and
+    neither it nor the corpus embeddings exist yet, the two independent jobs run side by side,
+    one thread each (on a small CPU that is nearly twice as fast as one after the other)."""
+    if profile.benchmark.get("kind") == "emoji":
+        emoji.prepare(progress=progress)
+    if profile.model.get("pretrained") != "@train" or checkpoint_path(profile).exists():
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "profile.json"
+        spec.write_text(profile.to_json())
+        child = subprocess.Popen(
+            [sys.executable, "-m", "neglabel_core.cli", "embed-corpus", "--profile", str(spec), "--quiet"],
+            env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        )
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            train_emoji_model(profile, progress=progress)
+        finally:
+            torch.set_num_threads(threads)
+            if child.wait() != 0:
+                raise RuntimeError(f"embedding the corpus in a side process failed (exit {child.returncode})")
+
+
 # ---------------------------------------------------------------- embeddings, scores, results
 
 
@@ -331,6 +370,7 @@ def results_dict(scored: Scored) -> dict[str, dict[str, dict[str, float]]]:
 def evaluate(profile: Profile, *, progress: bool = True, device: str = "auto") -> dict[str, Any]:
     """The CLI's ``evaluate``: ID top-1 and the OOD table, with everything needed to trace them."""
     start = time.perf_counter()
+    prepare(profile, progress=progress)
     emb = embed_profile(profile, progress=progress, device=device)
     scored = score(emb)
     return {

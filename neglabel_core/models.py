@@ -84,6 +84,30 @@ def _hub_offline(offline: bool = True) -> Iterator[None]:
         constants.HF_HUB_OFFLINE = before
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Silence the known-harmless load chatter (transformers' unused pooler weights in a
+    sentence-transformers checkpoint; open_clip's "initialized partially" for a random image tower)."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # transformers is only needed for Hugging Face text towers
+        hf_logging = None
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        if hf_logging is not None:
+            hf_logging.set_verbosity(hf_level)
+
+
 def _reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -229,7 +253,7 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
         else:
             identity["weights_sha256"] = file_sha256(_weights_for_tag(name, pretrained))
             offline = True  # cached now: no further network calls
-    with _hub_offline(offline) if offline else contextlib.nullcontext():
+    with _hub_offline(offline) if offline else contextlib.nullcontext(), _quiet_loading():
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=target)
         tokenizer = open_clip.get_tokenizer(name)
     model.eval()

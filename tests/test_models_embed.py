@@ -135,3 +135,15 @@ def test_no_stale_warnings_on_repeat(tiny, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", StaleCacheWarning)
         embed.encode_texts(tiny, TEXTS, cache=cache, progress=False)
+
+
+def test_uint8_loader_path_equals_full_transform(tiny, images):
+    from neglabel_core.data import load_rgb
+
+    pil_part, mean, std = embed.split_transform(tiny.preprocess)
+    assert mean is not None and "Normalize" not in repr(pil_part)
+    got = embed.encode_images(tiny, images, cache=False, num_workers=0, progress=False)
+    x = torch.stack([tiny.preprocess(load_rgb(p)) for p in images.paths])
+    with torch.inference_mode():
+        ref = torch.nn.functional.normalize(tiny.model.encode_image(x), dim=-1).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-6)
