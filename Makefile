@@ -20,15 +20,23 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# WordNet 3.0 for the candidate corpus: Debian's wordnet-base where apt-get exists, else nltk's downloader.
+# System packages: WordNet 3.0 (the candidate corpus), npm (fetches the emoji packages) and
+# libcairo2 (rasterises their SVGs). Debian's packages where apt-get is available as root;
+# otherwise WordNet from nltk's downloader, and a clear message for the other two.
+APT_NEEDED = $(strip \
+	$(if $(wildcard /usr/share/wordnet/data.noun),,wordnet-base) \
+	$(if $(shell command -v npm),,npm) \
+	$(if $(shell ldconfig -p 2>/dev/null | grep -q 'libcairo.so.2' && echo yes),,libcairo2))
+
 system-deps: venv
-	@if [ -f /usr/share/wordnet/data.noun ] || $(PY) -c "import nltk; nltk.data.find('corpora/wordnet')" 2>/dev/null; then \
-		:; \
-	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		echo "installing WordNet 3.0 (Debian wordnet-base)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null; \
-	else \
-		echo "installing WordNet 3.0 with nltk's downloader"; $(PY) -m nltk.downloader -q wordnet; \
+	@if [ -n "$(APT_NEEDED)" ]; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			echo "installing system packages: $(APT_NEEDED)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_NEEDED) >/dev/null; \
+		else \
+			echo "missing system packages: $(APT_NEEDED) (install them with your package manager)"; \
+			$(PY) -c "import nltk; nltk.data.find('corpora/wordnet')" 2>/dev/null || $(PY) -m nltk.downloader -q wordnet; \
+		fi; \
 	fi
 
 test: system-deps
