@@ -28,7 +28,7 @@ from . import __version__, corpus as corpus_mod, emoji, metrics, negmining, scor
 from .data import ImageFiles, load_rgb
 from .embed import encode_images, encode_texts
 from .files import atomic_write_text, cache_root, sha256_file
-from .models import BUILTIN_CONFIGS, LoadedModel, load_model, minilm_folder
+from .models import BUILTIN_CONFIGS, LoadedModel, load_model, minilm_folder, require_weights
 from .profiles import Profile
 from .training import TrainConfig, normalize_images, train_image_tower
 
@@ -227,6 +227,8 @@ def prepare(profile: Profile, *, progress: bool = True) -> None:
     """Make every expensive, cacheable piece of a profile ready. Where the model is trained here and
     neither it nor the corpus embeddings exist yet, the two independent jobs run side by side,
     one thread each (on a small CPU that is nearly twice as fast as one after the other)."""
+    if profile.model.get("pretrained") != "@train":
+        require_weights(profile.model["name"], profile.model.get("pretrained"))  # before any download
     if profile.benchmark.get("kind") == "emoji":
         emoji.prepare(progress=progress)
     if profile.model.get("pretrained") != "@train" or checkpoint_path(profile).exists():
@@ -320,7 +322,7 @@ def mine(emb: Embedded, *, eta: float, m: int) -> np.ndarray:
 
 def method_scores(image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Every method's score for a set of images (higher = more in-distribution)."""
-    x = torch.from_numpy(np.asarray(image_emb))
+    x = torch.from_numpy(np.array(image_emb, dtype=np.float32))  # a writable copy (cache reads are memory maps)
     id_sims = x @ torch.from_numpy(np.asarray(id_text)).T
     neg_sims = x @ torch.from_numpy(np.asarray(neg_text)).T
     return {

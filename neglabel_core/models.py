@@ -227,6 +227,21 @@ def state_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def require_weights(name: str, pretrained: str | None) -> Path | None:
+    """The local weights file for ``name``/``pretrained`` (``None`` for random weights); fails fast,
+    without building a model, when the name is unknown or the weights are not to be had: a
+    missing checkpoint file, an unknown tag, or a tag neither cached nor downloadable."""
+    _check_model_name(name)
+    if pretrained is None:
+        return None
+    path = Path(pretrained).expanduser()
+    if path.is_file():
+        return path.resolve()
+    if path.suffix in {".pt", ".pth", ".bin", ".safetensors"} or os.sep in str(pretrained):
+        raise ModelNotFoundError(f"checkpoint file {str(path)!r} does not exist; expected a file or an open_clip tag")
+    return Path(_weights_for_tag(name, pretrained))
+
+
 def load_model(name: str, pretrained: str | None = None, *, device: str | torch.device = "auto") -> LoadedModel:
     """Build an open_clip model with ``create_model_and_transforms`` and its tokenizer.
 
@@ -234,25 +249,20 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
     path (loaded by open_clip with ``weights_only=True`` and strict key matching).
     Returns a :class:`LoadedModel` in eval mode on ``device``.
     """
-    _check_model_name(name)
+    weights = require_weights(name, pretrained)
     target = resolve_device(device)
     identity: dict[str, Any] = {"model": name, "pretrained": pretrained, "open_clip": open_clip.__version__}
     config = open_clip.get_model_config(name)
     if config is not None:
         identity["config_sha256"] = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     offline = False
-    if pretrained is not None:
-        path = Path(pretrained).expanduser()
-        looks_like_path = path.suffix in {".pt", ".pth", ".bin", ".safetensors"} or os.sep in str(pretrained)
-        if path.is_file():
-            pretrained = str(path.resolve())
+    if weights is not None:
+        identity["weights_sha256"] = file_sha256(weights)
+        if Path(pretrained).expanduser().is_file():
+            pretrained = str(weights)  # a local checkpoint, by its absolute path
             identity["pretrained"] = pretrained
-            identity["weights_sha256"] = file_sha256(pretrained)
-        elif looks_like_path:
-            raise ModelNotFoundError(f"checkpoint file {str(path)!r} does not exist; expected a file or an open_clip tag")
         else:
-            identity["weights_sha256"] = file_sha256(_weights_for_tag(name, pretrained))
-            offline = True  # cached now: no further network calls
+            offline = True  # a tag whose weights are cached now: no further network calls
     with _hub_offline(offline) if offline else contextlib.nullcontext(), _quiet_loading():
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=target)
         tokenizer = open_clip.get_tokenizer(name)
@@ -262,5 +272,9 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
     identity["state_sha256"] = state_fingerprint(model)
     text_tower = getattr(model, "text", None)
     if text_tower is not None:
-        identity["text"] = {"text_state_sha256": state_fingerprint(text_tower), "tokenizer": repr(type(tokenizer))}
+        identity["text"] = {
+            "text_state_sha256": state_fingerprint(text_tower),
+            "text_cfg": (config or {}).get("text_cfg"),  # pooling and projection shape the output too
+            "tokenizer": repr(type(tokenizer)),
+        }
     return LoadedModel(model, preprocess, tokenizer, name, pretrained, target, identity)

@@ -28,10 +28,14 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
 
 
+# Values replaced whole by an override, never merged key by key: a split or a prompt set is one thing.
+ATOMIC_KEYS = frozenset({"split", "prompts"})
+
+
 def _merge(base: dict, overrides: Mapping) -> dict:
     out = copy.deepcopy(base)
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key not in ATOMIC_KEYS:
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -69,7 +73,8 @@ class Profile:
         return list(self.data["id_templates"])
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Profile:
-        """A copy with nested keys replaced, e.g. ``{"params": {"eta": 0.1}}``."""
+        """A copy with nested keys replaced, e.g. ``{"params": {"eta": 0.1}}``; a ``split`` or
+        ``prompts`` value replaces the old one whole."""
         return Profile(_merge(self.data, overrides))
 
     def to_json(self) -> str:

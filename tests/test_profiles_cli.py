@@ -22,6 +22,8 @@ def test_overrides_are_deep_and_leave_the_original():
     base = load_profile("emoji-tiny")
     changed = base.with_overrides({"params": {"eta": 0.2}})
     assert changed.params["eta"] == 0.2 and changed.params["m"] == base.params["m"] and base.params["eta"] == 0.05
+    split = {"id": ["Food & Drink"], "ood": {"sym": ["Symbols"]}}
+    assert base.with_overrides({"benchmark": {"split": split}}).benchmark["split"] == split
 
 
 def test_profile_from_file_and_errors(tmp_path):
