@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, corpus as corpus_mod, emoji, metrics, negmining, scores
+from . import __version__, emoji, metrics, negmining, scores
+from . import corpus as corpus_mod
 from .data import ImageFiles, load_rgb
 from .embed import encode_images, encode_texts
 from .files import atomic_write_text, cache_root, sha256_file
@@ -320,7 +321,9 @@ def mine(emb: Embedded, *, eta: float, m: int) -> np.ndarray:
     return negmining.mine_negatives(emb.corpus_emb, emb.id_text, eta=eta, m=m).numpy()
 
 
-def method_scores(image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def method_scores(
+    image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
     """Every method's score for a set of images (higher = more in-distribution)."""
     x = torch.from_numpy(np.array(image_emb, dtype=np.float32))  # a writable copy (cache reads are memory maps)
     id_sims = x @ torch.from_numpy(np.asarray(id_text)).T
