@@ -164,6 +164,7 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
         return target
     torch.manual_seed(train.seed)  # the image tower's initialisation
     loaded = load_model(profile.model["name"], None, device="cpu")
+    loaded.model.lock_text_tower()  # frozen: the text side stays the pretrained MiniLM
     captions, owners = captions_for(concepts, train.caption_templates)
     caption_emb = torch.from_numpy(np.array(encode_texts(loaded, captions, progress=progress, desc="captions")))
     size = loaded.model.visual.image_size

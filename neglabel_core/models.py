@@ -32,6 +32,10 @@ class ModelNotFoundError(ValueError):
     """An unknown model name or pretrained tag, or a checkpoint file that does not exist."""
 
 
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint whose weights do not match the model config (strict loading failed)."""
+
+
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights are neither cached locally nor downloadable from here."""
 
@@ -264,7 +268,16 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
         else:
             offline = True  # a tag whose weights are cached now: no further network calls
     with _hub_offline(offline) if offline else contextlib.nullcontext(), _quiet_loading():
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=target)
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=target)
+        except RuntimeError as exc:
+            if "state_dict" not in str(exc):
+                raise
+            first = str(exc).strip().splitlines()[0]
+            raise CheckpointMismatchError(
+                f"checkpoint {pretrained!r} does not fit model {name!r} ({first}); expected a checkpoint "
+                "saved from this model config"
+            ) from None
         tokenizer = open_clip.get_tokenizer(name)
     model.eval()
     # What the weights are, whatever their source (a random init included); a separate text

@@ -12,6 +12,7 @@ scale s is learned and clamped at 100.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.loss import ClipLoss
 from tqdm.auto import tqdm
 
+logger = logging.getLogger(__name__)
 CAPTION_TEMPLATES: tuple[str, ...] = ("a photo of a {}", "an emoji of a {}", "{}", "a {} emoji", "an icon of a {}")
 
 
@@ -180,6 +182,8 @@ def train_image_tower(
             if config.max_steps and step >= config.max_steps:
                 break
         log.epoch_loss.append(sum(losses) / max(1, len(losses)))
+        logger.info("epoch %d/%d: mean loss %.4f, logit scale %.1f", _epoch + 1, config.epochs, log.epoch_loss[-1],
+                    model.logit_scale.detach().exp().item())
         if config.max_steps and step >= config.max_steps:
             break
     bar.close()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from neglabel_core.models import load_model
+from neglabel_core.models import CheckpointMismatchError, load_model
 from neglabel_core.training import TrainConfig, augment, lr_at, normalize_images, train_image_tower
 
 
@@ -55,7 +55,7 @@ def test_checkpoint_of_another_config_is_rejected(tmp_path, tiny_hf, tiny_model_
     loaded = tiny_hf()
     ckpt = tmp_path / "other.pt"
     torch.save({"state_dict": loaded.model.state_dict()}, ckpt)
-    with pytest.raises(RuntimeError, match="Error\\(s\\) in loading state_dict"):
+    with pytest.raises(CheckpointMismatchError, match=r"^checkpoint '.*other\.pt' does not fit model 'nl-test-tiny-clip'"):
         load_model(tiny_model_name, str(ckpt), device="cpu")
 
 
