@@ -73,6 +73,45 @@ def _cmd_embed_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_book(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from . import book
+    from .browser_check import check_book
+    from .experiments import prepare
+
+    root = Path(args.root).resolve()
+    if not (root / "_config.yml").is_file():
+        raise FileNotFoundError(f"{root} holds no _config.yml; run from the repository root or pass --root")
+    start = time.perf_counter()
+    profile = load_profile(args.profile)
+    prepare(profile, progress=not args.quiet)  # data, model and corpus embeddings, before any notebook
+    overrides = json.loads(args.overrides) if args.overrides else {}
+    extra = json.loads(args.notebook_params) if args.notebook_params else {}
+    executed = book.execute_notebooks(args.profile, root / "book", source_dir=root / "notebooks",
+                                      overrides=overrides, extra=extra, notebooks=args.notebooks or book.NOTEBOOKS)
+    print(f"executed {len(executed)} notebooks in {time.perf_counter() - start:.0f} s")
+    html = book.build_html(root)
+    print(f"built the HTML book in {html}")
+    if not args.no_check:
+        reports = check_book(html, root / "book" / "_build" / "screenshots")
+        print(f"browser check passed: {len(reports)} pages, {sum(r.images for r in reports)} images, "
+              f"{sum(r.math for r in reports)} formulas; screenshots in {root / 'book' / '_build' / 'screenshots'}")
+    print(f"open {html / 'index.html'}  ({time.perf_counter() - start:.0f} s in all)")
+    return 0
+
+
+def _cmd_check_html(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .browser_check import check_book
+
+    reports = check_book(Path(args.html), Path(args.screenshots))
+    print(f"browser check passed: {len(reports)} pages")
+    return 0
+
+
 def _cmd_wordnet(args: argparse.Namespace) -> int:
     from .corpus import OFFICIAL_EXCLUDED_LEXNAMES, wordnet_corpus
 
@@ -107,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = command("evaluate", _cmd_evaluate, "ID top-1 and the OOD table of every method")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     command("embed-corpus", _cmd_embed_corpus, "embed the profile's candidate corpus (cached; text tower only)")
+    bk = command("book", _cmd_book, "execute the notebooks with a profile, build the HTML book, check it in a browser")
+    bk.add_argument("--root", default=".", help="the repository root (holds _config.yml, notebooks/, book/)")
+    bk.add_argument("--overrides", default="", help="profile overrides as JSON, passed to every notebook")
+    bk.add_argument("--notebook-params", default="", help='extra parameters per notebook as JSON: {"03_corpus_ablation": {...}}')
+    bk.add_argument("--notebooks", nargs="*", help="run only these notebooks (names without .ipynb)")
+    bk.add_argument("--no-check", action="store_true", help="skip the browser check")
+    ch = sub.add_parser("check-html", help="open every page of a built book in headless Chromium and check it")
+    ch.add_argument("html", help="the built HTML folder")
+    ch.add_argument("--screenshots", default="book/_build/screenshots")
+    ch.set_defaults(func=_cmd_check_html)
     wn = sub.add_parser("wordnet", help="count the WordNet candidate corpus")
     wn.add_argument("--parts", nargs="+", default=["noun", "adj"], choices=["noun", "adj"])
     wn.add_argument("--official-exclusions", action="store_true", help="leave out noun.animal and noun.food")

@@ -77,12 +77,11 @@ def _prepare_debian_copy(source: Path, data_root: Path) -> None:
 def load_wordnet(debian_dir: str | None = None):
     """An nltk ``WordNetCorpusReader`` over WordNet 3.0, found as the module docstring says."""
     import nltk
-    from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
     source = Path(debian_dir) if debian_dir else DEBIAN_WORDNET
     if debian_dir is None:
         try:
-            return WordNetCorpusReader(nltk.data.find("corpora/wordnet"), None)
+            return _reader(nltk.data.find("corpora/wordnet"))
         except LookupError:
             pass
     if not (source / "data.noun").is_file():
@@ -94,7 +93,17 @@ def load_wordnet(debian_dir: str | None = None):
     _prepare_debian_copy(source, data_root)
     if str(data_root) not in nltk.data.path:
         nltk.data.path.insert(0, str(data_root))
-    return WordNetCorpusReader(nltk.data.find("corpora/wordnet"), None)
+    return _reader(nltk.data.find("corpora/wordnet"))
+
+
+def _reader(root):
+    import warnings
+
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    with warnings.catch_warnings():  # WordNet 3.0 has no multilingual data; nothing here uses it
+        warnings.filterwarnings("ignore", message="The multilingual functions are not available")
+        return WordNetCorpusReader(root, None)
 
 
 @dataclass(frozen=True)

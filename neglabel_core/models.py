@@ -101,6 +101,7 @@ def _quiet_loading() -> Iterator[None]:
 
         hf_level = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
     except ImportError:  # transformers is only needed for Hugging Face text towers
         hf_logging = None
     root.setLevel(logging.ERROR)
@@ -110,6 +111,7 @@ def _quiet_loading() -> Iterator[None]:
         root.setLevel(level)
         if hf_logging is not None:
             hf_logging.set_verbosity(hf_level)
+            hf_logging.enable_progress_bar()
 
 
 def _reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:

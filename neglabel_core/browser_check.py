@@ -1,0 +1,142 @@
+"""Open every page of the built book in headless Chromium and fail on what a reader would see
+broken: an image that does not load, math left untypeset, a request leaving the machine, or a
+JavaScript error. Saves a screenshot of each page.
+
+Uses Playwright (PyPI) driving Debian's Chromium (``/usr/bin/chromium``); no browser download.
+The pages are served from a local HTTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+)
+# sphinx-thebe 0.3.1 declares THEBE_JS_URL twice; harmless, and the one error allowed.
+ALLOWED_JS_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+SKIP_PAGES = ("genindex.html", "search.html")
+
+
+class BrowserCheckError(RuntimeError):
+    """One or more pages failed the check."""
+
+
+@dataclass
+class PageReport:
+    page: str
+    screenshot: str
+    images: int = 0
+    math: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def find_chromium() -> str:
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).exists():
+            return candidate
+    found = shutil.which("chromium")
+    if found:
+        return found
+    raise BrowserCheckError("Chromium not found: install it with `apt-get install chromium` (make book does this)")
+
+
+@contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """A quiet HTTP server for ``folder`` on 127.0.0.1 (a free port); yields its base URL."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def pages_of(html_dir: Path) -> list[Path]:
+    return sorted(p for p in html_dir.rglob("*.html")
+                  if p.name not in SKIP_PAGES and not any(part.startswith(("_", ".")) for part in p.relative_to(html_dir).parts))
+
+
+def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | None = None,
+               timeout_ms: int = 30000) -> list[PageReport]:
+    """Check every page; raise :class:`BrowserCheckError` listing all problems, else return reports."""
+    from playwright.sync_api import sync_playwright
+
+    html_dir = Path(html_dir)
+    if not (html_dir / "index.html").is_file():
+        raise BrowserCheckError(f"{html_dir} holds no built book (index.html missing)")
+    screenshot_dir.mkdir(parents=True, exist_ok=True)
+    reports: list[PageReport] = []
+    with serve(html_dir) as base, sync_playwright() as pw:
+        local_host = urlparse(base).netloc
+        browser = pw.chromium.launch(executable_path=find_chromium(), args=list(CHROMIUM_FLAGS))
+        try:
+            for page_path in pages or pages_of(html_dir):
+                rel = page_path.relative_to(html_dir).as_posix()
+                report = PageReport(rel, str(screenshot_dir / (rel.replace("/", "__") + ".png")))
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+
+                def on_request(request, report=report) -> None:
+                    parsed = urlparse(request.url)
+                    if parsed.scheme in ("data", "blob", "about") or parsed.netloc == local_host:
+                        return
+                    report.problems.append(f"request leaves the machine: {request.url}")
+
+                def route(r) -> None:  # answer external requests locally: nothing leaves the machine
+                    if urlparse(r.request.url).netloc == local_host:
+                        r.continue_()
+                    else:
+                        r.abort()
+
+                context.route("**/*", route)
+                page.on("request", on_request)
+                page.on("pageerror", lambda err, report=report: report.problems.append(f"JavaScript error: {err}")
+                        if not any(a in str(err) for a in ALLOWED_JS_ERRORS) else None)
+                page.on("console", lambda msg, report=report: report.problems.append(f"console error: {msg.text}")
+                        if msg.type == "error" and not any(a in msg.text for a in ALLOWED_JS_ERRORS)
+                        and "net::ERR_FAILED" not in msg.text else None)
+                page.goto(base + rel, wait_until="load", timeout=timeout_ms)
+                page.wait_for_load_state("networkidle", timeout=timeout_ms)
+                report.math = page.locator(".math").count()
+                if report.math:
+                    try:
+                        page.wait_for_function(
+                            "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+                            " && document.querySelectorAll('mjx-container').length > 0", timeout=timeout_ms)
+                        page.evaluate("() => MathJax.startup.promise")
+                    except Exception:  # noqa: BLE001 - reported below as untypeset math
+                        pass
+                    typeset = page.locator("mjx-container").count()
+                    if typeset < report.math:
+                        report.problems.append(f"math not typeset: {report.math} formulas, {typeset} rendered")
+                broken = page.evaluate(
+                    "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+                report.images = page.locator("img").count()
+                report.problems += [f"image does not load: {src}" for src in broken]
+                page.screenshot(path=report.screenshot, full_page=True)
+                context.close()
+                reports.append(report)
+        finally:
+            browser.close()
+    problems = [f"{r.page}: {p}" for r in reports for p in r.problems]
+    if problems:
+        raise BrowserCheckError("browser check failed:\n" + "\n".join(problems))
+    return reports
