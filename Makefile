@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= emoji-tiny
 
-.PHONY: all venv system-deps test book bench lint clean
+.PHONY: all venv system-deps test book lab publish bench lint clean
 
 all: test
 
@@ -15,18 +15,19 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	# torch==2.14.1 / torchvision==0.29.1 (pinned in pyproject.toml) come from the local wheel store where one exists
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,book]'
 	@touch $@
 
 venv: $(STAMP)
 
-# System packages: WordNet 3.0 (the candidate corpus), npm (fetches the emoji packages) and
-# libcairo2 (rasterises their SVGs). Debian's packages where apt-get is available as root;
+# System packages: WordNet 3.0 (the candidate corpus), npm (fetches the emoji packages),
+# libcairo2 (rasterises their SVGs) and Chromium (the book's browser check). Debian's packages where apt-get is available as root;
 # otherwise WordNet from nltk's downloader, and a clear message for the other two.
 APT_NEEDED = $(strip \
 	$(if $(wildcard /usr/share/wordnet/data.noun),,wordnet-base) \
 	$(if $(shell command -v npm),,npm) \
-	$(if $(shell ldconfig -p 2>/dev/null | grep -q 'libcairo.so.2' && echo yes),,libcairo2))
+	$(if $(shell ldconfig -p 2>/dev/null | grep -q 'libcairo.so.2' && echo yes),,libcairo2) \
+	$(if $(wildcard /usr/bin/chromium),,chromium))
 
 system-deps: venv
 	@if [ -n "$(APT_NEEDED)" ]; then \
@@ -50,10 +51,19 @@ bench: system-deps
 lint: venv
 	$(PY) -m ruff check neglabel_core tests benchmarks
 
+# The book on a profile (default: the embedded emoji-tiny): data, model training, embeddings
+# (all cached), papermill, Jupyter Book (-W), browser check. `make book PROFILE=...` switches.
 book: system-deps
-	@echo "make book: not yet. The book needs the embedded default (emoji benchmark + tiny model, issue 3)"
-	@echo "and the notebooks (issue 4); today the core library and its tests (make test) are in place."
-	@exit 2
+	$(VENV)/bin/neglabel book --profile $(PROFILE)
+
+# The notebooks live in JupyterLab, in the project's environment (the explorer's sliders work there).
+lab: system-deps
+	$(VENV)/bin/jupyter lab notebooks/
+
+# Publish the built HTML to the gh-pages branch (and push it to origin).
+publish:
+	@test -f book/_build/html/index.html || { echo "no built book: run make book first"; exit 2; }
+	$(VENV)/bin/ghp-import --no-jekyll --push --force book/_build/html
 
 clean:
-	rm -rf $(VENV) book/_build .pytest_cache
+	rm -rf $(VENV) book/_build book/*.ipynb book/*.csv book/_vendor .pytest_cache

@@ -60,7 +60,12 @@ def _trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
 
 
 def text_payload(loaded: LoadedModel, texts: Sequence[str]) -> dict[str, Any]:
-    return {"kind": "text", "model": loaded.identity, "texts": list(texts)}
+    """Cache payload of a text list: the text tower's own identity where the model has a separate
+    one (CustomTextCLIP: text embeddings then survive retraining the image tower), else the whole
+    model's; the tokenizer's context length; the exact texts."""
+    tower = loaded.identity.get("text") or loaded.identity
+    context = getattr(loaded.tokenizer, "context_length", None)
+    return {"kind": "text", "model": tower, "context_length": context, "texts": list(texts)}
 
 
 def encode_texts(

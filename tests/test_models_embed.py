@@ -147,3 +147,15 @@ def test_uint8_loader_path_equals_full_transform(tiny, images):
     with torch.inference_mode():
         ref = torch.nn.functional.normalize(tiny.model.encode_image(x), dim=-1).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+def test_text_cache_survives_retraining_the_image_tower(tiny_model_name, tmp_path):
+    """A separate text tower keys text embeddings by itself: new image-tower weights reuse them."""
+    torch.manual_seed(0)
+    first = load_model(tiny_model_name.replace("clip", "minilm"), device="cpu")
+    torch.manual_seed(1)
+    second = load_model(tiny_model_name.replace("clip", "minilm"), device="cpu")
+    assert first.identity["state_sha256"] != second.identity["state_sha256"]
+    assert embed.text_payload(first, TEXTS) == embed.text_payload(second, TEXTS)
+    plain = load_model(tiny_model_name, device="cpu")
+    assert embed.text_payload(plain, TEXTS)["model"] == plain.identity  # no separate tower: the whole model

@@ -1,0 +1,78 @@
+"""End to end: every notebook through papermill on a small configuration, the Jupyter Book build
+with warnings as errors, and the browser check on the result. Minutes, not the full book."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from neglabel_core import cli
+from neglabel_core.book import NOTEBOOKS
+
+from .test_end_to_end import REAL_DATA, SMALL
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_PARAMS = {
+    "03_corpus_ablation": {"web_words": 300, "dictionary_words": 300},
+    "04_hyperparameters": {"etas": [0.05, 0.5], "ms": [20, 100], "groups": [1, 10], "taus": [0.01, 0.1]},
+}
+
+
+@pytest.fixture
+def book_root(tmp_path):
+    """A copy of the book's sources (config, toc, prose, notebooks, data) to build in."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    shutil.copytree(ROOT / "data", root / "data")
+    (root / "book").mkdir()
+    for md in (ROOT / "book").glob("*.md"):
+        shutil.copy(md, root / "book" / md.name)
+    vendored = ROOT / "book" / "_vendor"
+    if vendored.is_dir():  # reuse MathJax vendored by an earlier build
+        shutil.copytree(vendored, root / "book" / "_vendor")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists(),
+                    reason="Chromium is not installed (make test installs it)")
+def test_book_builds_and_passes_the_browser_check(book_root, monkeypatch, capsys):
+    monkeypatch.setenv("NEGLABEL_DATA", REAL_DATA)
+    monkeypatch.chdir(book_root)
+    code = cli.main(["book", "--root", str(book_root), "--quiet", "--overrides", json.dumps(SMALL),
+                     "--notebook-params", json.dumps(NOTEBOOK_PARAMS)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    html = book_root / "book" / "_build" / "html"
+    for name in NOTEBOOKS:
+        assert (html / "book" / f"{name}.html").is_file(), name
+    assert "browser check passed" in out
+    shots = list((book_root / "book" / "_build" / "screenshots").glob("*.png"))
+    assert len(shots) >= len(NOTEBOOKS) + 2
+    assert (book_root / "book" / "mined_negatives.csv").read_text().startswith("word,pos,score,rank")
+    page = (html / "book" / "01_negmining.html").read_text()
+    assert "overrides = {}" not in page  # the parameters cell is hidden
+    assert "cdn.jsdelivr" not in page and "mathjax/tex-mml-chtml.js" in page
+
+
+def test_failing_notebook_stops_the_build(tmp_path):
+    import nbformat
+
+    from neglabel_core.book import NotebookFailedError, execute_notebooks
+
+    src = tmp_path / "src"
+    src.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'x'\noverrides = {}", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, src / "bad.ipynb")
+    with pytest.raises(NotebookFailedError, match=r"^notebook bad failed: ValueError: broken on purpose"):
+        execute_notebooks("x", tmp_path / "out", source_dir=src, notebooks=["bad"])
+    assert not (tmp_path / "out" / "bad.ipynb").exists()
+    assert os.listdir(tmp_path / "out") == [".bad.running.ipynb"]
