@@ -85,9 +85,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
     if not (root / "_config.yml").is_file():
         raise FileNotFoundError(f"{root} holds no _config.yml; run from the repository root or pass --root")
     start = time.perf_counter()
-    profile = load_profile(args.profile)
-    prepare(profile, progress=not args.quiet)  # data, model and corpus embeddings, before any notebook
     overrides = json.loads(args.overrides) if args.overrides else {}
+    prepare(load_profile(args.profile, overrides), progress=not args.quiet)  # data, model, corpus: before any notebook
     extra = json.loads(args.notebook_params) if args.notebook_params else {}
     executed = book.execute_notebooks(args.profile, root / "book", source_dir=root / "notebooks",
                                       overrides=overrides, extra=extra, notebooks=args.notebooks or book.NOTEBOOKS)
