@@ -46,8 +46,9 @@ def test_book_builds_and_passes_the_browser_check(book_root, monkeypatch, capsys
     monkeypatch.chdir(book_root)
     code = cli.main(["book", "--root", str(book_root), "--quiet", "--overrides", json.dumps(SMALL),
                      "--notebook-params", json.dumps(NOTEBOOK_PARAMS)])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, out + captured.err[-3000:]
     html = book_root / "book" / "_build" / "html"
     for name in NOTEBOOKS:
         assert (html / "book" / f"{name}.html").is_file(), name
