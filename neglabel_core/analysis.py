@@ -27,8 +27,8 @@ METHOD_LABELS = {"neglabel": "NegLabel", "mcm": "MCM", "max_cos": "max cosine", 
 def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None, *,
          progress: bool = False) -> ex.Embedded:
     """Every embedding of a profile (preparing data, model and caches on first use)."""
-    prof = profile if isinstance(profile, Profile) else load_profile(profile, overrides or None)
-    if isinstance(profile, Profile) and overrides:
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    if overrides:
         prof = prof.with_overrides(overrides)
     ex.prepare(prof, progress=progress)
     return ex.embed_profile(prof, progress=progress)
@@ -90,7 +90,7 @@ def results_table(emb: ex.Embedded, scored: ex.Scored, *, n_bootstrap: int = 200
         ood["all"] = np.concatenate(list(ood.values()))
         table = metrics.summarize(scored.id[method], ood, id_units=id_units, ood_units=ood_units,
                                   n_bootstrap=n_bootstrap, seed=seed)
-        table = table.drop(index="average").rename(index={"all": "all"})
+        table = table.drop(index="average")
         table.insert(0, "method", method)
         tables.append(table.reset_index())
     out = pd.concat(tables, ignore_index=True)

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -154,7 +154,7 @@ def _package_dir(root: Path, package: str) -> Path:
     return root / "packages" / f"{package}-{PACKAGES[package].version}"
 
 
-def _needed(package: str, styles: Sequence[str]) -> callable:
+def _needed(package: str, styles: Sequence[str]) -> Callable[[str], bool]:
     folders = [STYLES[s].folder + "/" for s in styles if STYLES[s].package == package]
     keep_meta = package == METADATA_PACKAGE
 

@@ -169,10 +169,9 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     train_log = train_image_tower(loaded.model, images, image_owner, caption_emb, torch.tensor(owners), train,
                                   progress=progress)
     # ID top-1 on the held-out evaluation styles, straight from the trained model in memory.
-    data = emoji_benchmark_data(profile, bench)
-    id_text = class_embeddings(loaded, data.class_names, profile.id_templates, progress=False)
-    eval_imgs, eval_labels = load_style_images(bench, [c for c in bench.split(profile.benchmark.get("split")).id],
-                                               profile.benchmark["eval_styles"], size)
+    split = bench.split(profile.benchmark.get("split"))
+    id_text = class_embeddings(loaded, split.class_names, profile.id_templates, progress=False)
+    eval_imgs, eval_labels = load_style_images(bench, split.id, profile.benchmark["eval_styles"], size)
     with torch.inference_mode():
         eval_emb = torch.nn.functional.normalize(loaded.model.visual(normalize_images(eval_imgs)), dim=-1).numpy()
     top1 = zero_shot_top1(eval_emb, id_text, eval_labels.numpy())
