@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= emoji-tiny
+# The paper profile's data folder (imagenet/, ood/, shift/; see data/README.md)
+DATA_ROOT ?=
 
 .PHONY: all venv system-deps test book lab publish bench lint clean
 
@@ -52,9 +54,10 @@ lint: venv
 	$(PY) -m ruff check neglabel_core tests benchmarks
 
 # The book on a profile (default: the embedded emoji-tiny): data, model training, embeddings
-# (all cached), papermill, Jupyter Book (-W), browser check. `make book PROFILE=...` switches.
+# (all cached), papermill (notebooks whose code, parameters and inputs are unchanged are not run
+# again), Jupyter Book (-W), browser check. `make book PROFILE=imagenet-clip DATA_ROOT=/data` switches.
 book: system-deps
-	$(VENV)/bin/neglabel book --profile $(PROFILE)
+	$(VENV)/bin/neglabel book --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 # The notebooks live in JupyterLab, in the project's environment (the explorer's sliders work there).
 lab: system-deps

@@ -30,11 +30,17 @@ def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | N
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     if overrides:
         prof = prof.with_overrides(overrides)
-    ex.prepare(prof, progress=progress)
     return ex.embed_profile(prof, progress=progress)
 
 
 # ---------------------------------------------------------------- NegMining
+
+
+def _mining_rule(emb: ex.Embedded, m: int | None) -> dict[str, Any]:
+    """The profile's mining rule (``m``, or ``pos_fraction`` where set), or the lowest ``m``."""
+    if m is None:
+        return {"m": emb.profile.params["m"], "pos_fraction": emb.profile.params.get("pos_fraction")}
+    return {"m": m, "pos_fraction": None}
 
 
 def corpus_counts(corpus: corpus_mod.Corpus) -> pd.DataFrame:
@@ -45,13 +51,16 @@ def corpus_counts(corpus: corpus_mod.Corpus) -> pd.DataFrame:
 
 def mining_table(emb: ex.Embedded, *, eta: float | None = None, m: int | None = None) -> pd.DataFrame:
     """Every candidate with its percentile similarity s(w), rank (1 = farthest from the ID
-    labels) and whether it is mined, plus its nearest ID class."""
+    labels) and whether it is mined (by the profile's rule, or the lowest ``m`` when ``m`` is
+    given), plus its nearest ID class."""
     eta = emb.profile.params["eta"] if eta is None else eta
-    m = emb.profile.params["m"] if m is None else m
+    rule = _mining_rule(emb, m)
     score = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta).numpy()
     order = np.argsort(score, kind="stable")
     rank = np.empty(len(score), dtype=int)
     rank[order] = np.arange(1, len(score) + 1)
+    mined = np.zeros(len(score), dtype=bool)
+    mined[ex.mine(emb, eta=eta, **rule)] = True
     nearest = np.argmax(np.asarray(emb.corpus_emb) @ emb.id_text.T, axis=1)
     return pd.DataFrame({
         "word": emb.corpus.words,
@@ -59,10 +68,10 @@ def mining_table(emb: ex.Embedded, *, eta: float | None = None, m: int | None = 
         "group": emb.corpus.groups,
         "score": score,
         "rank": rank,
-        "mined": rank <= m,
+        "mined": mined,
         "nearest_id_class": np.asarray(emb.data.class_names, dtype=object)[nearest],
         "eta": eta,
-        "m": m,
+        "m": int(mined.sum()),
     }).sort_values("rank").reset_index(drop=True)
 
 
@@ -145,6 +154,8 @@ def sweep(emb: ex.Embedded, param: str, values: Iterable[Any], *, fixed: Mapping
     frames = []
     for value in values:
         params = {**emb.profile.params, **(fixed or {}), param: value}
+        if param == "m":
+            params["pos_fraction"] = None  # a sweep over M mines the lowest M, whatever the profile's rule
         if params["n_groups"] > params["m"] or params["m"] > len(emb.corpus):
             log.info("skipping %s=%s: needs n_groups <= M <= corpus size", param, value)
             continue
@@ -154,8 +165,8 @@ def sweep(emb: ex.Embedded, param: str, values: Iterable[Any], *, fixed: Mapping
 
 def mined_overlap(emb: ex.Embedded, etas: Sequence[float], m: int | None = None) -> pd.DataFrame:
     """Jaccard overlap of the mined sets between every pair of eta values."""
-    m = emb.profile.params["m"] if m is None else m
-    sets = {eta: set(ex.mine(emb, eta=eta, m=m).tolist()) for eta in etas}
+    rule = _mining_rule(emb, m)
+    sets = {eta: set(ex.mine(emb, eta=eta, **rule).tolist()) for eta in etas}
     return pd.DataFrame([[len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for b in etas] for a in etas],
                         index=pd.Index(etas, name="eta"), columns=pd.Index(etas, name="eta"))
 
@@ -234,7 +245,8 @@ def corpus_ablation(emb: ex.Embedded, extra: Mapping[str, Sequence[str]] | None 
             variants[name] = (words_corpus, vectors)
     for name, (words_corpus, vectors) in variants.items():
         m_used = min(m, max(1, len(words_corpus) // 10)) if len(words_corpus) < 10 * m else m
-        params = {**emb.profile.params, "m": m_used, "n_groups": min(emb.profile.params["n_groups"], m_used)}
+        params = {**emb.profile.params, "m": m_used, "n_groups": min(emb.profile.params["n_groups"], m_used),
+                  "pos_fraction": None}  # every corpus mines the same M
         frame = evaluate_params(with_corpus(emb, vectors, words_corpus), params, methods=("neglabel", "max_cos"))
         frame.insert(0, "corpus", name)
         frame.insert(1, "corpus_size", len(words_corpus))

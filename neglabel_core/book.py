@@ -6,6 +6,7 @@ Top layer (beside the CLI): it runs the notebooks; it never imports them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -39,23 +40,87 @@ class NotebookFailedError(RuntimeError):
     """A notebook raised while papermill executed it."""
 
 
-def _postprocess(path: Path) -> None:
-    """Hide the parameter cells in the rendered page and drop widget state (its JavaScript would be
-    fetched from a CDN; the static page shows the initial output instead)."""
+def code_fingerprint(root: Path | None = None) -> str:
+    """SHA-256 over the project's code and pins: every module, profile and model config of the
+    ``neglabel_core`` package, and ``pyproject.toml`` where it sits beside the package."""
+    package = Path(__file__).parent
+    files = sorted(f for f in package.rglob("*") if f.suffix in {".py", ".json"} and "__pycache__" not in f.parts)
+    pins = (root or package.parent) / "pyproject.toml"
+    digest = hashlib.sha256()
+    for f in [*files, *([pins] if pins.is_file() else [])]:
+        digest.update(str(f.relative_to(f.parents[1])).encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def execution_key(source: Any, params: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+    """What a notebook's outputs depend on: its code cells (markdown is prose and does not count),
+    the parameters papermill injects, and ``context`` (e.g. the resolved profile, the model's
+    identity, the code fingerprint)."""
+    code = [cell.source for cell in source.cells if cell.cell_type == "code"]
+    blob = json.dumps({"code": code, "params": params, "context": context}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _hide(cell: Any) -> None:
+    """Tag the parameter cells ``remove-cell``: Jupyter Book leaves them out of the page."""
+    tags = cell.metadata.get("tags", [])
+    if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
+        cell.metadata["tags"] = [*tags, "remove-cell"]
+
+
+def _write_atomically(nb: Any, path: Path) -> None:
+    import nbformat
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    nbformat.write(nb, tmp)
+    tmp.replace(path)
+
+
+def _postprocess(path: Path, key: str) -> None:
+    """Hide the parameter cells, drop widget state (its JavaScript would be fetched from a CDN;
+    the static page shows the initial output instead) and record the execution key."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        tags = cell.metadata.get("tags", [])
-        if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        _hide(cell)
         for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            data.pop("application/vnd.jupyter.widget-view+json", None)
+            output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
     nb.metadata.pop("widgets", None)
-    tmp = path.with_suffix(".ipynb.tmp")
-    nbformat.write(nb, tmp)
-    tmp.replace(path)
+    nb.metadata["neglabel"] = {"execution_key": key}
+    _write_atomically(nb, path)
+
+
+def _with_new_prose(source: Any, executed: Any) -> Any | None:
+    """The executed notebook with the source's current markdown cells and cell metadata: code
+    cells keep their outputs from ``executed``, in order, and papermill's injected-parameters
+    cell stays after the parameters cell. ``None`` when the code cells do not line up (then the
+    notebook must run again)."""
+    import copy
+
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    ran = [c for c in executed.cells if c.cell_type == "code" and all(c is not i for i in injected)]
+    wanted = [c for c in source.cells if c.cell_type == "code"]
+    if len(ran) != len(wanted) or any(a.source != b.source for a, b in zip(ran, wanted)):
+        return None
+    out = copy.deepcopy(executed)
+    out.cells, ran_cells = [], iter(ran)
+    for cell in source.cells:
+        new = copy.deepcopy(cell)
+        if cell.cell_type == "code":
+            old = copy.deepcopy(next(ran_cells))
+            new.outputs, new.execution_count = old.outputs, old.execution_count
+            new.metadata = {**old.metadata, **new.metadata}
+        _hide(new)
+        out.cells.append(new)
+        if "parameters" in cell.metadata.get("tags", []):
+            out.cells.extend(copy.deepcopy(injected))
+    return out
+
+
+def _visible(nb: Any) -> list[tuple[str, str, list[str]]]:
+    """What a page shows of each cell, outputs aside: type, source, tags."""
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
 
 
 def execute_notebooks(
@@ -67,33 +132,53 @@ def execute_notebooks(
     extra: Mapping[str, Mapping[str, Any]] | None = None,
     notebooks: Sequence[str] = NOTEBOOKS,
     kernel: str = "python3",
-) -> list[Path]:
+    context: Mapping[str, Any] | None = None,
+    force: bool = False,
+) -> dict[str, str]:
     """Run each notebook with papermill (parameters ``profile``, ``overrides`` and ``extra[name]``)
     into ``out_dir``, in order, stopping at the first failure. Outputs are written atomically: a
-    failed notebook leaves the previous good copy, never a half-run one."""
+    failed notebook leaves the previous good copy, never a half-run one.
+
+    A notebook whose :func:`execution_key` (code cells, parameters, ``context``) equals the one
+    stored in its executed copy is not run again; edited markdown is carried into that copy.
+    ``force`` runs every notebook. Returns ``{name: "executed" | "prose updated" | "current"}``.
+    """
+    import nbformat
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    status = {}
     for name in notebooks:
-        source = source_dir / f"{name}.ipynb"
-        if not source.is_file():
-            raise FileNotFoundError(f"notebook {source} does not exist; expected one of {list(NOTEBOOKS)}")
+        source_path = source_dir / f"{name}.ipynb"
+        if not source_path.is_file():
+            raise FileNotFoundError(f"notebook {source_path} does not exist; expected one of {list(NOTEBOOKS)}")
         target = out_dir / f"{name}.ipynb"
-        partial = out_dir / f".{name}.running.ipynb"
         params = {"profile": profile, "overrides": dict(overrides or {}), **dict((extra or {}).get(name, {}))}
+        source = nbformat.read(source_path, as_version=4)
+        key = execution_key(source, params, context or {})
+        if not force and target.is_file():
+            executed = nbformat.read(target, as_version=4)
+            updated = (_with_new_prose(source, executed)
+                       if executed.metadata.get("neglabel", {}).get("execution_key") == key else None)
+            if updated is not None:
+                status[name] = "current" if _visible(updated) == _visible(executed) else "prose updated"
+                if status[name] == "prose updated":
+                    _write_atomically(updated, target)
+                log.info("%s: code, parameters and inputs unchanged (%s)", name, status[name])
+                continue
+        partial = out_dir / f".{name}.running.ipynb"
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(str(source), str(partial), parameters=params, kernel_name=kernel,
+            papermill.execute_notebook(str(source_path), str(partial), parameters=params, kernel_name=kernel,
                                        cwd=str(out_dir), progress_bar=False, log_output=False)
         except papermill.PapermillExecutionError as exc:
             raise NotebookFailedError(f"notebook {name} failed: {exc.ename}: {exc.evalue} "
                                       f"(the executed copy is {partial})") from None
-        _postprocess(partial)
+        _postprocess(partial, key)
         partial.replace(target)
         log.info("executed %s in %.0f s", name, time.perf_counter() - start)
-        written.append(target)
-    return written
+        status[name] = "executed"
+    return status
 
 
 def vendor_mathjax(dest: Path) -> Path:

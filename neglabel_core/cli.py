@@ -17,10 +17,18 @@ from . import __version__
 from .profiles import DEFAULT_PROFILE, available_profiles, load_profile
 
 
+def _profile(args: argparse.Namespace):
+    """The profile named by ``--profile``, with ``--overrides`` and ``--data-root`` applied."""
+    overrides = json.loads(args.overrides) if getattr(args, "overrides", "") else {}
+    if getattr(args, "data_root", None):
+        overrides = {**overrides, "benchmark": {**overrides.get("benchmark", {}), "root": args.data_root}}
+    return load_profile(args.profile, overrides), overrides
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
     from . import emoji
 
-    profile = load_profile(args.profile)
+    profile = _profile(args)[0]
     if profile.benchmark.get("kind") != "emoji":
         print(f"profile {profile.name!r} uses local data ({profile.benchmark.get('kind')}); nothing to fetch")
         return 0
@@ -32,7 +40,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .experiments import train_emoji_model
 
-    profile = load_profile(args.profile)
+    profile = _profile(args)[0]
     if profile.model.get("pretrained") != "@train":
         print(f"profile {profile.name!r} uses pretrained weights ({profile.model.get('pretrained')}); nothing to train")
         return 0
@@ -60,7 +68,7 @@ def _format_table(result: dict) -> str:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .experiments import evaluate
 
-    result = evaluate(load_profile(args.profile), progress=not args.quiet and not args.json)
+    result = evaluate(_profile(args)[0], progress=not args.quiet and not args.json)
     print(json.dumps(result, indent=1) if args.json else _format_table(result))
     return 0
 
@@ -68,7 +76,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_embed_corpus(args: argparse.Namespace) -> int:
     from .experiments import embed_corpus
 
-    emb = embed_corpus(load_profile(args.profile), progress=not args.quiet)
+    emb = embed_corpus(_profile(args)[0], progress=not args.quiet)
     print(f"corpus embeddings ready: {emb.shape[0]:,} x {emb.shape[1]}")
     return 0
 
@@ -79,18 +87,22 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
     from . import book
     from .browser_check import check_book
-    from .experiments import prepare
+    from .experiments import embed_profile
 
     root = Path(args.root).resolve()
     if not (root / "_config.yml").is_file():
         raise FileNotFoundError(f"{root} holds no _config.yml; run from the repository root or pass --root")
     start = time.perf_counter()
-    overrides = json.loads(args.overrides) if args.overrides else {}
-    prepare(load_profile(args.profile, overrides), progress=not args.quiet)  # data, model, corpus: before any notebook
+    profile, overrides = _profile(args)
+    emb = embed_profile(profile, progress=not args.quiet)  # data, model, every embedding: cached before any notebook runs
     extra = json.loads(args.notebook_params) if args.notebook_params else {}
-    executed = book.execute_notebooks(args.profile, root / "book", source_dir=root / "notebooks",
-                                      overrides=overrides, extra=extra, notebooks=args.notebooks or book.NOTEBOOKS)
-    print(f"executed {len(executed)} notebooks in {time.perf_counter() - start:.0f} s")
+    images = {"ID": len(emb.id_emb), **{k: len(v) for k, v in {**emb.ood_emb, **emb.shift_emb}.items()}}
+    context = {"profile": profile.data, "model": emb.model_identity, "images": images, "code": book.code_fingerprint(root)}
+    status = book.execute_notebooks(args.profile, root / "book", source_dir=root / "notebooks", overrides=overrides,
+                                    extra=extra, notebooks=args.notebooks or book.NOTEBOOKS, context=context, force=args.force)
+    counts = Counter(status.values())
+    print(f"notebooks: {', '.join(f'{n} {state}' for state, n in counts.items())} "
+          f"({time.perf_counter() - start:.0f} s so far)")
     html = book.build_html(root)
     print(f"built the HTML book in {html}")
     if not args.no_check:
@@ -135,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
         p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"one of {available_profiles()} or a JSON file")
+        p.add_argument("--data-root", help="the folder that holds a local benchmark's data (paper profile: imagenet/, ood/)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=func)
         return p
@@ -144,10 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="train again even if the checkpoint exists")
     evaluate = command("evaluate", _cmd_evaluate, "ID top-1 and the OOD table of every method")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--overrides", default="", help='profile overrides as JSON, e.g. {"params": {"eta": 0.1}}')
     command("embed-corpus", _cmd_embed_corpus, "embed the profile's candidate corpus (cached; text tower only)")
     bk = command("book", _cmd_book, "execute the notebooks with a profile, build the HTML book, check it in a browser")
     bk.add_argument("--root", default=".", help="the repository root (holds _config.yml, notebooks/, book/)")
     bk.add_argument("--overrides", default="", help="profile overrides as JSON, passed to every notebook")
+    bk.add_argument("--force", action="store_true", help="execute every notebook even where its executed copy is current")
     bk.add_argument("--notebook-params", default="", help='extra parameters per notebook as JSON: {"03_corpus_ablation": {...}}')
     bk.add_argument("--notebooks", nargs="*", help="run only these notebooks (names without .ipynb)")
     bk.add_argument("--no-check", action="store_true", help="skip the browser check")

@@ -8,6 +8,8 @@ refuses to read outside its data path) together with the ``lexnames`` file Debia
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .files import atomic_write_text, cache_root
+from .files import atomic_write_text, cache_root, sha256_file
+
+log = logging.getLogger(__name__)
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 WORDNET_INSTALL_HINT = (
@@ -73,15 +77,15 @@ def _prepare_debian_copy(source: Path, data_root: Path) -> None:
         atomic_write_text(target / "lexnames", _lexnames_text())
 
 
-@lru_cache(maxsize=4)
-def load_wordnet(debian_dir: str | None = None):
-    """An nltk ``WordNetCorpusReader`` over WordNet 3.0, found as the module docstring says."""
+def wordnet_root(debian_dir: str | None = None) -> Path:
+    """The WordNet 3.0 folder nltk reads: on nltk's data path, else a prepared copy of Debian's
+    files (``debian_dir``, default ``/usr/share/wordnet``) under the project cache."""
     import nltk
 
     source = Path(debian_dir) if debian_dir else DEBIAN_WORDNET
     if debian_dir is None:
         try:
-            return _reader(nltk.data.find("corpora/wordnet"))
+            return Path(str(nltk.data.find("corpora/wordnet")))
         except LookupError:
             pass
     if not (source / "data.noun").is_file():
@@ -93,7 +97,13 @@ def load_wordnet(debian_dir: str | None = None):
     _prepare_debian_copy(source, data_root)
     if str(data_root) not in nltk.data.path:
         nltk.data.path.insert(0, str(data_root))
-    return _reader(nltk.data.find("corpora/wordnet"))
+    return Path(str(nltk.data.find("corpora/wordnet")))
+
+
+@lru_cache(maxsize=4)
+def load_wordnet(debian_dir: str | None = None):
+    """An nltk ``WordNetCorpusReader`` over WordNet 3.0, found as :func:`wordnet_root` says."""
+    return _reader(str(wordnet_root(debian_dir)))
 
 
 def _reader(root):
@@ -165,6 +175,36 @@ def _lemma_text(name: str) -> str:
     return name.replace("_", " ").lower()
 
 
+def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str, str]]:
+    """Every (lemma text, lexname) of one part of speech, in WordNet's synset order.
+
+    Reading WordNet through nltk takes ~12 s; the table is cached as JSON under
+    ``<cache>/corpora``, keyed by the SHA-256 of the ``data.<pos>`` file it came from, so edited
+    or replaced WordNet files give a new entry. A cache file that does not parse, or does not
+    hold the table it names, is rebuilt.
+    """
+    if part not in _WORDNET_POS:
+        raise ValueError(f"unknown part of speech {part!r}; expected one of {list(_WORDNET_POS)}")
+    pos_file = wordnet_root(wordnet_dir) / f"data.{part}"
+    digest = sha256_file(pos_file)
+    target = cache_root() / "corpora" / f"wordnet-{part}-{digest[:16]}.json"
+    try:
+        cached = json.loads(target.read_text("utf-8"))
+        if cached.get("source_sha256") == digest and len(cached["words"]) == len(cached["lexnames"]) > 0:
+            return list(zip(cached["words"], cached["lexnames"]))
+        log.warning("WordNet lemma cache %s does not match %s; rebuilding it", target, pos_file)
+    except FileNotFoundError:
+        pass
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("WordNet lemma cache %s is unreadable (%s); rebuilding it", target, exc)
+    wn = load_wordnet(wordnet_dir)
+    table = [(_lemma_text(lemma), synset.lexname())
+             for synset in wn.all_synsets(_WORDNET_POS[part]) for lemma in synset.lemma_names()]
+    atomic_write_text(target, json.dumps({"source": str(pos_file), "source_sha256": digest,
+                                          "words": [w for w, _ in table], "lexnames": [g for _, g in table]}))
+    return table
+
+
 def wordnet_corpus(
     parts: Sequence[str] = ("noun", "adj"),
     *,
@@ -187,21 +227,15 @@ def wordnet_corpus(
     unknown = [x for x in exclude_lexnames if x not in valid]
     if unknown:
         raise ValueError(f"unknown lexname(s) {unknown}; expected WordNet lexnames such as 'noun.animal'")
-    wn = load_wordnet(wordnet_dir)
     excluded = set(exclude_lexnames)
     words, pos, groups = [], [], []
     for part in parts:
-        for synset in wn.all_synsets(_WORDNET_POS[part]):
-            lexname = synset.lexname()
-            if lexname in excluded:
+        for text, lexname in wordnet_lemmas(part, wordnet_dir):
+            if lexname in excluded or (not multiword and " " in text):
                 continue
-            for lemma in synset.lemma_names():
-                text = _lemma_text(lemma)
-                if not multiword and " " in text:
-                    continue
-                words.append(text)
-                pos.append(part)
-                groups.append(lexname)
+            words.append(text)
+            pos.append(part)
+            groups.append(lexname)
     tag = "+".join(parts) + ("" if not excluded else "-no-" + "-".join(sorted(x.split(".")[1] for x in excluded)))
     corpus = dedup(Corpus(tuple(words), tuple(pos), tuple(groups), f"wordnet-{tag}"))
     return corpus.without(remove) if remove else corpus

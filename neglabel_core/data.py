@@ -17,6 +17,10 @@ from PIL import Image, UnidentifiedImageError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
+class DataNotFoundError(FileNotFoundError):
+    """A dataset folder or file is missing or incomplete (the message names it and what is expected)."""
+
+
 class CorruptImageError(ValueError):
     """An image file could not be read or decoded."""
 

@@ -20,12 +20,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, emoji, metrics, negmining, scores
+from . import __version__, emoji, imagenet, metrics, negmining, scores
 from . import corpus as corpus_mod
-from .data import ImageFiles, load_rgb
+from .data import DataNotFoundError, ImageFiles, load_rgb
 from .embed import encode_images, encode_texts
 from .files import atomic_write_text, cache_root, sha256_file
-from .models import BUILTIN_CONFIGS, LoadedModel, load_model, minilm_folder, require_weights
+from .models import (
+    BUILTIN_CONFIGS,
+    LoadedModel,
+    ModelNotFoundError,
+    WeightsUnavailableError,
+    load_model,
+    minilm_folder,
+    require_weights,
+)
 from .profiles import Profile
 from .training import TrainConfig, normalize_images, train_image_tower
 
@@ -60,7 +68,23 @@ def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = 
     )
 
 
-BENCHMARKS: dict[str, Callable[[Profile], BenchmarkData]] = {"emoji": emoji_benchmark_data}
+def imagenet_benchmark_data(profile: Profile) -> BenchmarkData:
+    """ImageNet-1k val as ID, the MOS OOD sets, the domain-shift sets that are present, from the
+    local folders under ``benchmark.root`` (see :mod:`neglabel_core.imagenet`)."""
+    spec = profile.benchmark
+    sets = imagenet.load_sets(spec.get("root"), spec["id"], spec["ood"], spec.get("shift"))
+    names = imagenet.class_names()
+    return BenchmarkData(
+        class_names=names,
+        id_images=sets.id,
+        ood=sets.ood,
+        shift=sets.shift,
+        concepts={wnid: {"name": name} for wnid, name in zip(imagenet.synsets(), names)},
+    )
+
+
+BENCHMARKS: dict[str, Callable[[Profile], BenchmarkData]] = {"emoji": emoji_benchmark_data, "imagenet": imagenet_benchmark_data}
+LOCAL_BENCHMARKS = frozenset({"imagenet"})  # read from local folders: checking them downloads nothing
 
 
 def benchmark_data(profile: Profile) -> BenchmarkData:
@@ -211,8 +235,8 @@ def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto
 
 
 def embed_corpus(profile: Profile, *, progress: bool = True, device: str = "auto") -> np.ndarray:
-    """The profile's candidate corpus embedded with its text tower (cached). Needs only the text
-    tower: for a model trained here it runs before (or beside) training."""
+    """The profile's candidate corpus embedded with its text tower (cached; the CLI's
+    ``embed-corpus``). Needs only the text tower, so it runs before a model is trained here."""
     pretrained = profile.model.get("pretrained")
     loaded = load_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
     class_names = benchmark_data(profile).class_names if profile.corpus.get("remove_id_names") else ()
@@ -220,19 +244,31 @@ def embed_corpus(profile: Profile, *, progress: bool = True, device: str = "auto
     return encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus")
 
 
-def prepare(profile: Profile, *, progress: bool = True) -> None:
-    """Make every expensive, cacheable piece of a profile ready: the data, the corpus embeddings
-    and (for a model trained here) the checkpoint. One after the other, each with all threads:
-    on a 2-core machine two single-threaded jobs side by side were no faster (measured: training
-    819 s alone on one thread vs 492 s on two), and a thread count that changed mid-training
-    would make the weights depend on timing."""
+class NotReadyError(RuntimeError):
+    """A profile's weights or data are not on this machine."""
+
+
+def ready_data(profile: Profile) -> BenchmarkData:
+    """The profile's benchmark data, after checking that its weights can be had: fails fast (before
+    any training, download of data or embedding) with one message that names everything missing.
+    Local data (``BENCHMARKS`` kinds that download nothing) is checked even when the weights are
+    missing, so a reader learns about both at once."""
+    problems = []
     if profile.model.get("pretrained") != "@train":
-        require_weights(profile.model["name"], profile.model.get("pretrained"))  # before any download
-    if profile.benchmark.get("kind") == "emoji":
-        emoji.prepare(progress=progress)
-    embed_corpus(profile, progress=progress)
-    if profile.model.get("pretrained") == "@train":
-        train_emoji_model(profile, progress=progress)
+        try:
+            require_weights(profile.model["name"], profile.model.get("pretrained"))  # before any download
+        except (ModelNotFoundError, WeightsUnavailableError) as exc:
+            problems.append(str(exc))
+    kind = profile.benchmark.get("kind")
+    data = None
+    if not problems or kind in LOCAL_BENCHMARKS:
+        try:
+            data = benchmark_data(profile)
+        except DataNotFoundError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise NotReadyError(f"profile {profile.name!r} cannot run on this machine:\n  - " + "\n  - ".join(problems))
+    return data
 
 
 # ---------------------------------------------------------------- embeddings, scores, results
@@ -277,9 +313,11 @@ def build_corpus(spec: Mapping[str, Any], class_names: Sequence[str] = ()) -> co
 
 
 def embed_profile(profile: Profile, *, progress: bool = True, device: str = "auto") -> Embedded:
-    """Load/train the model and embed ID labels, the corpus and every image set (all cached)."""
-    loaded = ensure_model(profile, progress=progress, device=device)  # first: a missing model fails fast
-    data = benchmark_data(profile)
+    """Everything a profile's experiments need, each piece built once and cached: checks (weights,
+    data), the data, the model (trained here first for ``"pretrained": "@train"``), embeddings of
+    the ID labels, the candidate corpus and every image set. After the first run: seconds."""
+    data = ready_data(profile)
+    loaded = ensure_model(profile, progress=progress, device=device)
     candidates = build_corpus(profile.corpus, data.class_names)
     id_text = class_embeddings(loaded, data.class_names, profile.id_templates, progress=progress)
     corpus_emb = encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus")
@@ -300,8 +338,13 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     )
 
 
-def mine(emb: Embedded, *, eta: float, m: int) -> np.ndarray:
-    """Indices into ``emb.corpus`` of the M mined negatives (ascending percentile similarity)."""
+def mine(emb: Embedded, *, eta: float, m: int, pos_fraction: float | None = None) -> np.ndarray:
+    """Indices into ``emb.corpus`` of the mined negatives: the ``m`` with the smallest percentile
+    similarity, or, with ``pos_fraction`` (the official code's rule, 0.15), that fraction of each
+    part of speech ranked separately (nouns first)."""
+    if pos_fraction is not None:
+        similarity = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta)
+        return negmining.lowest_fraction_per_group(similarity, emb.corpus.pos, pos_fraction).numpy()
     return negmining.mine_negatives(emb.corpus_emb, emb.id_text, eta=eta, m=m).numpy()
 
 
@@ -334,7 +377,8 @@ class Scored:
 def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.ndarray | None = None) -> Scored:
     """Mine negatives and score ID (or ``id_emb``, e.g. a domain-shifted ID set) and every OOD set."""
     p = {**emb.profile.params, **(params or {})}
-    negatives = mine(emb, eta=p["eta"], m=p["m"])
+    negatives = mine(emb, eta=p["eta"], m=p["m"], pos_fraction=p.get("pos_fraction"))
+    p["m"] = len(negatives)  # what was mined, whichever rule chose it
     neg_text = emb.corpus_emb[negatives]
     id_scores = method_scores(emb.id_emb if id_emb is None else id_emb, emb.id_text, neg_text, p)
     ood_scores = {name: method_scores(x, emb.id_text, neg_text, p) for name, x in emb.ood_emb.items()}
@@ -359,7 +403,6 @@ def results_dict(scored: Scored) -> dict[str, dict[str, dict[str, float]]]:
 def evaluate(profile: Profile, *, progress: bool = True, device: str = "auto") -> dict[str, Any]:
     """The CLI's ``evaluate``: ID top-1 and the OOD table, with everything needed to trace them."""
     start = time.perf_counter()
-    prepare(profile, progress=progress)
     emb = embed_profile(profile, progress=progress, device=device)
     scored = score(emb)
     return {

@@ -59,6 +59,21 @@ def test_book_builds_and_passes_the_browser_check(book_root, monkeypatch, capsys
     page = (html / "book" / "01_negmining.html").read_text()
     assert "overrides = {}" not in page  # the parameters cell is hidden
     assert "cdn.jsdelivr" not in page and "mathjax/tex-mml-chtml.js" in page
+    assert "notebooks: 7 executed" in out
+
+    # A prose edit: no notebook runs again, the edited page shows the new text.
+    import nbformat
+
+    path = book_root / "notebooks" / "02_scores.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    first_md = next(c for c in nb.cells if c.cell_type == "markdown")
+    first_md.source += "\n\nAn edited sentence for the warm-rebuild test."
+    nbformat.write(nb, path)
+    code = cli.main(["book", "--root", str(book_root), "--quiet", "--no-check", "--overrides", json.dumps(SMALL),
+                     "--notebook-params", json.dumps(NOTEBOOK_PARAMS)])
+    out = capsys.readouterr().out
+    assert code == 0 and "notebooks: 6 current, 1 prose updated (" in out
+    assert "An edited sentence for the warm-rebuild test." in (html / "book" / "02_scores.html").read_text()
 
 
 def test_failing_notebook_stops_the_build(tmp_path):
@@ -77,3 +92,51 @@ def test_failing_notebook_stops_the_build(tmp_path):
         execute_notebooks("x", tmp_path / "out", source_dir=src, notebooks=["bad"])
     assert not (tmp_path / "out" / "bad.ipynb").exists()
     assert os.listdir(tmp_path / "out") == [".bad.running.ipynb"]
+
+
+def _tiny_notebook(path: Path, prose: str, code: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(prose),
+                nbformat.v4.new_code_cell("profile = 'x'\noverrides = {}", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_unchanged_notebooks_are_not_run_again_and_prose_edits_carry_over(tmp_path):
+    import nbformat
+
+    from neglabel_core.book import execute_notebooks
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    runs = tmp_path / "runs.txt"
+    code = f"with open({str(runs)!r}, 'a') as f:\n    f.write('run\\n')\nprint('answer', 6 * 7)"
+    _tiny_notebook(src / "nb.ipynb", "# First title", code)
+
+    def run(**kwargs):
+        return execute_notebooks("x", out, source_dir=src, notebooks=["nb"], context={"model": "a"}, **kwargs)
+
+    assert run() == {"nb": "executed"}
+    assert run() == {"nb": "current"}
+    assert runs.read_text() == "run\n"  # the second call did not execute anything
+
+    _tiny_notebook(src / "nb.ipynb", "# A better title", code)
+    assert run() == {"nb": "prose updated"}
+    assert runs.read_text() == "run\n"
+    executed = nbformat.read(out / "nb.ipynb", as_version=4)
+    assert executed.cells[0].source == "# A better title"
+    tags = [c.metadata.get("tags", []) for c in executed.cells]
+    assert tags[1] == ["parameters", "remove-cell"] and "injected-parameters" in tags[2]  # still hidden, in place
+    assert executed.cells[3].outputs[0]["text"] == "answer 42\n"
+
+    _tiny_notebook(src / "nb.ipynb", "# A better title", code.replace("6 * 7", "6 * 8"))
+    assert run() == {"nb": "executed"}  # code changed
+    assert execute_notebooks("x", out, source_dir=src, notebooks=["nb"], context={"model": "b"}) == {"nb": "executed"}
+    assert execute_notebooks("x", out, source_dir=src, notebooks=["nb"], context={"model": "b"},
+                             overrides={"params": {"eta": 0.1}}) == {"nb": "executed"}  # parameters changed
+    assert run(force=True) == {"nb": "executed"}
+    assert runs.read_text() == "run\n" * 5
+    assert nbformat.read(out / "nb.ipynb", as_version=4).cells[3].outputs[0]["text"] == "answer 48\n"

@@ -1,3 +1,4 @@
+import json
 from collections import Counter
 
 import pytest
@@ -102,3 +103,32 @@ def test_debian_files_prepared_with_lexnames(wn_env, shared_cache):
     assert wn.synset("dog.n.01").lexname() == "noun.animal"
     lexnames = (shared_cache / "nltk_data" / "corpora" / "wordnet" / "lexnames").read_text().splitlines()
     assert lexnames[0] == "00\tadj.all\t3" and len(lexnames) == 45
+
+
+@pytest.mark.skipif(not (corpus_mod.DEBIAN_WORDNET / "data.adj").is_file(), reason="Debian wordnet-base not installed")
+def test_lemma_table_cached_keyed_by_source_and_rebuilt_when_corrupt(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("NEGLABEL_CACHE", str(tmp_path))
+    wordnet_dir = str(corpus_mod.DEBIAN_WORDNET)
+    first = corpus_mod.wordnet_lemmas("adj", wordnet_dir)
+    source = tmp_path / "nltk_data" / "corpora" / "wordnet" / "data.adj"
+    (entry,) = (tmp_path / "corpora").glob("wordnet-adj-*.json")
+    assert entry.name == f"wordnet-adj-{corpus_mod.sha256_file(source)[:16]}.json"
+    # WordNet 3.0's 30,004 adjective word-sense pairs over 21,479 distinct lemmas, in synset order.
+    assert first[0] == ("able", "adj.all") and len(first) == 30004 and len({w for w, _ in first}) == 21479
+
+    def no_reading(*_):
+        raise AssertionError("WordNet was read again although the table is cached")
+
+    monkeypatch.setattr(corpus_mod, "load_wordnet", no_reading)
+    assert corpus_mod.wordnet_lemmas("adj", wordnet_dir) == first
+
+    entry.write_text('{"words": ["able"')  # a torn write
+    monkeypatch.undo()
+    monkeypatch.setenv("NEGLABEL_CACHE", str(tmp_path))
+    with caplog.at_level("WARNING"):
+        assert corpus_mod.wordnet_lemmas("adj", wordnet_dir) == first
+    assert f"WordNet lemma cache {entry} is unreadable" in caplog.text
+    assert json.loads(entry.read_text())["source_sha256"] == corpus_mod.sha256_file(source)
+
+    with pytest.raises(ValueError, match=r"^unknown part of speech 'verb'; expected one of \['noun', 'adj'\]$"):
+        corpus_mod.wordnet_lemmas("verb", wordnet_dir)

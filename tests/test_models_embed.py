@@ -74,6 +74,11 @@ def test_text_embeddings_normalised_and_dynamic_padding_equal(tiny_model_name):
     np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(fast, full, atol=1e-5)
     assert not np.allclose(fast[0], fast[1])
+    # Batches are formed in order of length (3 + 1 here); rows come back in the caller's order.
+    alone = np.concatenate([embed.encode_texts(custom, [t], cache=False, progress=False) for t in TEXTS])
+    np.testing.assert_allclose(fast, alone, atol=1e-5)
+    given_order = embed.encode_texts(custom, TEXTS, cache=False, sort_by_length=False, batch_size=3, progress=False)
+    np.testing.assert_allclose(fast, given_order, atol=1e-5)
 
 
 def test_plain_clip_text_is_padded_to_context(tiny):

@@ -1,0 +1,164 @@
+"""The paper profile's data layer on tiny generated folders, and its wiring end to end with a
+random-weight tiny open_clip model standing in for ViT-B/16 (a wiring test: its numbers mean nothing)."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from neglabel_core import cli, imagenet
+from neglabel_core import experiments as ex
+from neglabel_core.data import DataNotFoundError
+from neglabel_core.imagenet import SetSpec, load_set, load_sets
+from neglabel_core.profiles import load_profile
+
+from .imagenet_fixture import CLASSES, OOD, PER_CLASS, fixture_overrides, make_data_root
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    return make_data_root(tmp_path / "data")
+
+
+def test_class_names_and_synsets_line_up():
+    names, ids = imagenet.class_names(), imagenet.synsets()
+    assert len(names) == len(ids) == 1000 and len(set(ids)) == 1000
+    assert (ids[0], names[0]) == ("n01440764", "tench")
+    assert (ids[207], names[207]) == ("n02099601", "Golden Retriever")
+    assert (ids[999], names[999]) == ("n15075141", "toilet paper")
+
+
+def test_id_folders_map_to_class_indices(data_root):
+    files = load_set(data_root, SetSpec("ImageNet-1k", "imagenet/val", "synset_folders", len(CLASSES) * PER_CLASS))
+    assert sorted(set(files.labels)) == list(CLASSES)
+    assert files.units[0] == "n01440764" and files.labels[0] == 0
+    image, label = files[len(files) - 1]
+    assert label == 207 and image.size == (48, 40)
+
+
+def test_ood_units_are_texture_classes_or_images(data_root):
+    textures = load_set(data_root, SetSpec("Textures", "ood/dtd/images", expected=4))
+    assert sorted(set(textures.units)) == ["banded", "woven"] and set(textures.labels) == {-1}
+    sun = load_set(data_root, SetSpec("SUN", "ood/SUN", expected=3))
+    assert sun.units == ["sun_0.jpg", "sun_1.jpg", "sun_2.jpg"]
+
+
+def test_labels_file_layout(data_root):
+    # The official code's val_labeled.txt: "<path relative to the image folder> <class index>"
+    lines = [f"{ids}/val_{label}_{i}.JPEG {label}" for label in CLASSES for i in range(PER_CLASS)
+             for ids in [imagenet.synsets()[label]]]
+    (data_root / "imagenet" / "val_labeled.txt").write_text("\n".join(lines) + "\n")
+    spec = SetSpec("ImageNet-1k", "imagenet/val", "labels_file", 6, labels_file="imagenet/val_labeled.txt")
+    files = load_set(data_root, spec)
+    folders = load_set(data_root, SetSpec("ImageNet-1k", "imagenet/val", "synset_folders", 6))
+    assert sorted(zip(files.paths, files.labels)) == sorted(zip(folders.paths, folders.labels))
+
+    (data_root / "imagenet" / "val_labeled.txt").write_text(lines[0] + "\nval_x.JPEG tench\n")
+    with pytest.raises(DataNotFoundError, match=r"^ImageNet-1k: line 2 of .*val_labeled.txt is 'val_x.JPEG tench'; "
+                                                r"expected '<image path> <class index 0-999>'$"):
+        load_set(data_root, spec)
+    (data_root / "imagenet" / "val_labeled.txt").write_text(lines[0] + "\nmissing/val_9.JPEG 3\n")
+    with pytest.raises(DataNotFoundError, match=r"^ImageNet-1k: 1 of the 2 images listed in .* do not exist, "
+                                                r"e.g. '.*missing/val_9.JPEG'"):
+        load_set(data_root, spec)
+
+
+def test_index_folders_layout(data_root):
+    v2 = load_set(data_root, SetSpec("ImageNet-V2", "shift/imagenetv2-matched-frequency", "index_folders", 3))
+    assert sorted(v2.labels) == list(CLASSES) and "n02099601" in v2.units
+
+
+def test_counts_checked_with_clear_errors(data_root):
+    root = data_root / "ood" / "SUN"
+    with pytest.raises(DataNotFoundError, match=(
+            rf"^SUN: '{root}' is incomplete: found 3 images, expected 10,000 \(10,000 images \(any folder structure\); "
+            r'set "expected": null to use a subset\)$')):
+        load_set(data_root, SetSpec("SUN", "ood/SUN", expected=10000))
+    with pytest.raises(DataNotFoundError, match=rf"^SUN: '{root}' holds extra files: found 3 images, expected 2 "):
+        load_set(data_root, SetSpec("SUN", "ood/SUN", expected=2))
+    assert len(load_set(data_root, SetSpec("SUN", "ood/SUN", expected=None))) == 3  # a deliberate subset
+    (data_root / "imagenet" / "val" / "not-a-class").mkdir()
+    with pytest.raises(DataNotFoundError, match=r"^ImageNet-1k: sub-folder\(s\) \['not-a-class'\] of .* are not "
+                                                r"ImageNet classes; expected WordNet ids such as n01440764"):
+        load_set(data_root, SetSpec("ImageNet-1k", "imagenet/val", "synset_folders", 6))
+    with pytest.raises(ValueError, match=r"^image set 'X': unknown layout 'zip'; expected one of \['synset_folders'"):
+        SetSpec.from_dict("X", {"path": "x", "layout": "zip"})
+    with pytest.raises(ValueError, match=r"^image set 'X': keys \['expect'\] are not understood"):
+        SetSpec.from_dict("X", {"path": "x", "expect": 3})
+
+
+def test_every_problem_reported_at_once(data_root):
+    ood = {name: {"path": path, "expected": n} for name, (path, n) in OOD.items()}
+    ood["Places"]["expected"] = 10000
+    ood["iNaturalist"]["path"] = "ood/inat"
+    shift = {"ImageNet-R": {"path": "shift/imagenet-r", "layout": "synset_folders", "expected": 30000, "optional": True},
+             "ImageNet-V2": {"path": "shift/imagenetv2-matched-frequency", "layout": "index_folders", "expected": 10000,
+                             "optional": True}}
+    with pytest.raises(DataNotFoundError) as info:
+        load_sets(data_root, {"path": "imagenet/val", "layout": "synset_folders", "expected": 6}, ood, shift)
+    message = str(info.value)
+    assert message.startswith(f"the data under '{data_root}' is not complete:\n")
+    assert "iNaturalist: folder" in message and "ood/inat' does not exist" in message
+    assert "Places: " in message and "found 2 images, expected 10,000" in message
+    assert "ImageNet-V2: " in message and "found 3 images, expected 10,000" in message  # present: checked
+    assert "ImageNet-R" not in message and "SUN" not in message  # optional and absent; complete
+    with pytest.raises(DataNotFoundError, match=r"^no data root: pass --data-root DIR"):
+        load_sets(None, {"path": "imagenet/val"}, ood)
+    with pytest.raises(DataNotFoundError, match=r"^data root '/nonexistent/data' does not exist"):
+        load_sets("/nonexistent/data", {"path": "imagenet/val"}, ood)
+
+
+def test_paper_profile_settings():
+    profile = load_profile("imagenet-clip")
+    assert profile.model == {"name": "ViT-B-16", "pretrained": "openai"}
+    assert profile.id_templates == ["the nice {}"]
+    assert profile.corpus["prompts"] == {"noun": "the nice {}", "adj": "This is a {} photo"}
+    assert profile.corpus["exclude_lexnames"] == ["noun.animal", "noun.food"]
+    assert profile.params["pos_fraction"] == 0.15 and profile.params["eta"] == 0.05 and profile.params["n_groups"] == 100
+    expected = {name: spec["expected"] for name, spec in profile.benchmark["ood"].items()}
+    assert expected == {"iNaturalist": 10000, "SUN": 10000, "Places": 10000, "Textures": 5640}
+    assert profile.benchmark["id"]["expected"] == 50000
+
+
+def test_pipeline_end_to_end_with_a_random_weight_model(data_root, tiny_model_name, tmp_path, capsys):
+    overrides = fixture_overrides(data_root, tiny_model_name)
+    path = tmp_path / "fixture.json"
+    path.write_text(load_profile("imagenet-clip", overrides).to_json())
+    assert cli.main(["evaluate", "--profile", str(path), "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["id_classes"] == 1000 and result["id_images"] == len(CLASSES) * PER_CLASS
+    assert result["ood_images"] == {name: n for name, (_, n) in OOD.items()}
+    assert set(result["results"]) == {*OOD, "all"}
+    emb = ex.embed_profile(load_profile(str(path)), progress=False)
+    assert set(emb.shift_emb) == {"ImageNet-V2"}  # present optional sets only
+    # The official rule: 15% of each part of speech, nouns first
+    negatives = ex.mine(emb, eta=0.05, m=10, pos_fraction=0.15)
+    pos = [emb.corpus.pos[i] for i in negatives]
+    n_noun, n_adj = emb.corpus.pos.count("noun"), emb.corpus.pos.count("adj")
+    assert pos == ["noun"] * int(0.15 * n_noun) + ["adj"] * int(0.15 * n_adj)
+    assert result["params"]["m"] == len(negatives)  # the table records what was mined
+
+
+def test_data_root_flag_reaches_the_profile(data_root, tiny_model_name, tmp_path, capsys):
+    overrides = fixture_overrides(data_root, tiny_model_name)
+    overrides["benchmark"]["root"] = None
+    path = tmp_path / "fixture.json"
+    path.write_text(load_profile("imagenet-clip", overrides).to_json())
+    assert cli.main(["evaluate", "--profile", str(path), "--quiet"]) == 2
+    assert "no data root: pass --data-root DIR" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--profile", str(path), "--quiet", "--json", "--data-root", str(data_root)]) == 0
+
+
+def test_paper_profile_fails_fast_here_naming_what_is_missing(tmp_path):
+    """The real console script, offline, no weights, no data: exit 2, one message, no traceback, seconds."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin", "NEGLABEL_CACHE": str(tmp_path / "c")}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "neglabel_core.cli", "evaluate", "--profile", "imagenet-clip",
+                           "--data-root", str(tmp_path / "nowhere")], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("neglabel: error: profile 'imagenet-clip' cannot run on this machine:\n")
+    assert "weights for 'ViT-B-16' / 'openai'" in done.stderr
+    assert f"data root '{tmp_path / 'nowhere'}' does not exist" in done.stderr
+    assert time.monotonic() - start < 60
