@@ -36,7 +36,7 @@ def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | N
 # ---------------------------------------------------------------- NegMining
 
 
-def _mining_rule(emb: ex.Embedded, m: int | None) -> dict[str, Any]:
+def mining_rule(emb: ex.Embedded, m: int | None = None) -> dict[str, Any]:
     """The profile's mining rule (``m``, or ``pos_fraction`` where set), or the lowest ``m``."""
     if m is None:
         return {"m": emb.profile.params["m"], "pos_fraction": emb.profile.params.get("pos_fraction")}
@@ -54,7 +54,7 @@ def mining_table(emb: ex.Embedded, *, eta: float | None = None, m: int | None = 
     labels) and whether it is mined (by the profile's rule, or the lowest ``m`` when ``m`` is
     given), plus its nearest ID class."""
     eta = emb.profile.params["eta"] if eta is None else eta
-    rule = _mining_rule(emb, m)
+    rule = mining_rule(emb, m)
     score = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta).numpy()
     order = np.argsort(score, kind="stable")
     rank = np.empty(len(score), dtype=int)
@@ -156,19 +156,61 @@ def sweep(emb: ex.Embedded, param: str, values: Iterable[Any], *, fixed: Mapping
         params = {**emb.profile.params, **(fixed or {}), param: value}
         if param == "m":
             params["pos_fraction"] = None  # a sweep over M mines the lowest M, whatever the profile's rule
-        if params["n_groups"] > params["m"] or params["m"] > len(emb.corpus):
+        if params.get("pos_fraction") is None and not params["n_groups"] <= params["m"] <= len(emb.corpus):
             log.info("skipping %s=%s: needs n_groups <= M <= corpus size", param, value)
             continue
         frames.append(evaluate_params(emb, params, methods=("neglabel",)))
+    if not frames:
+        raise ValueError(f"no value of {param} in {list(values)} fits: M must lie in [n_groups, corpus size "
+                         f"{len(emb.corpus):,}]; pass fixed={{'m': ...}} or other values")
     return pd.concat(frames, ignore_index=True)
 
 
 def mined_overlap(emb: ex.Embedded, etas: Sequence[float], m: int | None = None) -> pd.DataFrame:
     """Jaccard overlap of the mined sets between every pair of eta values."""
-    rule = _mining_rule(emb, m)
+    rule = mining_rule(emb, m)
     sets = {eta: set(ex.mine(emb, eta=eta, **rule).tolist()) for eta in etas}
     return pd.DataFrame([[len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for b in etas] for a in etas],
                         index=pd.Index(etas, name="eta"), columns=pd.Index(etas, name="eta"))
+
+
+def list_overlap(reference: corpus_mod.Corpus, pool: corpus_mod.Corpus, mined: Sequence[int] | None = None) -> pd.DataFrame:
+    """A released negative-label list (``reference``, e.g. the official ImageNet-1k list) against
+    ours, per part of speech and overall: how many of its words our candidate ``pool`` holds
+    (coverage), and, given our ``mined`` indices into ``pool``, the Jaccard overlap |A & B| / |A | B|."""
+    rows = []
+    for part in [*dict.fromkeys(reference.pos), "all"]:
+        ref = {w for w, p in zip(reference.words, reference.pos) if part in (p, "all")}
+        ours = {w for w, p in zip(pool.words, pool.pos) if part in (p, "all")}
+        row = {"part": part, "reference words": len(ref), "pool words": len(ours),
+               "coverage": len(ref & ours) / len(ref)}
+        if mined is not None:
+            got = {pool.words[i] for i in mined if part in (pool.pos[i], "all")}
+            row.update({"mined": len(got), "jaccard": len(ref & got) / len(ref | got)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare_with_list(profile: Profile, path: str, *, with_mining: bool = True, progress: bool = False
+                      ) -> tuple[pd.DataFrame, str | None]:
+    """The profile's corpus (and, where its weights are available and ``with_mining``, its mined
+    labels) against a released list such as the official ImageNet-1k one: :func:`list_overlap`.
+    Returns the table and, when no mining was done, the reason."""
+    from .models import ModelNotFoundError, WeightsUnavailableError, require_weights
+
+    reference = corpus_mod.read_prompt_list(path, profile.corpus["prompts"])
+    reason = None if with_mining else "mining not asked for"
+    if with_mining and profile.model.get("pretrained") != "@train":
+        try:
+            require_weights(profile.model["name"], profile.model.get("pretrained"))
+        except (ModelNotFoundError, WeightsUnavailableError) as exc:
+            reason = str(exc)
+    if reason is not None:
+        return list_overlap(reference, ex.build_corpus(profile.corpus, ex.class_names(profile))), reason
+    text = ex.embed_text_side(profile, progress=progress)
+    p = profile.params
+    mined = ex.mine(text, eta=p["eta"], m=p["m"], pos_fraction=p.get("pos_fraction"))
+    return list_overlap(reference, text.corpus, mined), None
 
 
 # ---------------------------------------------------------------- corpus ablation
@@ -197,8 +239,8 @@ def wordnet_variants(emb: ex.Embedded) -> dict[str, np.ndarray]:
 
 def word_list(name: str, *, size: int | None = None, emb: ex.Embedded | None = None) -> list[str]:
     """Other corpora: ``"wordfreq"`` (the most frequent English words on the web, top ``size``),
-    ``"english-words"`` (a dictionary word list), ``"oracle"`` (the OOD concepts' own names: leaks
-    the answer, an upper bound only; needs ``emb``)."""
+    ``"english-words"`` (a dictionary word list), ``"oracle"`` (the OOD concepts' own names where
+    the benchmark knows them: leaks the answer; needs ``emb``)."""
     if name == "wordfreq":
         from wordfreq import top_n_list
 
@@ -212,10 +254,9 @@ def word_list(name: str, *, size: int | None = None, emb: ex.Embedded | None = N
     elif name == "oracle":
         if emb is None:
             raise ValueError("the oracle corpus needs the embedded benchmark (emb=...)")
-        names = []
-        for files in emb.data.ood.values():
-            names += [emb.data.concepts[u]["name"] for u in dict.fromkeys(files.units)]
-        words = list(dict.fromkeys(names))
+        names = [emb.data.concepts[u]["name"] for files in emb.data.ood.values() for u in dict.fromkeys(files.units)
+                 if u in emb.data.concepts]
+        words = list(dict.fromkeys(names))  # empty where no OOD set has class names (flat image folders)
     else:
         raise ValueError(f"unknown word list {name!r}; expected 'wordfreq', 'english-words' or 'oracle'")
     return words

@@ -132,6 +132,16 @@ def _cmd_wordnet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare_list(args: argparse.Namespace) -> int:
+    from .analysis import compare_with_list
+
+    table, reason = compare_with_list(_profile(args)[0], args.list, with_mining=not args.no_mining, progress=not args.quiet)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    if reason:
+        print(f"\nno Jaccard overlap of the mined labels: {reason}")
+    return 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from .files import cache_root
 
@@ -148,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
         p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"one of {available_profiles()} or a JSON file")
         p.add_argument("--data-root", help="the folder that holds a local benchmark's data (paper profile: imagenet/, ood/)")
+        p.add_argument("--overrides", default="", help='profile overrides as JSON, e.g. {"params": {"eta": 0.1}}')
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=func)
         return p
@@ -157,15 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="train again even if the checkpoint exists")
     evaluate = command("evaluate", _cmd_evaluate, "ID top-1 and the OOD table of every method")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--overrides", default="", help='profile overrides as JSON, e.g. {"params": {"eta": 0.1}}')
     command("embed-corpus", _cmd_embed_corpus, "embed the profile's candidate corpus (cached; text tower only)")
     bk = command("book", _cmd_book, "execute the notebooks with a profile, build the HTML book, check it in a browser")
     bk.add_argument("--root", default=".", help="the repository root (holds _config.yml, notebooks/, book/)")
-    bk.add_argument("--overrides", default="", help="profile overrides as JSON, passed to every notebook")
     bk.add_argument("--force", action="store_true", help="execute every notebook even where its executed copy is current")
     bk.add_argument("--notebook-params", default="", help='extra parameters per notebook as JSON: {"03_corpus_ablation": {...}}')
     bk.add_argument("--notebooks", nargs="*", help="run only these notebooks (names without .ipynb)")
     bk.add_argument("--no-check", action="store_true", help="skip the browser check")
+    cl = command("compare-list", _cmd_compare_list, "compare a released negative-label list (e.g. the official "
+                 "ImageNet-1k one) with the profile's corpus and mined labels")
+    cl.add_argument("list", help="the list file: one label per line in its prompt ('the nice {}', 'This is a {} photo')")
+    cl.add_argument("--no-mining", action="store_true", help="only the corpus coverage (no model needed)")
     ch = sub.add_parser("check-html", help="open every page of a built book in headless Chromium and check it")
     ch.add_argument("html", help="the built HTML folder")
     ch.add_argument("--screenshots", default="book/_build/screenshots")

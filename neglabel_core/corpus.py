@@ -175,8 +175,9 @@ def _lemma_text(name: str) -> str:
     return name.replace("_", " ").lower()
 
 
-def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str, str]]:
-    """Every (lemma text, lexname) of one part of speech, in WordNet's synset order.
+def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str, str, bool]]:
+    """Every (lemma text, lexname, first lemma of its synset?) of one part of speech, in
+    WordNet's synset order.
 
     Reading WordNet through nltk takes ~12 s; the table is cached as JSON under
     ``<cache>/corpora``, keyed by the SHA-256 of the ``data.<pos>`` file it came from, so edited
@@ -190,18 +191,20 @@ def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str,
     target = cache_root() / "corpora" / f"wordnet-{part}-{digest[:16]}.json"
     try:
         cached = json.loads(target.read_text("utf-8"))
-        if cached.get("source_sha256") == digest and len(cached["words"]) == len(cached["lexnames"]) > 0:
-            return list(zip(cached["words"], cached["lexnames"]))
+        columns = [cached["words"], cached["lexnames"], cached["first"]]
+        if cached.get("source_sha256") == digest and len({len(c) for c in columns}) == 1 and columns[0]:
+            return list(zip(*columns))
         log.warning("WordNet lemma cache %s does not match %s; rebuilding it", target, pos_file)
     except FileNotFoundError:
         pass
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("WordNet lemma cache %s is unreadable (%s); rebuilding it", target, exc)
     wn = load_wordnet(wordnet_dir)
-    table = [(_lemma_text(lemma), synset.lexname())
-             for synset in wn.all_synsets(_WORDNET_POS[part]) for lemma in synset.lemma_names()]
+    table = [(_lemma_text(lemma), synset.lexname(), i == 0)
+             for synset in wn.all_synsets(_WORDNET_POS[part]) for i, lemma in enumerate(synset.lemma_names())]
+    words, lexnames, first = (list(c) for c in zip(*table))
     atomic_write_text(target, json.dumps({"source": str(pos_file), "source_sha256": digest,
-                                          "words": [w for w, _ in table], "lexnames": [g for _, g in table]}))
+                                          "words": words, "lexnames": lexnames, "first": first}))
     return table
 
 
@@ -210,6 +213,7 @@ def wordnet_corpus(
     *,
     exclude_lexnames: Sequence[str] = (),
     multiword: bool = True,
+    first_lemma_only: bool = False,
     remove: Iterable[str] = (),
     wordnet_dir: str | None = None,
 ) -> Corpus:
@@ -218,6 +222,8 @@ def wordnet_corpus(
 
     ``exclude_lexnames``: lexicographer groups to leave out (the official ImageNet setting is
     :data:`OFFICIAL_EXCLUDED_LEXNAMES`); ``multiword=False`` drops lemmas with spaces;
+    ``first_lemma_only``: one word per synset, its first lemma (the synset's head word; the
+    official code's word files hold these: 58,514 nouns after its exclusions instead of 101,807);
     ``remove``: words to drop, e.g. the ID class names.
     """
     unknown_parts = [p for p in parts if p not in _WORDNET_POS]
@@ -230,13 +236,14 @@ def wordnet_corpus(
     excluded = set(exclude_lexnames)
     words, pos, groups = [], [], []
     for part in parts:
-        for text, lexname in wordnet_lemmas(part, wordnet_dir):
-            if lexname in excluded or (not multiword and " " in text):
+        for text, lexname, first in wordnet_lemmas(part, wordnet_dir):
+            if lexname in excluded or (not multiword and " " in text) or (first_lemma_only and not first):
                 continue
             words.append(text)
             pos.append(part)
             groups.append(lexname)
     tag = "+".join(parts) + ("" if not excluded else "-no-" + "-".join(sorted(x.split(".")[1] for x in excluded)))
+    tag += "-first-lemmas" if first_lemma_only else ""
     corpus = dedup(Corpus(tuple(words), tuple(pos), tuple(groups), f"wordnet-{tag}"))
     return corpus.without(remove) if remove else corpus
 
@@ -249,3 +256,24 @@ def word_list_corpus(words: Iterable[str], *, name: str, pos: str = "noun") -> C
         raise ValueError(f"word list {name!r} is empty; expected at least one word")
     n = len(cleaned)
     return dedup(Corpus(tuple(cleaned), (pos,) * n, (name,) * n, name))
+
+
+def read_prompt_list(path: os.PathLike | str, prompts: Mapping[str, str] = OFFICIAL_PROMPTS) -> Corpus:
+    """A released list of labels in their prompts (e.g. the official code's
+    ``selected_neg_labels_in1k_10k.txt``: "the nice {noun}" lines, then "This is a {adjective}
+    photo" lines) as a :class:`Corpus`, in file order. A stray "[" before a word (an artefact of
+    the official parsing) is dropped. A line that fits no prompt is an error naming it."""
+    patterns = {pos: template.split("{}") for pos, template in prompts.items()}
+    words, pos_list = [], []
+    lines = Path(path).read_text("utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        for pos, (head, tail) in patterns.items():
+            if line.startswith(head) and line.endswith(tail) and len(line) > len(head) + len(tail):
+                words.append(line[len(head) : len(line) - len(tail)].lstrip("[").strip().lower())
+                pos_list.append(pos)
+                break
+        else:
+            raise ValueError(f"line {number} of {path} is {line!r}; expected one of the prompts {list(prompts.values())}")
+    return Corpus(tuple(words), tuple(pos_list), tuple(pos_list), Path(path).stem)

@@ -74,13 +74,10 @@ def imagenet_benchmark_data(profile: Profile) -> BenchmarkData:
     spec = profile.benchmark
     sets = imagenet.load_sets(spec.get("root"), spec["id"], spec["ood"], spec.get("shift"))
     names = imagenet.class_names()
-    return BenchmarkData(
-        class_names=names,
-        id_images=sets.id,
-        ood=sets.ood,
-        shift=sets.shift,
-        concepts={wnid: {"name": name} for wnid, name in zip(imagenet.synsets(), names)},
-    )
+    concepts = {wnid: {"name": name} for wnid, name in zip(imagenet.synsets(), names)}
+    for files in sets.ood.values():  # OOD sets in class folders (Textures): the folder names are their classes
+        concepts.update({u: {"name": u.replace("_", " ")} for u in files.units if not Path(u).suffix})
+    return BenchmarkData(class_names=names, id_images=sets.id, ood=sets.ood, shift=sets.shift, concepts=concepts)
 
 
 BENCHMARKS: dict[str, Callable[[Profile], BenchmarkData]] = {"emoji": emoji_benchmark_data, "imagenet": imagenet_benchmark_data}
@@ -234,14 +231,45 @@ def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto
     return load_model(profile.model["name"], pretrained, device=device)
 
 
+def class_names(profile: Profile) -> list[str]:
+    """The profile's ID class names; for ImageNet without touching the image folders."""
+    if profile.benchmark.get("kind") == "imagenet":
+        return imagenet.class_names()
+    return benchmark_data(profile).class_names
+
+
+@dataclass
+class TextSide:
+    """What NegMining needs, from the text tower alone: ID class embeddings and the corpus."""
+
+    class_names: list[str]
+    corpus: corpus_mod.Corpus
+    id_text: np.ndarray
+    corpus_emb: np.ndarray
+    similarity_by_eta: dict[float, torch.Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+
+def embed_text_side(profile: Profile, *, loaded: LoadedModel | None = None, names: Sequence[str] | None = None,
+                    progress: bool = True, device: str = "auto") -> TextSide:
+    """The ID prompts and the candidate corpus embedded with the profile's text tower (cached;
+    no images needed). Without ``loaded``, the profile's model is loaded for its text tower (a
+    model trained here trains only its image tower: its packaged text tower serves untrained)."""
+    if loaded is None:
+        pretrained = profile.model.get("pretrained")
+        loaded = load_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
+    names = list(names) if names is not None else class_names(profile)
+    candidates = build_corpus(profile.corpus, names)
+    return TextSide(
+        class_names=names,
+        corpus=candidates,
+        id_text=class_embeddings(loaded, names, profile.id_templates, progress=progress),
+        corpus_emb=encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus"),
+    )
+
+
 def embed_corpus(profile: Profile, *, progress: bool = True, device: str = "auto") -> np.ndarray:
-    """The profile's candidate corpus embedded with its text tower (cached; the CLI's
-    ``embed-corpus``). Needs only the text tower, so it runs before a model is trained here."""
-    pretrained = profile.model.get("pretrained")
-    loaded = load_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
-    class_names = benchmark_data(profile).class_names if profile.corpus.get("remove_id_names") else ()
-    candidates = build_corpus(profile.corpus, class_names)
-    return encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus")
+    """The profile's candidate corpus embedded with its text tower (cached; the CLI's ``embed-corpus``)."""
+    return embed_text_side(profile, progress=progress, device=device).corpus_emb
 
 
 class NotReadyError(RuntimeError):
@@ -287,16 +315,23 @@ class Embedded:
     ood_emb: dict[str, np.ndarray]
     shift_emb: dict[str, np.ndarray]
     model_identity: dict[str, Any]
+    # s(w) per eta, computed once (sweeps mine many times); a copy made with dataclasses.replace
+    # (e.g. another corpus) starts with an empty one
+    similarity_by_eta: dict[float, torch.Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def build_corpus(spec: Mapping[str, Any], class_names: Sequence[str] = ()) -> corpus_mod.Corpus:
     """The candidate corpus a profile (or a notebook's ablation) asks for."""
     source = spec.get("source", "wordnet")
+    if spec.get("lemmas", "all") not in ("all", "first"):
+        raise ValueError(f"corpus lemmas={spec['lemmas']!r}; expected 'all' (every lemma of every synset) or "
+                         "'first' (each synset's first lemma, as the official word files)")
     if source == "wordnet":
         built = corpus_mod.wordnet_corpus(
             tuple(spec.get("parts", ("noun", "adj"))),
             exclude_lexnames=tuple(spec.get("exclude_lexnames", ())),
             multiword=spec.get("multiword", True),
+            first_lemma_only=spec.get("lemmas", "all") == "first",
         )
     elif source == "words":
         built = corpus_mod.word_list_corpus(spec["words"], name=spec.get("name", "words"), pos=spec.get("pos", "noun"))
@@ -318,9 +353,7 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     the ID labels, the candidate corpus and every image set. After the first run: seconds."""
     data = ready_data(profile)
     loaded = ensure_model(profile, progress=progress, device=device)
-    candidates = build_corpus(profile.corpus, data.class_names)
-    id_text = class_embeddings(loaded, data.class_names, profile.id_templates, progress=progress)
-    corpus_emb = encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus")
+    text = embed_text_side(profile, loaded=loaded, names=data.class_names, progress=progress)
 
     def images(files: ImageFiles) -> np.ndarray:
         return encode_images(loaded, files, progress=progress, desc=files.name)
@@ -328,9 +361,9 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     return Embedded(
         profile=profile,
         data=data,
-        corpus=candidates,
-        id_text=id_text,
-        corpus_emb=corpus_emb,
+        corpus=text.corpus,
+        id_text=text.id_text,
+        corpus_emb=text.corpus_emb,
         id_emb=images(data.id_images),
         ood_emb={name: images(files) for name, files in data.ood.items()},
         shift_emb={name: images(files) for name, files in data.shift.items()},
@@ -338,14 +371,16 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     )
 
 
-def mine(emb: Embedded, *, eta: float, m: int, pos_fraction: float | None = None) -> np.ndarray:
-    """Indices into ``emb.corpus`` of the mined negatives: the ``m`` with the smallest percentile
-    similarity, or, with ``pos_fraction`` (the official code's rule, 0.15), that fraction of each
-    part of speech ranked separately (nouns first)."""
+def mine(emb: Embedded | TextSide, *, eta: float, m: int, pos_fraction: float | None = None) -> np.ndarray:
+    """Indices into ``emb.corpus`` of the mined negatives: the ``m`` candidates with the smallest
+    percentile similarity s(w), or, with ``pos_fraction`` (the official code's rule, 0.15), that
+    fraction of each part of speech ranked separately (nouns first). s(w) is kept per eta."""
+    if eta not in emb.similarity_by_eta:
+        emb.similarity_by_eta[eta] = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta)
+    similarity = emb.similarity_by_eta[eta]
     if pos_fraction is not None:
-        similarity = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta)
         return negmining.lowest_fraction_per_group(similarity, emb.corpus.pos, pos_fraction).numpy()
-    return negmining.mine_negatives(emb.corpus_emb, emb.id_text, eta=eta, m=m).numpy()
+    return negmining.lowest(similarity, m).numpy()
 
 
 def method_scores(

@@ -127,14 +127,25 @@ def _reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
 BUILTIN_CONFIGS = Path(__file__).parent / "model_configs"
 
 
+CONFIGS_ENV = "NEGLABEL_MODEL_CONFIGS"
+
+
+def config_folders() -> list[Path]:
+    """The project's config folder, then any in ``$NEGLABEL_MODEL_CONFIGS`` (``os.pathsep``-separated):
+    open_clip model configs of your own, one ``<name>.json`` each."""
+    extra = [Path(p).expanduser() for p in os.environ.get(CONFIGS_ENV, "").split(os.pathsep) if p]
+    return [BUILTIN_CONFIGS, *extra]
+
+
 def register_builtin_configs() -> list[str]:
-    """Register the project's own open_clip configs (``neglabel_core/model_configs/*.json``).
+    """Register the project's own open_clip configs (``neglabel_core/model_configs/*.json``, and
+    those in ``$NEGLABEL_MODEL_CONFIGS``).
 
     ``"text_cfg": "@minilm"`` stands for :func:`minilm_text_cfg` (resolved here, never a
     hard-coded path). Returns the registered names.
     """
     names = []
-    for path in sorted(BUILTIN_CONFIGS.glob("*.json")):
+    for path in sorted(p for folder in config_folders() for p in folder.glob("*.json")):
         config = json.loads(path.read_text("utf-8"))
         if config.get("text_cfg") == "@minilm":
             config["text_cfg"] = minilm_text_cfg()
@@ -147,7 +158,7 @@ def register_builtin_configs() -> list[str]:
 def _check_model_name(name: str) -> None:
     if name.startswith(("hf-hub:", "local-dir:")):
         return
-    if name not in open_clip.list_models() and (BUILTIN_CONFIGS / f"{name}.json").exists():
+    if name not in open_clip.list_models() and any((folder / f"{name}.json").exists() for folder in config_folders()):
         register_builtin_configs()
     known = open_clip.list_models()
     if name not in known:

@@ -114,7 +114,8 @@ def test_lemma_table_cached_keyed_by_source_and_rebuilt_when_corrupt(tmp_path, m
     (entry,) = (tmp_path / "corpora").glob("wordnet-adj-*.json")
     assert entry.name == f"wordnet-adj-{corpus_mod.sha256_file(source)[:16]}.json"
     # WordNet 3.0's 30,004 adjective word-sense pairs over 21,479 distinct lemmas, in synset order.
-    assert first[0] == ("able", "adj.all") and len(first) == 30004 and len({w for w, _ in first}) == 21479
+    assert first[:2] == [("able", "adj.all", True), ("unable", "adj.all", True)] and len(first) == 30004
+    assert len({w for w, _, _ in first}) == 21479 and sum(f for _, _, f in first) == 18156  # one first lemma per synset
 
     def no_reading(*_):
         raise AssertionError("WordNet was read again although the table is cached")

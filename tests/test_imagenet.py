@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -139,6 +140,14 @@ def test_pipeline_end_to_end_with_a_random_weight_model(data_root, tiny_model_na
     n_noun, n_adj = emb.corpus.pos.count("noun"), emb.corpus.pos.count("adj")
     assert pos == ["noun"] * int(0.15 * n_noun) + ["adj"] * int(0.15 * n_adj)
     assert result["params"]["m"] == len(negatives)  # the table records what was mined
+    # Sweeps keep the profile's rule (15% per part of speech) except over M, which mines the lowest M
+    from neglabel_core import analysis as an
+
+    by_eta = an.sweep(emb, "eta", [0.05, 0.5])
+    assert by_eta["eta"].tolist() == [0.05, 0.5] and set(by_eta["m"]) == {len(negatives)}
+    assert an.sweep(emb, "m", [20, 10**6])["m"].tolist() == [20]  # M above the corpus size is skipped
+    with pytest.raises(ValueError, match=r"^no value of m in \[1000000\] fits: M must lie in \[n_groups, corpus size 600\]"):
+        an.sweep(emb, "m", [10**6])
 
 
 def test_data_root_flag_reaches_the_profile(data_root, tiny_model_name, tmp_path, capsys):
@@ -162,3 +171,32 @@ def test_paper_profile_fails_fast_here_naming_what_is_missing(tmp_path):
     assert "weights for 'ViT-B-16' / 'openai'" in done.stderr
     assert f"data root '{tmp_path / 'nowhere'}' does not exist" in done.stderr
     assert time.monotonic() - start < 60
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, monkeypatch):
+    """The book's seven notebooks, unchanged, on the paper profile's data layout (fixture folders,
+    random-weight tiny model registered for the notebook kernels through $NEGLABEL_MODEL_CONFIGS)."""
+    import nbformat
+
+    from neglabel_core.book import NOTEBOOKS, execute_notebooks
+
+    from .conftest import TINY_CLIP, TINY_NAME
+    from .test_book import NOTEBOOK_PARAMS
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / f"{TINY_NAME}.json").write_text(json.dumps(TINY_CLIP))
+    monkeypatch.setenv("NEGLABEL_MODEL_CONFIGS", str(configs))
+    profile = tmp_path / "imagenet-fixture.json"
+    profile.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, TINY_NAME)).to_json())
+    root = Path(__file__).resolve().parents[1]
+    params = {**NOTEBOOK_PARAMS, "04_hyperparameters": {**NOTEBOOK_PARAMS["04_hyperparameters"], "groups": [1, 5]},
+              "06_findings": {"paper_results": str(root / "data" / "paper_results.csv")}}
+    status = execute_notebooks(str(profile), tmp_path / "book", source_dir=root / "notebooks", extra=params)
+    assert status == {name: "executed" for name in NOTEBOOKS}
+    mined = (tmp_path / "book" / "mined_negatives.csv").read_text().splitlines()
+    assert mined[0] == "word,pos,score,rank" and len(mined) > 10
+    ablation = nbformat.read(tmp_path / "book" / "03_corpus_ablation.ipynb", as_version=4)
+    outputs = json.dumps([c.get("outputs", []) for c in ablation.cells])
+    assert "ORACLE: OOD concept names" in outputs  # from the Textures class folders
