@@ -132,7 +132,20 @@ def _train_key(profile: Profile, train: TrainConfig, concepts: Sequence[emoji.Co
         "packages": {k: p.integrity for k, p in emoji.PACKAGES.items()},
         "concepts": hashlib.sha256("|".join(c.id for c in concepts).encode()).hexdigest(),
         "torch": torch.__version__,
+        "code": _training_code_sha256(),
     }
+
+
+def _training_code_sha256() -> str:
+    """The code that decides the trained weights: ``training.py`` and the functions here that feed
+    it. A change to it gives a new checkpoint key, so a checkpoint trained by older code is never
+    taken for the current one."""
+    import inspect
+
+    from . import training
+
+    parts = [inspect.getsource(training), *(inspect.getsource(f) for f in (captions_for, load_style_images, train_emoji_model))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def training_concepts(profile: Profile, bench: emoji.EmojiBenchmark) -> list[emoji.Concept]:

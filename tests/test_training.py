@@ -81,3 +81,19 @@ def test_schedule_warms_up_then_decays_to_zero():
 def test_batch_larger_than_concepts_is_an_error(tiny_hf):
     with pytest.raises(ValueError, match=r"^batch_size=64 is larger than the number of concepts \(24\)$"):
         train_image_tower(tiny_hf().model, *toy_data(), TrainConfig(batch_size=64), progress=False)
+
+
+def test_checkpoint_key_follows_the_training_code(monkeypatch):
+    """A checkpoint trained by other training code must not be taken for the current one."""
+    from neglabel_core import experiments as ex
+    from neglabel_core.profiles import load_profile
+
+    profile = load_profile("emoji-tiny")
+    before = ex.checkpoint_path(profile, concepts=[])
+    assert before == ex.checkpoint_path(profile, concepts=[])
+
+    def load_style_images(bench, concepts, styles, size):  # a different data feed, same name
+        raise NotImplementedError
+
+    monkeypatch.setattr(ex, "load_style_images", load_style_images)
+    assert ex.checkpoint_path(profile, concepts=[]) != before
