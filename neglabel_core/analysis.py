@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import corpus as corpus_mod
 from . import experiments as ex
-from . import metrics, negmining
+from . import metrics
 from .profiles import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def mining_table(emb: ex.Embedded, *, eta: float | None = None, m: int | None = 
     given), plus its nearest ID class."""
     eta = emb.profile.params["eta"] if eta is None else eta
     rule = mining_rule(emb, m)
-    score = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta).numpy()
+    score = ex.percentile_similarity(emb, eta).numpy()
     order = np.argsort(score, kind="stable")
     rank = np.empty(len(score), dtype=int)
     rank[order] = np.arange(1, len(score) + 1)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .fetch import NpmPackage, extract, npm_pack
-from .files import cache_root
+from .files import atomic_write_text, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,7 @@ def _hide(cell: Any) -> None:
 def _write_atomically(nb: Any, path: Path) -> None:
     import nbformat
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    nbformat.write(nb, tmp)
-    tmp.replace(path)
+    atomic_write_text(path, nbformat.writes(nb))
 
 
 def _postprocess(path: Path, key: str) -> None:

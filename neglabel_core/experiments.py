@@ -384,13 +384,19 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     )
 
 
+def percentile_similarity(emb: Embedded | TextSide, eta: float) -> torch.Tensor:
+    """s(w) of every candidate (:func:`negmining.percentile_similarity`), computed once per eta
+    (sweeps mine many times with the same eta)."""
+    if eta not in emb.similarity_by_eta:
+        emb.similarity_by_eta[eta] = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta)
+    return emb.similarity_by_eta[eta]
+
+
 def mine(emb: Embedded | TextSide, *, eta: float, m: int, pos_fraction: float | None = None) -> np.ndarray:
     """Indices into ``emb.corpus`` of the mined negatives: the ``m`` candidates with the smallest
     percentile similarity s(w), or, with ``pos_fraction`` (the official code's rule, 0.15), that
-    fraction of each part of speech ranked separately (nouns first). s(w) is kept per eta."""
-    if eta not in emb.similarity_by_eta:
-        emb.similarity_by_eta[eta] = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta)
-    similarity = emb.similarity_by_eta[eta]
+    fraction of each part of speech ranked separately (nouns first)."""
+    similarity = percentile_similarity(emb, eta)
     if pos_fraction is not None:
         return negmining.lowest_fraction_per_group(similarity, emb.corpus.pos, pos_fraction).numpy()
     return negmining.lowest(similarity, m).numpy()
