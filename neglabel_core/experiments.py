@@ -76,7 +76,7 @@ def imagenet_benchmark_data(profile: Profile) -> BenchmarkData:
     names = imagenet.class_names()
     concepts = {wnid: {"name": name} for wnid, name in zip(imagenet.synsets(), names)}
     for files in sets.ood.values():  # OOD sets in class folders (Textures): the folder names are their classes
-        concepts.update({u: {"name": u.replace("_", " ")} for u in files.units if not Path(u).suffix})
+        concepts.update({u: {"name": Path(u).name.replace("_", " ")} for u in set(files.units) if not Path(u).suffix})
     return BenchmarkData(class_names=names, id_images=sets.id, ood=sets.ood, shift=sets.shift, concepts=concepts)
 
 

@@ -127,10 +127,12 @@ def _from_labels_file(data_root: Path, root: Path, spec: SetSpec) -> ImageFiles:
 
 
 def _unlabelled(root: Path, spec: SetSpec) -> ImageFiles:
-    """Every image under ``root``; the unit is the image's sub-folder (its class, where the set
-    has class folders, e.g. Textures) or the image itself in a flat folder."""
+    """Every image under ``root``. Where the images lie in several sub-folders (class folders,
+    e.g. Textures) the unit is the sub-folder; where they share one folder (``iNaturalist/`` or
+    ``iNaturalist/images/``), each image is its own unit."""
     paths = list_images(root)
-    units = [str(p.parent.relative_to(root)) if p.parent != root else p.name for p in paths]
+    by_class = len({p.parent for p in paths}) > 1
+    units = [str(p.parent.relative_to(root)) if by_class else str(p.relative_to(root)) for p in paths]
     return ImageFiles(paths, units=units, name=spec.name)
 
 

@@ -44,6 +44,13 @@ def test_ood_units_are_texture_classes_or_images(data_root):
     assert sorted(set(textures.units)) == ["banded", "woven"] and set(textures.labels) == {-1}
     sun = load_set(data_root, SetSpec("SUN", "ood/SUN", expected=3))
     assert sun.units == ["sun_0.jpg", "sun_1.jpg", "sun_2.jpg"]
+    # One folder below the set's root (as iNaturalist/images/ unpacks): still one unit per image
+    nested = data_root / "ood" / "inat-nested"
+    (nested / "images").mkdir(parents=True)
+    for path in (data_root / "ood" / "iNaturalist").iterdir():
+        (nested / "images" / path.name).write_bytes(path.read_bytes())
+    inat = load_set(data_root, SetSpec("iNaturalist", "ood/inat-nested", expected=3))
+    assert inat.units == [f"images/inaturalist_{i}.jpg" for i in range(3)]
 
 
 def test_labels_file_layout(data_root):
