@@ -2,6 +2,7 @@
 random-weight tiny open_clip model standing in for ViT-B/16 (a wiring test: its numbers mean nothing)."""
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -195,6 +196,7 @@ def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, mo
     configs.mkdir()
     (configs / f"{TINY_NAME}.json").write_text(json.dumps(TINY_CLIP))
     monkeypatch.setenv("NEGLABEL_MODEL_CONFIGS", str(configs))
+    shutil.rmtree(data_root / "shift")  # no domain-shift set present: chapter 5 shows the ID test set alone
     profile = tmp_path / "imagenet-fixture.json"
     profile.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, TINY_NAME)).to_json())
     root = Path(__file__).resolve().parents[1]
