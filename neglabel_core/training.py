@@ -154,6 +154,8 @@ def train_image_tower(
     log, step = TrainLog(), 0
     start = time.perf_counter()
     model.visual.train()
+    # channels-last convolutions: 1.4x faster fwd+bwd for the ModifiedResNet on a CPU (oneDNN)
+    model.visual.to(memory_format=torch.channels_last)
     bar = tqdm(total=config.max_steps or total, desc="train image tower", disable=not progress, unit="step")
     for _epoch in range(config.epochs):
         losses = []
@@ -164,6 +166,7 @@ def train_image_tower(
                 pick = torch.stack([images_of[c][torch.randint(len(images_of[c]), (1,), generator=gen)] for c in concepts])
                 cap = torch.stack([captions_of[c][torch.randint(len(captions_of[c]), (1,), generator=gen)] for c in concepts])
                 x = normalize_images(augment(images[pick.flatten()], gen, blur_p=config.blur_p))
+                x = x.contiguous(memory_format=torch.channels_last)
                 feats = F.normalize(model.visual(x), dim=-1)
                 loss = loss_fn(feats, caption_emb[cap.flatten()], model.logit_scale.exp())
                 for group in optimizer.param_groups:
@@ -187,6 +190,7 @@ def train_image_tower(
         if config.max_steps and step >= config.max_steps:
             break
     bar.close()
+    model.visual.to(memory_format=torch.contiguous_format)
     model.eval()
     log.steps, log.wall_s, log.logit_scale = step, time.perf_counter() - start, model.logit_scale.detach().exp().item()
     return log
