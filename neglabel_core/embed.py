@@ -102,17 +102,17 @@ def encode_texts(
     # length, then put the rows back in the caller's order.
     by_length = pad_id is not None and sort_by_length
     order = np.argsort([len(t) for t in texts], kind="stable") if by_length else np.arange(len(texts))
-    result = np.empty((len(texts), 0), dtype=np.float32)
+    chunks = []
     with torch.inference_mode(), _autocast(loaded.device):
         for start in tqdm(range(0, len(texts), batch_size), desc=f"embed {desc}", disable=not progress, unit="batch"):
-            rows = order[start : start + batch_size]
-            tokens = loaded.tokenizer([texts[i] for i in rows])
+            tokens = loaded.tokenizer([texts[i] for i in order[start : start + batch_size]])
             if pad_id is not None:
                 tokens = _trim_padding(tokens, pad_id)
-            feats = torch.nn.functional.normalize(loaded.model.encode_text(tokens.to(loaded.device)).float(), dim=-1)
-            if not result.shape[1]:
-                result = np.empty((len(texts), feats.shape[1]), dtype=np.float32)
-            result[rows] = feats.cpu().numpy()
+            feats = loaded.model.encode_text(tokens.to(loaded.device)).float()
+            chunks.append(torch.nn.functional.normalize(feats, dim=-1).cpu())
+    embedded = torch.cat(chunks).numpy()
+    result = np.empty_like(embedded)
+    result[order] = embedded
     if store is not None:
         store.store(payload, result)
     return result

@@ -84,9 +84,8 @@ class SetSpec:
 
 def _labelled_folders(root: Path, spec: SetSpec) -> ImageFiles:
     """Images in per-class sub-folders; label = class index, unit = the class's WordNet id."""
-    index = {wnid: i for i, wnid in enumerate(synsets())}
-    if spec.layout == "index_folders":
-        index = {str(i): i for i in range(N_CLASSES)}
+    names = synsets() if spec.layout == "synset_folders" else [str(i) for i in range(N_CLASSES)]
+    index = {name: i for i, name in enumerate(names)}
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     unknown = [p.name for p in folders if p.name not in index]
     if unknown:
