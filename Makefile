@@ -22,14 +22,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# System packages: WordNet 3.0 (the candidate corpus), npm (fetches the emoji packages),
-# libcairo2 (rasterises their SVGs) and Chromium (the book's browser check). Debian's packages where apt-get is available as root;
-# otherwise WordNet from nltk's downloader, and a clear message for the other two.
+# System packages, by Debian package name (checked with dpkg-query, so a half-installed
+# WordNet is caught too): wordnet-base (WordNet 3.0's data, index and exception files) and
+# wordnet-sense-index (index.sense: nltk's reader opens it), libcairo2 (cairosvg rasterises the
+# emoji SVGs), chromium (the book's browser check). npm (fetches the emoji packages) only where no
+# npm command exists: Node.js from another source brings its own, and Debian's npm conflicts with it.
+# As root with apt-get they are installed; otherwise WordNet comes from nltk's downloader and the
+# rest is named for you to install. `tests/test_system_packages.py` checks this list against the code.
+APT_PACKAGES := wordnet-base wordnet-sense-index libcairo2 chromium
 APT_NEEDED = $(strip \
-	$(if $(wildcard /usr/share/wordnet/data.noun),,wordnet-base) \
-	$(if $(shell command -v npm),,npm) \
-	$(if $(shell ldconfig -p 2>/dev/null | grep -q 'libcairo.so.2' && echo yes),,libcairo2) \
-	$(if $(wildcard /usr/bin/chromium),,chromium))
+	$(foreach p,$(APT_PACKAGES),$(if $(filter installed,$(shell dpkg-query -W -f='$${db:Status-Status}' $(p) 2>/dev/null)),,$(p))) \
+	$(if $(shell command -v npm),,npm))
 
 system-deps: venv
 	@if [ -n "$(APT_NEEDED)" ]; then \
@@ -38,7 +41,7 @@ system-deps: venv
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_NEEDED) >/dev/null; \
 		else \
 			echo "missing system packages: $(APT_NEEDED) (install them with your package manager)"; \
-			$(PY) -c "import nltk; nltk.data.find('corpora/wordnet')" 2>/dev/null || $(PY) -m nltk.downloader -q wordnet; \
+			$(PY) -c "from neglabel_core.corpus import ensure_wordnet; ensure_wordnet()"; \
 		fi; \
 	fi
 

@@ -1,9 +1,10 @@
 """Candidate corpora for NegMining: WordNet 3.0 nouns and adjectives (offline, via nltk) and
 plain word lists, each word with its part of speech and the prompt that embeds it.
 
-WordNet is found on nltk's data path, else in Debian's ``wordnet-base`` files
-(``/usr/share/wordnet``), which are linked into a data folder under the project cache (nltk
-refuses to read outside its data path) together with the ``lexnames`` file Debian lacks.
+WordNet is found on nltk's data path, else in Debian's ``wordnet-base`` and
+``wordnet-sense-index`` files (``/usr/share/wordnet``), which are copied into a data folder under
+the project cache (nltk refuses to read outside its data path) together with the ``lexnames``
+file Debian lacks. Every file nltk's reader opens is checked first (:data:`WORDNET_FILES`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,23 @@ from .files import atomic_write_text, cache_root, sha256_file
 log = logging.getLogger(__name__)
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
-WORDNET_INSTALL_HINT = (
-    "install it with `sudo apt-get install wordnet-base` (Debian/Ubuntu; `make` does this where "
-    "apt-get is available) or `python -m nltk.downloader wordnet`"
-)
+# Every file nltk's WordNetCorpusReader opens on the paths this project uses (the constructor
+# reads lexnames, index.*, *.exc, data.adj and index.sense; synsets read data.*), with the Debian
+# package that ships it. ``lexnames`` is not in Debian's packages: it is written here.
+WORDNET_FILES: dict[str, str] = {
+    **{f"{kind}.{pos}": "wordnet-base" for kind in ("data", "index") for pos in ("noun", "verb", "adj", "adv")},
+    **{f"{pos}.exc": "wordnet-base" for pos in ("noun", "verb", "adj", "adv")},
+    "index.sense": "wordnet-sense-index",
+}
+WORDNET_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(WORDNET_FILES.values()))
+
+
+def _install_hint(packages: Sequence[str] = WORDNET_PACKAGES) -> str:
+    return (f"install {'it' if len(packages) == 1 else 'them'} with `sudo apt-get install {' '.join(packages)}` "
+            "(Debian/Ubuntu; `make` does this where apt-get runs as root) or `python -m nltk.downloader wordnet`")
+
+
+WORDNET_INSTALL_HINT = _install_hint()
 
 # The 45 WordNet lexicographer files (lexnames(5WN)): number, name, syntactic category
 # (1 noun, 2 verb, 3 adjective, 4 adverb).
@@ -77,6 +91,44 @@ def _prepare_debian_copy(source: Path, data_root: Path) -> None:
         atomic_write_text(target / "lexnames", _lexnames_text())
 
 
+def _check_wordnet_files(folder: Path, where: str) -> None:
+    """Raise :class:`WordNetMissingError` naming every file of :data:`WORDNET_FILES` that
+    ``folder`` lacks and the package that ships it (nltk's reader would fail later with a bare
+    OSError on the first one it opens)."""
+    missing = [name for name in WORDNET_FILES if not (folder / name).is_file()]
+    if missing:
+        packages = tuple(dict.fromkeys(WORDNET_FILES[name] for name in missing))
+        listed = ", ".join(f"{name} (package {WORDNET_FILES[name]})" for name in missing)
+        raise WordNetMissingError(
+            f"WordNet 3.0 {where} at {folder} is incomplete: missing {listed}, which nltk's reader opens; "
+            f"{_install_hint(packages)}"
+        )
+
+
+def ensure_wordnet(download: bool = True) -> Path:
+    """WordNet 3.0 ready for :func:`load_wordnet`: on nltk's data path or Debian's files, else
+    (``download``) fetched with nltk's downloader. Raises :class:`WordNetMissingError` naming both
+    remedies when neither source works. ``make`` calls this where apt-get cannot run as root."""
+    try:
+        return wordnet_root()
+    except WordNetMissingError as first:
+        if not download:
+            raise
+        import nltk
+
+        log.warning("%s; trying nltk's downloader", first)
+        if nltk.download("wordnet", quiet=True, raise_on_error=False):
+            try:
+                return wordnet_root()
+            except WordNetMissingError:
+                pass
+        raise WordNetMissingError(
+            f"WordNet 3.0 is not installed and nltk's downloader could not fetch it (offline?). Either "
+            f"`sudo apt-get install {' '.join(WORDNET_PACKAGES)}` (Debian/Ubuntu, as root: `make` does this) "
+            f"or, where the internet is reachable, `python -m nltk.downloader wordnet`. First problem: {first}"
+        ) from None
+
+
 def wordnet_root(debian_dir: str | None = None) -> Path:
     """The WordNet 3.0 folder nltk reads: on nltk's data path, else a prepared copy of Debian's
     files (``debian_dir``, default ``/usr/share/wordnet``) under the project cache."""
@@ -85,14 +137,19 @@ def wordnet_root(debian_dir: str | None = None) -> Path:
     source = Path(debian_dir) if debian_dir else DEBIAN_WORDNET
     if debian_dir is None:
         try:
-            return Path(str(nltk.data.find("corpora/wordnet")))
+            found = Path(str(nltk.data.find("corpora/wordnet")))
         except LookupError:
             pass
+        else:
+            if found.is_dir():  # a zip on nltk's path is nltk's own download: complete by construction
+                _check_wordnet_files(found, "on nltk's data path")
+            return found
     if not (source / "data.noun").is_file():
         raise WordNetMissingError(
             f"WordNet 3.0 not found: not on nltk's data path ({', '.join(map(str, nltk.data.path[:3]))}, ...) "
             f"and no {source}/data.noun; {WORDNET_INSTALL_HINT}"
         )
+    _check_wordnet_files(source, "from Debian's packages")
     data_root = cache_root() / "nltk_data"
     _prepare_debian_copy(source, data_root)
     if str(data_root) not in nltk.data.path:

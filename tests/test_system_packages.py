@@ -1,0 +1,160 @@
+"""What a new user's machine needs beyond pip: every system file the code reads belongs to a
+Debian package the Makefile installs, and a missing one gives our clear error, not nltk's."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from neglabel_core import browser_check
+from neglabel_core import corpus as corpus_mod
+from neglabel_core.corpus import WORDNET_FILES, WORDNET_PACKAGES, WordNetMissingError, ensure_wordnet, load_wordnet
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_DPKG = shutil.which("dpkg") is not None
+DEBIAN_WORDNET_PRESENT = (corpus_mod.DEBIAN_WORDNET / "data.noun").is_file()
+
+
+def makefile_packages() -> list[str]:
+    (line,) = re.findall(r"^APT_PACKAGES := (.+)$", (ROOT / "Makefile").read_text(), flags=re.M)
+    return line.split()
+
+
+def dpkg_owner(path: str) -> str:
+    """The Debian package that ships ``path`` (a file or a glob such as ``*/libcairo.so.2``)."""
+    done = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
+    assert done.returncode == 0, f"no Debian package ships {path}: {done.stderr.strip()}"
+    return done.stdout.splitlines()[0].split(":")[0]
+
+
+def fake_wordnet(folder: Path, without: tuple[str, ...] = ()) -> Path:
+    """A folder holding (empty) files under every name nltk's reader opens, less ``without``."""
+    folder.mkdir(parents=True)
+    for name in WORDNET_FILES:
+        if name not in without:
+            (folder / name).write_text("")
+    return folder
+
+
+def test_wordnet_packages_are_installed_by_the_makefile():
+    assert WORDNET_PACKAGES == ("wordnet-base", "wordnet-sense-index")
+    assert set(WORDNET_PACKAGES) <= set(makefile_packages())
+
+
+def test_debian_wordnet_without_index_sense_names_the_file_and_package(tmp_path, monkeypatch):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "no-nltk-data")])
+    source = fake_wordnet(tmp_path / "wordnet", without=("index.sense",))
+    with pytest.raises(WordNetMissingError) as info:
+        load_wordnet.__wrapped__(str(source))
+    assert str(info.value) == (
+        f"WordNet 3.0 from Debian's packages at {source} is incomplete: missing index.sense (package "
+        "wordnet-sense-index), which nltk's reader opens; install it with `sudo apt-get install "
+        "wordnet-sense-index` (Debian/Ubuntu; `make` does this where apt-get runs as root) or "
+        "`python -m nltk.downloader wordnet`"
+    )
+    assert not (tmp_path / "cache" / "nltk_data").exists()  # nothing prepared from an incomplete source
+
+
+def test_incomplete_wordnet_on_nltk_path_is_reported_with_every_missing_file(tmp_path, monkeypatch):
+    import nltk
+
+    data = tmp_path / "nltk_data"
+    folder = fake_wordnet(data / "corpora" / "wordnet", without=("index.sense", "verb.exc"))
+    monkeypatch.setattr(nltk.data, "path", [str(data)])
+    with pytest.raises(WordNetMissingError, match=re.escape(
+        f"WordNet 3.0 on nltk's data path at {folder} is incomplete: missing verb.exc (package "
+        "wordnet-base), index.sense (package wordnet-sense-index), which nltk's reader opens; install them with "
+        "`sudo apt-get install wordnet-base wordnet-sense-index`"
+    )):
+        corpus_mod.wordnet_root()
+
+
+@pytest.fixture
+def no_wordnet_anywhere(tmp_path, monkeypatch):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk_data")])
+    monkeypatch.setattr(corpus_mod, "DEBIAN_WORDNET", tmp_path / "no-debian-wordnet")
+    return tmp_path / "nltk_data"
+
+
+def test_fallback_when_neither_source_works_names_both_remedies(no_wordnet_anywhere, monkeypatch):
+    import nltk
+
+    calls = []
+    monkeypatch.setattr(nltk, "download", lambda *args, **kwargs: calls.append((args, kwargs)) or False)  # offline
+    with pytest.raises(WordNetMissingError) as info:
+        ensure_wordnet()
+    assert calls == [(("wordnet",), {"quiet": True, "raise_on_error": False})]
+    message = str(info.value)
+    assert message.startswith(
+        "WordNet 3.0 is not installed and nltk's downloader could not fetch it (offline?). Either "
+        "`sudo apt-get install wordnet-base wordnet-sense-index` (Debian/Ubuntu, as root: `make` does this) or, "
+        "where the internet is reachable, `python -m nltk.downloader wordnet`. First problem: WordNet 3.0 not found: "
+    )
+    with pytest.raises(WordNetMissingError, match="^WordNet 3.0 not found: "):
+        ensure_wordnet(download=False)
+    assert len(calls) == 1
+
+
+def test_fallback_uses_what_nltk_downloads(no_wordnet_anywhere, monkeypatch):
+    import nltk
+
+    def download(*_args, **_kwargs):
+        fake_wordnet(no_wordnet_anywhere / "corpora" / "wordnet")
+        return True
+
+    monkeypatch.setattr(nltk, "download", download)
+    assert ensure_wordnet() == no_wordnet_anywhere / "corpora" / "wordnet"
+
+
+def test_makefile_falls_back_to_nltk_when_not_root(tmp_path):
+    """The Makefile's non-root branch: it names what is missing and prepares WordNet through
+    ``ensure_wordnet`` (which finds the installed copy here; no download)."""
+    if not DEBIAN_WORDNET_PRESENT:
+        pytest.skip("Debian's WordNet is not installed: the fallback would download")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "id").write_text("#!/bin/sh\necho 1000\n")
+    (fake_bin / "id").chmod(0o755)
+    env = {"PATH": f"{fake_bin}:/usr/bin:/bin", "NEGLABEL_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    done = subprocess.run(["make", "-s", "system-deps", "APT_PACKAGES=no-such-package-nl"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "missing system packages: no-such-package-nl (install them with your package manager)" in done.stdout
+    assert (tmp_path / "cache" / "nltk_data" / "corpora" / "wordnet" / "index.sense").is_file()
+
+
+@pytest.mark.skipif(not (HAS_DPKG and DEBIAN_WORDNET_PRESENT), reason="needs dpkg and Debian's WordNet")
+def test_every_wordnet_file_the_reader_opens_comes_from_a_makefile_package(monkeypatch):
+    from nltk.corpus.reader.api import CorpusReader
+
+    opened = []
+    real_open = CorpusReader.open
+    monkeypatch.setattr(CorpusReader, "open", lambda self, fileid: opened.append(fileid) or real_open(self, fileid))
+    wn = load_wordnet.__wrapped__(str(corpus_mod.DEBIAN_WORDNET))
+    for part in ("n", "a"):  # what wordnet_lemmas reads: synsets, their lexnames and lemma names
+        synset = next(iter(wn.all_synsets(part)))
+        assert synset.lexname() and synset.lemma_names()
+    wn.synset("dog.n.01")
+    opened = sorted(set(opened) - {"lexnames"})  # lexnames is written by corpus.py
+    assert "index.sense" in opened and "data.noun" in opened
+    assert set(opened) <= set(WORDNET_FILES), f"nltk opens files WORDNET_FILES does not list: {set(opened) - set(WORDNET_FILES)}"
+    for name in WORDNET_FILES:
+        assert dpkg_owner(str(corpus_mod.DEBIAN_WORDNET / name)) == WORDNET_FILES[name], name
+    assert {WORDNET_FILES[name] for name in opened} <= set(makefile_packages())
+
+
+@pytest.mark.skipif(not HAS_DPKG, reason="needs dpkg")
+def test_browser_and_cairo_come_from_makefile_packages():
+    import cairocffi  # noqa: F401  (loads libcairo)
+
+    maps = Path("/proc/self/maps").read_text()
+    (cairo,) = sorted({line.split()[-1] for line in maps.splitlines() if "/libcairo.so.2" in line})
+    owners = {dpkg_owner("*/" + Path(cairo).resolve().name), dpkg_owner(browser_check.find_chromium())}
+    assert owners == {"libcairo2", "chromium"}
+    assert owners <= set(makefile_packages())
