@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ from . import metrics
 from .profiles import Profile, load_profile
 
 log = logging.getLogger(__name__)
-METHOD_LABELS = {"neglabel": "NegLabel", "mcm": "MCM", "max_cos": "max cosine", "energy": "energy"}
+METHOD_LABELS = {"neglabel": "NegLabel", "mcm": "MCM", "max_cos": "max cosine", "energy": "energy",
+                 "neglabel_official_ng1": "official code, n_g = 1 (sum of ID logits)"}
 
 
 def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None, *,
@@ -87,24 +89,129 @@ def score_frame(scored: ex.Scored) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def results_table(emb: ex.Embedded, scored: ex.Scored, *, n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Per method and OOD set (plus ``all`` and the mean over sets): AUROC, FPR95, AUPR-In,
-    AUPR-Out in percent with 95% bootstrap intervals that resample concepts, not images."""
+def results_table(emb: ex.Embedded, scored: ex.Scored, *, n_bootstrap: int = 200, seed: int = 0,
+                  fpr_rule: str | None = None) -> pd.DataFrame:
+    """Per method: each OOD set, ``average`` (the mean over sets, as the paper reports) and
+    ``pooled`` (all OOD images as one set, i.e. weighted by set size): AUROC, FPR95 (the
+    profile's rule, or ``fpr_rule``), AUPR-In, AUPR-Out in percent with 95% bootstrap intervals
+    that resample concepts, not images."""
+    ex.check_set_names(list(scored.ood))
+    rule = fpr_rule or ex.fpr_rule(scored.params)
     id_units = emb.data.id_images.units
     ood_units = {name: files.units for name, files in emb.data.ood.items()}
-    ood_units["all"] = [u for name in emb.data.ood for u in ood_units[name]]
+    pooled_units = {"pooled": [u for name in emb.data.ood for u in ood_units[name]]}
     tables = []
     for method in scored.id:
         ood = {name: s[method] for name, s in scored.ood.items()}
-        ood["all"] = np.concatenate(list(ood.values()))
-        table = metrics.summarize(scored.id[method], ood, id_units=id_units, ood_units=ood_units,
-                                  n_bootstrap=n_bootstrap, seed=seed)
-        table = table.drop(index="average")
+        common = {"n_bootstrap": n_bootstrap, "seed": seed, "fpr_rule": rule, "id_units": id_units}
+        per_set = metrics.summarize(scored.id[method], ood, ood_units=ood_units, **common)
+        pooled = metrics.summarize(scored.id[method], {"pooled": np.concatenate(list(ood.values()))},
+                                   ood_units=pooled_units, **common).drop(index="average")
+        table = pd.concat([per_set, pooled])
         table.insert(0, "method", method)
         tables.append(table.reset_index())
     out = pd.concat(tables, ignore_index=True)
-    for key in ("m", "eta", "tau", "n_groups"):
+    for key in ("m", "eta", "tau", "n_groups", "seed"):
         out[key] = scored.params[key]
+    out["fpr_rule"] = rule
+    return out
+
+
+def paper_comparison(emb: ex.Embedded, scored: ex.Scored, paper_results: str | Path) -> pd.DataFrame:
+    """Our rows beside the paper's: each method's ``average`` over the OOD sets (the mean of the
+    per-set numbers, as the paper reports), FPR95 by the profile's rule, next to the rows of
+    ``paper_results`` (``data/paper_results.csv``) whose ``ood_set`` is ``average``."""
+    ours = results_table(emb, scored, n_bootstrap=0)
+    ours = ours[ours["ood_set"] == "average"][["method", "AUROC", "FPR95"]].copy()
+    ours["method"] = ours["method"].map(METHOD_LABELS)
+    ours.insert(0, "setting", f"{emb.profile.name}: average of {len(scored.ood)} OOD sets, FPR95 rule "
+                              f"{scored.params['fpr_rule']}")
+    ours["source"] = "this build"
+    paper = pd.read_csv(paper_results)
+    paper = paper[paper["ood_set"] == "average"][["method", "AUROC", "FPR95", "source"]].copy()
+    paper.insert(0, "setting", "paper: ImageNet-1k, CLIP ViT-B/16, average of 4 OOD sets, FPR95 rule closest")
+    return pd.concat([ours, paper], ignore_index=True)
+
+
+def fpr_rules_table(emb: ex.Embedded, scored: ex.Scored) -> pd.DataFrame:
+    """FPR95 (percent) of every method on every OOD set and their average under both rules of
+    :func:`metrics.fpr_at_tpr`: "closest" (the official code's) and "at_least" (the stricter
+    reading), and their difference."""
+    rows = []
+    for method in scored.id:
+        values = {rule: metrics.summarize(scored.id[method], {n: s[method] for n, s in scored.ood.items()},
+                                          n_bootstrap=0, fpr_rule=rule)["FPR95"] for rule in metrics.FPR_RULES}
+        for name in values["closest"].index:
+            rows.append({"method": method, "ood_set": name, "closest": values["closest"][name],
+                         "at_least": values["at_least"][name]})
+    out = pd.DataFrame(rows)
+    out["closest - at_least"] = out["closest"] - out["at_least"]
+    return out
+
+
+def paired_gaps(emb: ex.Embedded, arm_a: tuple[ex.Scored, str], arm_b: tuple[ex.Scored, str], *,
+                n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The gap A - B in AUROC and FPR95 (percent points) between two arms, each a (scores,
+    method) pair scored on the same images: two methods, or one method under two corpora, values
+    of M or eta. Per OOD set and the average, with paired bootstrap intervals over concepts
+    (:func:`metrics.paired_difference`)."""
+    (scored_a, method_a), (scored_b, method_b) = arm_a, arm_b
+    rule = ex.fpr_rule(scored_a.params)
+    units = {"id_units": emb.data.id_images.units, "ood_units": {n: f.units for n, f in emb.data.ood.items()}}
+    frames = []
+    for metric in ("AUROC", "FPR95"):
+        table = metrics.paired_difference(
+            scored_a.id[method_a], {n: s[method_a] for n, s in scored_a.ood.items()},
+            scored_b.id[method_b], {n: s[method_b] for n, s in scored_b.ood.items()},
+            metric=metric, n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
+        frames.append(table.add_prefix(f"{metric} ").reset_index())
+    out = frames[0].merge(frames[1], on="ood_set")
+    out.insert(1, "a", METHOD_LABELS.get(method_a, method_a))
+    out.insert(2, "b", METHOD_LABELS.get(method_b, method_b))
+    return out
+
+
+def seed_spread(emb: ex.Embedded, seeds: Iterable[int] = range(20), *, compare_with: str = "max_cos",
+                n_bootstrap: int = 1000) -> dict[str, pd.DataFrame]:
+    """How much of a NegLabel number is the grouping draw: NegLabel on every OOD set (and their
+    average) for each grouping seed, summarised as mean, std, min and max of AUROC and FPR95,
+    next to the width of the bootstrap interval of the profile's seed and the paired gap to
+    ``compare_with`` (with its interval). Returns ``{"per_seed", "summary"}``."""
+    seeds = list(seeds)
+    rows = []
+    for seed in seeds:
+        scored = ex.score(emb, {"seed": seed}, methods=("neglabel",))
+        for name, cells in ex.results(scored, ("neglabel",)).items():
+            if name != "pooled":
+                rows.append({"seed": seed, "ood_set": name, "AUROC": cells["neglabel"]["auroc"],
+                             "FPR95": cells["neglabel"]["fpr95"]})
+    per_seed = pd.DataFrame(rows)
+    summary = per_seed.groupby("ood_set", sort=False)[["AUROC", "FPR95"]].agg(["mean", "std", "min", "max"])
+    summary.columns = [f"{metric} {stat}" for metric, stat in summary.columns]
+    base = ex.score(emb, methods=("neglabel", compare_with))
+    boot = results_table(emb, base, n_bootstrap=n_bootstrap).query("method == 'neglabel'").set_index("ood_set")
+    gaps = paired_gaps(emb, (base, "neglabel"), (base, compare_with), n_bootstrap=n_bootstrap).set_index("ood_set")
+    for metric in ("AUROC", "FPR95"):
+        summary[f"{metric} bootstrap width"] = boot[f"{metric}_hi"] - boot[f"{metric}_lo"]
+        summary[f"{metric} seed range"] = summary[f"{metric} max"] - summary[f"{metric} min"]
+        summary[f"{metric} gap to {METHOD_LABELS[compare_with]}"] = gaps[f"{metric} diff"]
+        summary[f"{metric} gap lo"] = gaps[f"{metric} lo"]
+        summary[f"{metric} gap hi"] = gaps[f"{metric} hi"]
+    summary["n_seeds"] = len(seeds)
+    return {"per_seed": per_seed, "summary": summary.reset_index()}
+
+
+def seed_spread_sentences(summary: pd.DataFrame, metric: str = "AUROC", against: str = "max cosine") -> list[str]:
+    """One sentence per OOD set: is the NegLabel vs ``against`` gap larger than the spread over
+    grouping seeds (the full min-max range), and is its paired interval clear of zero?"""
+    out = []
+    for values in summary.to_dict("records"):
+        gap, lo, hi = values[f"{metric} gap to {against}"], values[f"{metric} gap lo"], values[f"{metric} gap hi"]
+        spread = values[f"{metric} seed range"]
+        sign = "clear of zero" if lo > 0 or hi < 0 else "includes zero"
+        out.append(f"{values['ood_set']}: NegLabel {gap:+.2f} {metric} points vs {against} "
+                   f"(paired 95% interval {lo:+.2f} to {hi:+.2f}, {sign}); the {int(values['n_seeds'])} grouping seeds span "
+                   f"{spread:.2f} points, so the gap is {'larger' if abs(gap) > spread else 'not larger'} than the seed spread.")
     return out
 
 
@@ -136,16 +243,13 @@ def roc_points(id_scores: np.ndarray, ood_scores: np.ndarray) -> pd.DataFrame:
 
 def evaluate_params(emb: ex.Embedded, params: Mapping[str, Any], *, id_emb: np.ndarray | None = None,
                     corpus_emb: np.ndarray | None = None, methods: Sequence[str] = ex.METHODS) -> pd.DataFrame:
-    """AUROC and FPR95 (percent) on all OOD sets together, per method, for one parameter setting."""
+    """AUROC and FPR95 (percent, the profile's FPR rule) per method for one parameter setting:
+    the mean over the OOD sets, as the paper reports."""
     view = emb if corpus_emb is None else with_corpus(emb, corpus_emb)
-    scored = ex.score(view, params, id_emb=id_emb)
-    rows = []
-    for method in methods:
-        ood = np.concatenate([scored.ood[s][method] for s in scored.ood])
-        rows.append({"method": method, **{k: scored.params[k] for k in ("m", "eta", "tau", "n_groups")},
-                     "AUROC": 100 * metrics.auroc(scored.id[method], ood),
-                     "FPR95": 100 * metrics.fpr_at_tpr(scored.id[method], ood)})
-    return pd.DataFrame(rows)
+    scored = ex.score(view, params, id_emb=id_emb, methods=methods)
+    average = ex.results(scored, methods)["average"]
+    return pd.DataFrame([{"method": method, **{k: scored.params[k] for k in ("m", "eta", "tau", "n_groups")},
+                          "AUROC": average[method]["auroc"], "FPR95": average[method]["fpr95"]} for method in methods])
 
 
 def sweep(emb: ex.Embedded, param: str, values: Iterable[Any], *, fixed: Mapping[str, Any] | None = None) -> pd.DataFrame:

@@ -52,7 +52,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _format_table(result: dict) -> str:
-    methods = ("neglabel", "mcm", "max_cos", "energy")
+    methods = list(result["results"]["average"])
     lines = [f"profile {result['profile']}: {result['id_classes']} ID classes, {result['id_images']} ID images, "
              f"ID top-1 {100 * result['id_top1']:.1f}%",
              f"M={result['params']['m']}, eta={result['params']['eta']}, tau={result['params']['tau']}, "
@@ -62,6 +62,8 @@ def _format_table(result: dict) -> str:
     for name, row in result["results"].items():
         cells = "".join(f"{row[m]['auroc']:>14.2f} / {row[m]['fpr95']:>6.2f}" for m in methods)
         lines.append(f"{name:<20}{cells}")
+    lines += ["", f"average: the mean over the {len(result['ood_images'])} OOD sets (as the paper's tables); pooled: all "
+              f"OOD images as one set (weighted by set size). FPR95 rule: {result['params']['fpr_rule']}."]
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -402,20 +403,50 @@ def mine(emb: Embedded | TextSide, *, eta: float, m: int, pos_fraction: float | 
     return negmining.lowest(similarity, m).numpy()
 
 
+def perm_device(params: Mapping[str, Any]) -> str:
+    """Where the grouping permutation is drawn: ``params["perm_device"]`` ("cpu", the default, or
+    "cuda" as the official code). "cuda" without CUDA falls back to the CPU with a warning (other
+    groups than the official draw); :func:`score` records the device used."""
+    wanted = params.get("perm_device", "cpu")
+    if wanted not in ("cpu", "cuda"):
+        raise ValueError(f"perm_device {wanted!r}; expected 'cpu' or 'cuda'")
+    if wanted == "cuda" and not torch.cuda.is_available():
+        _warn_cpu_draw()
+        return "cpu"
+    return wanted
+
+
+@lru_cache(maxsize=1)
+def _warn_cpu_draw() -> None:
+    """Once per process: sweeps score hundreds of times."""
+    log.warning("perm_device 'cuda': CUDA is not available, so the grouping permutation is drawn on the CPU "
+                "(other groups than the official code's GPU draw for the same seed)")
+
+
+# Every score the orchestration can compute: (ID sims, negative sims, params) -> one score per image.
+SCORE_FUNCTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, Mapping[str, Any]], torch.Tensor]] = {
+    "neglabel": lambda ids, negs, p: scores.neglabel_score(ids, negs, tau=p["tau"], n_groups=p["n_groups"],
+                                                           seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
+    "mcm": lambda ids, negs, p: scores.mcm_score(ids, tau=p.get("mcm_tau", 1.0)),
+    "max_cos": lambda ids, negs, p: scores.max_cos_score(ids),
+    "energy": lambda ids, negs, p: scores.energy_score(ids, tau=p.get("energy_tau", 0.01)),
+    # the official code's n_g = 1 path (not Eq. 6): shown beside NegLabel in the n_g sweep only
+    "neglabel_official_ng1": lambda ids, negs, p: scores.official_ungrouped_score(ids, tau=p["tau"]),
+}
+
+
 def method_scores(
-    image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any]
+    image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any],
+    methods: Sequence[str] = METHODS,
 ) -> dict[str, np.ndarray]:
-    """Every method's score for a set of images (higher = more in-distribution)."""
+    """Each method's score for a set of images (higher = more in-distribution)."""
+    unknown = [m for m in methods if m not in SCORE_FUNCTIONS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; expected some of {list(SCORE_FUNCTIONS)}")
     x = torch.from_numpy(np.array(image_emb, dtype=np.float32))  # a writable copy (cache reads are memory maps)
     id_sims = x @ torch.from_numpy(np.asarray(id_text)).T
     neg_sims = x @ torch.from_numpy(np.asarray(neg_text)).T
-    return {
-        "neglabel": scores.neglabel_score(id_sims, neg_sims, tau=params["tau"], n_groups=params["n_groups"],
-                                          seed=params["seed"]).numpy(),
-        "mcm": scores.mcm_score(id_sims, tau=params.get("mcm_tau", 1.0)).numpy(),
-        "max_cos": scores.max_cos_score(id_sims).numpy(),
-        "energy": scores.energy_score(id_sims, tau=params.get("energy_tau", 0.01)).numpy(),
-    }
+    return {m: SCORE_FUNCTIONS[m](id_sims, neg_sims, params).cpu().numpy() for m in methods}
 
 
 @dataclass
@@ -428,30 +459,59 @@ class Scored:
     ood: dict[str, dict[str, np.ndarray]]
 
 
-def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.ndarray | None = None) -> Scored:
+def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.ndarray | None = None,
+          methods: Sequence[str] = METHODS) -> Scored:
     """Mine negatives and score ID (or ``id_emb``, e.g. a domain-shifted ID set) and every OOD set."""
     p = {**emb.profile.params, **(params or {})}
     negatives = mine(emb, eta=p["eta"], m=p["m"], pos_fraction=p.get("pos_fraction"))
     p["m"] = len(negatives)  # what was mined, whichever rule chose it
+    p["perm_device_used"] = perm_device(p)
+    p["fpr_rule"] = fpr_rule(p)
     neg_text = emb.corpus_emb[negatives]
-    id_scores = method_scores(emb.id_emb if id_emb is None else id_emb, emb.id_text, neg_text, p)
-    ood_scores = {name: method_scores(x, emb.id_text, neg_text, p) for name, x in emb.ood_emb.items()}
+    id_scores = method_scores(emb.id_emb if id_emb is None else id_emb, emb.id_text, neg_text, p, methods)
+    ood_scores = {name: method_scores(x, emb.id_text, neg_text, p, methods) for name, x in emb.ood_emb.items()}
     return Scored(p, negatives, id_scores, ood_scores)
 
 
-def results_dict(scored: Scored) -> dict[str, dict[str, dict[str, float]]]:
-    """``results[set][method] = {"auroc", "fpr95"}`` in percent, every OOD set plus ``all``."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    sets = list(scored.ood) + ["all"]
-    for name in sets:
-        out[name] = {}
-        for method in METHODS:
-            ood = (np.concatenate([scored.ood[s][method] for s in scored.ood]) if name == "all" else scored.ood[name][method])
-            out[name][method] = {
-                "auroc": round(100 * metrics.auroc(scored.id[method], ood), 2),
-                "fpr95": round(100 * metrics.fpr_at_tpr(scored.id[method], ood), 2),
-            }
+RESERVED_SET_NAMES = ("average", "pooled")
+FPR_RULE_DEFAULT = "closest"
+
+
+def fpr_rule(params: Mapping[str, Any]) -> str:
+    """The FPR95 rule a profile reports (:func:`metrics.fpr_at_tpr`): ``params["fpr_rule"]``,
+    "closest" (the official code's, so tables compare with the paper's) unless set."""
+    return params.get("fpr_rule", FPR_RULE_DEFAULT)
+
+
+def check_set_names(names: Sequence[str]) -> None:
+    clash = [n for n in names if n in RESERVED_SET_NAMES]
+    if clash:
+        raise ValueError(f"OOD set name(s) {clash} are reserved for the summary rows {list(RESERVED_SET_NAMES)}; "
+                         "rename the set(s)")
+
+
+def results(scored: Scored, methods: Sequence[str] = METHODS) -> dict[str, dict[str, dict[str, float]]]:
+    """``results[set][method] = {"auroc", "fpr95"}`` in percent, for every OOD set, ``average``
+    (the plain mean over the sets, as the paper's tables) and ``pooled`` (all OOD images as one
+    set: weighted by set size, not the paper's number). FPR95 by :func:`fpr_rule`."""
+    check_set_names(list(scored.ood))
+    rule = fpr_rule(scored.params)
+
+    def row(method: str, ood: np.ndarray) -> dict[str, float]:
+        return {"auroc": 100 * metrics.auroc(scored.id[method], ood),
+                "fpr95": 100 * metrics.fpr_at_tpr(scored.id[method], ood, rule=rule)}
+
+    out = {name: {m: row(m, scored.ood[name][m]) for m in methods} for name in scored.ood}
+    out["average"] = {m: {k: float(np.mean([out[n][m][k] for n in scored.ood])) for k in ("auroc", "fpr95")}
+                      for m in methods}
+    out["pooled"] = {m: row(m, np.concatenate([scored.ood[n][m] for n in scored.ood])) for m in methods}
     return out
+
+
+def results_dict(scored: Scored, methods: Sequence[str] = METHODS) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`results` rounded to two decimals (the JSON of ``neglabel evaluate``)."""
+    return {name: {m: {k: round(v, 2) for k, v in cells.items()} for m, cells in by_method.items()}
+            for name, by_method in results(scored, methods).items()}
 
 
 def evaluate(profile: Profile, *, progress: bool = True, device: str = "auto") -> dict[str, Any]:

@@ -6,7 +6,8 @@ Pure numpy (plus pandas for the table); scikit-learn serves only as the tests' r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -39,11 +40,37 @@ def auroc(id_scores: ArrayLike, ood_scores: ArrayLike) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
-def fpr_at_tpr(id_scores: ArrayLike, ood_scores: ArrayLike, tpr: float = 0.95) -> float:
-    """FPR at ``tpr`` (FPR95 for 0.95): the share of OOD scores at or above the threshold
-    lambda, where lambda is the largest threshold with P(S_id >= lambda) >= tpr."""
+FPR_RULES = ("at_least", "closest")
+
+
+def fpr_at_tpr(id_scores: ArrayLike, ood_scores: ArrayLike, tpr: float = 0.95, *, rule: str = "at_least") -> float:
+    """FPR at ``tpr`` (FPR95 for 0.95): the share of OOD scores at or above a threshold lambda.
+
+    ``rule="at_least"``: lambda is the largest threshold with ID recall P(S_id >= lambda) >= tpr
+    (the ceil(tpr * n)-th largest ID score).
+
+    ``rule="closest"``: the OOD literature's ``fpr_and_fdr_at_recall``, which the NegLabel and
+    MCM code report: one candidate threshold per distinct score (scores sorted descending, the
+    last index of each run of ties), ID recall at each; the candidates from the first one whose
+    recall reaches 1 back to the top, in that order (within equal recall the lower threshold,
+    i.e. more false positives, first), then one extra entry (recall 1, no false positives); the
+    first entry whose |recall - tpr| is smallest (float64) wins, so its recall may lie *below*
+    ``tpr``; FPR = false positives there / number of OOD samples. It counts the OOD scores that
+    fall between the k-th and (k+1)-th ID score when recall k/n hits ``tpr`` exactly, and picks a
+    recall under ``tpr`` when that is closer: up to ~0.7 points above or below "at_least" at
+    n = 1,000, more on tied scores.
+    """
     check_open_unit(tpr, "tpr")
+    if rule not in FPR_RULES:
+        raise ValueError(f"unknown FPR rule {rule!r}; expected one of {list(FPR_RULES)}")
     a, b = _scores(id_scores, "id_scores"), _scores(ood_scores, "ood_scores")
+    if rule == "closest":
+        _, tp, fp = _ranked(a, b)
+        recall = tp / tp[-1]
+        first_full = int(np.searchsorted(tp, tp[-1]))
+        recall = np.r_[recall[first_full::-1], 1.0]
+        fps = np.r_[fp[first_full::-1], 0.0]
+        return float(fps[np.argmin(np.abs(recall - tpr))] / len(b))
     # lambda = the ceil(tpr * n)-th largest ID score (with a tolerance for tpr * n landing on an integer).
     k = int(np.ceil(tpr * len(a) - 1e-9))
     threshold = np.sort(a)[::-1][max(k, 1) - 1]
@@ -71,14 +98,35 @@ def aupr_out(id_scores: ArrayLike, ood_scores: ArrayLike) -> float:
 METRICS = {"AUROC": auroc, "FPR95": fpr_at_tpr, "AUPR-In": aupr_in, "AUPR-Out": aupr_out}
 
 
-def _resample(scores: np.ndarray, units: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    """One bootstrap resample: draw units (e.g. concepts) with replacement, keep all their samples."""
+def _metric_functions(fpr_rule: str) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    if fpr_rule not in FPR_RULES:
+        raise ValueError(f"unknown FPR rule {fpr_rule!r}; expected one of {list(FPR_RULES)}")
+    return {**METRICS, "FPR95": partial(fpr_at_tpr, rule=fpr_rule)}
+
+
+def _unit_members(units: np.ndarray | None) -> list[np.ndarray] | None:
+    """Sample indices of each unit (e.g. concept), for resampling whole units."""
     if units is None:
-        return scores[rng.integers(0, len(scores), len(scores))]
-    uniq, inverse = np.unique(units, return_inverse=True)
-    members = np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
-    drawn = rng.integers(0, len(uniq), len(uniq))
-    return scores[np.concatenate([members[i] for i in drawn])]
+        return None
+    _, inverse = np.unique(units, return_inverse=True)
+    return np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
+
+
+def _resample_index(n: int, members: list[np.ndarray] | None, rng: np.random.Generator) -> np.ndarray:
+    """One bootstrap resample as sample indices: units (e.g. concepts) drawn with replacement,
+    all samples of each drawn unit kept; single samples where there are no units."""
+    if members is None:
+        return rng.integers(0, n, n)
+    return np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+
+
+def _check_units(units: Sequence | None, n: int, name: str, scores_have: str = "its scores have") -> np.ndarray | None:
+    if units is None:
+        return None
+    units = np.asarray(units)
+    if len(units) != n:
+        raise ValueError(f"{name} has {len(units)} entries but {scores_have} {n}; expected one per sample")
+    return units
 
 
 def summarize(
@@ -90,45 +138,105 @@ def summarize(
     n_bootstrap: int = 200,
     ci: float = 0.95,
     seed: int = 0,
+    fpr_rule: str = "at_least",
 ) -> pd.DataFrame:
     """Results table: one row per OOD set plus ``average``, metric columns in percent.
+
+    ``average`` is the plain mean over the OOD sets, as papers report it (not a pooled
+    evaluation of all OOD images, which would weight the sets by size). FPR95 follows
+    ``fpr_rule`` (see :func:`fpr_at_tpr`).
 
     For each metric ``X`` the table has ``X`` and, when ``n_bootstrap > 0``, ``X_lo`` / ``X_hi``:
     a percentile bootstrap ``ci`` interval. Each replicate resamples the ID set and the OOD set
     independently; with ``id_units`` / ``ood_units`` (e.g. concept ids, one per sample) whole
     units are drawn with replacement, so correlated samples of one concept move together.
-    ``average`` is the mean over OOD sets, its interval from the per-replicate means.
+    The average's interval comes from the per-replicate means.
     """
     if not ood_scores:
         raise ValueError("ood_scores is empty; expected at least one OOD set")
+    if "average" in ood_scores:
+        raise ValueError("an OOD set is named 'average', the name of the mean over sets; rename the set")
     check_count(n_bootstrap, "n_bootstrap", low=0, high=10**7, high_name="the limit")
     check_open_unit(ci, "ci")
+    functions = _metric_functions(fpr_rule)
     a = _scores(id_scores, "id_scores")
-    a_units = None if id_units is None else np.asarray(id_units)
-    if a_units is not None and len(a_units) != len(a):
-        raise ValueError(f"id_units has {len(a_units)} entries but id_scores has {len(a)}; expected one per sample")
+    a_members = _unit_members(_check_units(id_units, len(a), "id_units", "id_scores has"))
     rng = np.random.default_rng(seed)
     rows, boot = {}, {}
     for name, scores in ood_scores.items():
         b = _scores(scores, f"ood_scores[{name!r}]")
-        b_units = None if not ood_units or name not in ood_units else np.asarray(ood_units[name])
-        if b_units is not None and len(b_units) != len(b):
-            raise ValueError(
-                f"ood_units[{name!r}] has {len(b_units)} entries but its scores have {len(b)}; expected one per sample"
-            )
-        rows[name] = {m: 100 * f(a, b) for m, f in METRICS.items()}
-        reps = np.empty((n_bootstrap, len(METRICS)))
+        units = None if not ood_units or name not in ood_units else ood_units[name]
+        b_members = _unit_members(_check_units(units, len(b), f"ood_units[{name!r}]"))
+        rows[name] = {m: 100 * f(a, b) for m, f in functions.items()}
+        reps = np.empty((n_bootstrap, len(functions)))
         for r in range(n_bootstrap):
-            ra, rb = _resample(a, a_units, rng), _resample(b, b_units, rng)
-            reps[r] = [100 * f(ra, rb) for f in METRICS.values()]
+            ra, rb = a[_resample_index(len(a), a_members, rng)], b[_resample_index(len(b), b_members, rng)]
+            reps[r] = [100 * f(ra, rb) for f in functions.values()]
         boot[name] = reps
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.loc["average"] = table.mean(axis=0)
     if n_bootstrap:
         alpha = (1 - ci) / 2
         boot["average"] = np.mean([boot[n] for n in ood_scores], axis=0)
-        for j, metric in enumerate(METRICS):
+        for j, metric in enumerate(functions):
             table[f"{metric}_lo"] = [np.quantile(boot[n][:, j], alpha) for n in table.index]
             table[f"{metric}_hi"] = [np.quantile(boot[n][:, j], 1 - alpha) for n in table.index]
+    table.index.name = "ood_set"
+    return table
+
+
+def paired_difference(
+    id_a: ArrayLike,
+    ood_a: Mapping[str, ArrayLike],
+    id_b: ArrayLike,
+    ood_b: Mapping[str, ArrayLike],
+    *,
+    metric: str = "AUROC",
+    id_units: Sequence | None = None,
+    ood_units: Mapping[str, Sequence] | None = None,
+    n_bootstrap: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    fpr_rule: str = "at_least",
+) -> pd.DataFrame:
+    """The difference A - B of one metric (percent points) between two arms scored on the same
+    images (two methods, corpora, values of M or eta), per OOD set and for the mean over sets,
+    with a *paired* percentile bootstrap interval: each replicate draws one resample of units
+    (ID and each OOD set) and scores both arms on it, so what the arms share cancels and a gap
+    smaller than the noise of either arm alone can still be told from zero.
+
+    Returns columns ``diff``, ``lo``, ``hi`` indexed by OOD set, plus ``average``.
+    """
+    functions = _metric_functions(fpr_rule)
+    if metric not in functions:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {list(functions)}")
+    if set(ood_a) != set(ood_b) or not ood_a:
+        raise ValueError(f"the arms must share their OOD sets, got {sorted(ood_a)} and {sorted(ood_b)}")
+    check_count(n_bootstrap, "n_bootstrap", low=1, high=10**7, high_name="the limit")
+    check_open_unit(ci, "ci")
+    f = functions[metric]
+    a_id, b_id = _scores(id_a, "id_a"), _scores(id_b, "id_b")
+    if len(a_id) != len(b_id):
+        raise ValueError(f"the arms score {len(a_id)} and {len(b_id)} ID samples; expected the same images")
+    id_members = _unit_members(_check_units(id_units, len(a_id), "id_units"))
+    rng = np.random.default_rng(seed)
+    rows, reps = {}, {}
+    for name in ood_a:
+        a_ood, b_ood = _scores(ood_a[name], f"ood_a[{name!r}]"), _scores(ood_b[name], f"ood_b[{name!r}]")
+        if len(a_ood) != len(b_ood):
+            raise ValueError(f"the arms score {len(a_ood)} and {len(b_ood)} samples of {name!r}; expected the same images")
+        units = None if not ood_units or name not in ood_units else ood_units[name]
+        members = _unit_members(_check_units(units, len(a_ood), f"ood_units[{name!r}]"))
+        rows[name] = 100 * (f(a_id, a_ood) - f(b_id, b_ood))
+        out = np.empty(n_bootstrap)
+        for r in range(n_bootstrap):
+            i, j = _resample_index(len(a_id), id_members, rng), _resample_index(len(a_ood), members, rng)
+            out[r] = 100 * (f(a_id[i], a_ood[j]) - f(b_id[i], b_ood[j]))
+        reps[name] = out
+    rows["average"] = float(np.mean(list(rows.values())))
+    reps["average"] = np.mean([reps[n] for n in ood_a], axis=0)
+    alpha = (1 - ci) / 2
+    table = pd.DataFrame({"diff": rows, "lo": {n: np.quantile(v, alpha) for n, v in reps.items()},
+                          "hi": {n: np.quantile(v, 1 - alpha) for n, v in reps.items()}})
     table.index.name = "ood_set"
     return table

@@ -20,19 +20,25 @@ def _id_sims(id_sims: ArrayLike) -> torch.Tensor:
     return as_float_tensor(id_sims, "id_sims", ndim=2)
 
 
-def group_permutation(m: int, n_groups: int, seed: int = 0) -> torch.Tensor:
+def group_permutation(m: int, n_groups: int, seed: int = 0, *, device: str | torch.device = "cpu") -> torch.Tensor:
     """The official grouping of M negatives into ``n_groups`` groups, as an index matrix.
 
     The last ``M mod n_groups`` negatives are dropped (in their given order), the remaining
-    ``M' = M - (M mod n_groups)`` are permuted with
-    ``torch.randperm(M', generator=torch.Generator().manual_seed(seed))`` and split into
-    ``n_groups`` contiguous groups. Returns a ``(n_groups, M' / n_groups)`` long tensor of
-    column indices into the negatives.
+    ``M' = M - (M mod n_groups)`` are permuted with ``torch.randperm(M')`` from a generator on
+    ``device`` seeded with ``seed``, and split into ``n_groups`` contiguous groups. Returns a
+    ``(n_groups, M' / n_groups)`` long tensor of column indices into the negatives, on ``device``.
+
+    The official code draws on the GPU (``torch.manual_seed(0)``, ``torch.cuda.manual_seed(0)``,
+    ``torch.randperm(M', device="cuda")``); a fresh CUDA generator seeded with 0 gives that draw.
+    CPU and CUDA generators are different algorithms, so ``device="cpu"`` (our default: it runs
+    everywhere and is reproducible without a GPU) gives other groups for the same seed.
     """
     check_count(m, "number of negative labels M", low=1, high=2**62, high_name="the limit")
     check_count(n_groups, "n_groups", low=1, high=m, high_name="the number of negative labels M")
     kept = m - m % n_groups
-    perm = torch.randperm(kept, generator=torch.Generator().manual_seed(int(seed)))
+    device = torch.device(device)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    perm = torch.randperm(kept, generator=generator, device=device)
     return perm.view(n_groups, kept // n_groups)
 
 
@@ -43,6 +49,7 @@ def neglabel_score(
     tau: float = 0.01,
     n_groups: int = 100,
     seed: int = 0,
+    perm_device: str | torch.device = "cpu",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
     """NegLabel score with grouping (paper Eq. 6 and Sec. 3.3).
@@ -53,7 +60,12 @@ def neglabel_score(
                = sigmoid( LSE_k(a_k/tau) - LSE_{j in G}(b_j/tau) )
 
     and the score is the mean of S_G over the ``n_groups`` groups of
-    :func:`group_permutation`. ``n_groups=1`` is the ungrouped Eq. 6 over all M negatives.
+    :func:`group_permutation` (drawn on ``perm_device``, seeded with ``seed``).
+
+    ``n_groups=1`` is the ungrouped Eq. 6 over all M negatives. The official code does *not*
+    compute that: with one group it returns the sum of the ID logits over the temperature, with
+    no softmax and no negatives (:func:`official_ungrouped_score`). We keep Eq. 6, the method as
+    the paper defines it, and offer the official variant as its own named score.
     Vectorised over groups and processed ``chunk_size`` samples at a time, so working memory
     is O(chunk_size * M) whatever N is.
     """
@@ -65,7 +77,7 @@ def neglabel_score(
         )
     check_positive(tau, "tau")
     check_count(chunk_size, "chunk_size", low=1, high=2**62, high_name="the limit")
-    groups = group_permutation(negs.shape[1], n_groups, seed).to(negs.device)
+    groups = group_permutation(negs.shape[1], n_groups, seed, device=perm_device).to(negs.device)
     n_groups, group_size = groups.shape
     columns = groups.flatten()
     dtype = torch.promote_types(torch.promote_types(ids.dtype, negs.dtype), torch.float32)
@@ -83,6 +95,15 @@ def neglabel_score(
         id_lse = torch.logsumexp(a / tau, dim=1, keepdim=True)  # (rows, 1), shared by all groups
         out[start : start + rows] = torch.sigmoid(id_lse - neg_lse).mean(dim=1)
     return out
+
+
+def official_ungrouped_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.Tensor:
+    """What the official NegLabel code returns for n_g = 1: ``sum_k a_k / tau``, the sum of the
+    ID logits over the temperature. No softmax, no negative labels: a quirk of that code path,
+    not Eq. 6 (which :func:`neglabel_score` computes for ``n_groups=1``). For comparison only."""
+    a = _id_sims(id_sims)
+    check_positive(tau, "tau")
+    return a.sum(dim=1) / tau
 
 
 def mcm_score(id_sims: ArrayLike, *, tau: float = 1.0) -> torch.Tensor:

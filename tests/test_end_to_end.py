@@ -42,12 +42,17 @@ def test_cli_evaluate_json_end_to_end(small_profile, capsys, isolated_cache):
     split = emoji.EmojiBenchmark.load().split(SMALL["benchmark"]["split"])
     assert result["id_classes"] == len(split.id) and result["ood_images"]["arrows"] > 0
     assert 0.0 <= result["id_top1"] <= 1.0
-    assert set(result["results"]) == {"arrows", "ground transport", "all"}
+    assert list(result["results"]) == ["arrows", "ground transport", "average", "pooled"]
     for row in result["results"].values():
         assert set(row) == {"neglabel", "mcm", "max_cos", "energy"}
         for cell in row.values():
             assert 0 <= cell["auroc"] <= 100 and 0 <= cell["fpr95"] <= 100
     assert result["params"]["m"] == 100 and result["corpus"]["size"] == 400
+    assert result["params"]["fpr_rule"] == "closest" and result["params"]["perm_device_used"] == "cpu"
+    for method in ("neglabel", "mcm", "max_cos", "energy"):  # the paper's average: the plain mean of the set rows
+        for key in ("auroc", "fpr95"):
+            mean = (result["results"]["arrows"][method][key] + result["results"]["ground transport"][method][key]) / 2
+            assert result["results"]["average"][method][key] == pytest.approx(mean, abs=0.006)
     files_before = sorted(p for p in isolated_cache.rglob("*") if p.is_file())
     # Everything cached: a second call trains and embeds nothing new and gives the same numbers.
     assert cli.main(["evaluate", "--profile", small_profile, "--json", "--quiet"]) == 0

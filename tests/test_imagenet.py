@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from neglabel_core import cli, imagenet
 from neglabel_core import experiments as ex
@@ -139,7 +141,9 @@ def test_pipeline_end_to_end_with_a_random_weight_model(data_root, tiny_model_na
     result = json.loads(capsys.readouterr().out)
     assert result["id_classes"] == 1000 and result["id_images"] == len(CLASSES) * PER_CLASS
     assert result["ood_images"] == {name: n for name, (_, n) in OOD.items()}
-    assert set(result["results"]) == {*OOD, "all"}
+    assert set(result["results"]) == {*OOD, "average", "pooled"}
+    assert result["params"]["fpr_rule"] == "closest" and result["params"]["perm_device"] == "cuda"
+    assert result["params"]["perm_device_used"] == ("cuda" if torch.cuda.is_available() else "cpu")
     emb = ex.embed_profile(load_profile(str(path)), progress=False)
     assert set(emb.shift_emb) == {"ImageNet-V2"}  # present optional sets only
     # The official rule: 15% of each part of speech, nouns first
@@ -156,6 +160,53 @@ def test_pipeline_end_to_end_with_a_random_weight_model(data_root, tiny_model_na
     assert an.sweep(emb, "m", [20, 10**6])["m"].tolist() == [20]  # M above the corpus size is skipped
     with pytest.raises(ValueError, match=r"^no value of m in \[1000000\] fits: M must lie in \[n_groups, corpus size 600\]"):
         an.sweep(emb, "m", [10**6])
+
+
+def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
+    """results_table's average is the mean of its set rows, pooled is the concatenation, the
+    paper comparison takes the average; the seed spread and paired gaps are consistent."""
+    from neglabel_core import analysis as an
+    from neglabel_core import metrics
+
+    path = tmp_path / "fixture.json"
+    path.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, tiny_model_name)).to_json())
+    emb = ex.embed_profile(load_profile(str(path)), progress=False)
+    scored = ex.score(emb)
+    table = an.results_table(emb, scored, n_bootstrap=0)
+    assert set(table["fpr_rule"]) == {"closest"}
+    for method, rows in table.groupby("method"):
+        rows = rows.set_index("ood_set")
+        assert sorted(rows.index[:-2]) == sorted(OOD) and list(rows.index[-2:]) == ["average", "pooled"]
+        for metric in ("AUROC", "FPR95"):
+            assert rows.loc["average", metric] == pytest.approx(rows.loc[list(OOD), metric].mean())
+        pooled = np.concatenate([scored.ood[n][method] for n in OOD])
+        assert rows.loc["pooled", "FPR95"] == pytest.approx(100 * metrics.fpr_at_tpr(scored.id[method], pooled, rule="closest"))
+        inat = scored.ood["iNaturalist"][method]
+        assert rows.loc["iNaturalist", "AUROC"] == pytest.approx(100 * metrics.auroc(scored.id[method], inat))
+    comparison = an.paper_comparison(emb, scored, Path(__file__).resolve().parents[1] / "data" / "paper_results.csv")
+    ours = comparison[comparison["source"] == "this build"]
+    average = table[table["ood_set"] == "average"]
+    assert ours["AUROC"].tolist() == average["AUROC"].tolist() and ours["FPR95"].tolist() == average["FPR95"].tolist()
+    assert comparison["source"].notna().all()
+    paper = comparison[comparison["source"] != "this build"].set_index("method")
+    assert paper.loc["NegLabel", "FPR95"] == 25.40 and paper.loc["NegLabel", "AUROC"] == 94.21
+
+    rules = an.fpr_rules_table(emb, scored)
+    assert (rules["closest - at_least"] == rules["closest"] - rules["at_least"]).all()
+    spread = an.seed_spread(emb, range(3), n_bootstrap=20)
+    per_seed = spread["per_seed"]
+    assert sorted(per_seed["seed"].unique()) == [0, 1, 2] and set(per_seed["ood_set"]) == {*OOD, "average"}
+    seed0 = ex.results(ex.score(emb, methods=("neglabel",)), ("neglabel",))
+    row = per_seed[(per_seed["seed"] == 0) & (per_seed["ood_set"] == "SUN")].iloc[0]
+    assert row["AUROC"] == seed0["SUN"]["neglabel"]["auroc"]
+    summary = spread["summary"].set_index("ood_set")
+    assert summary.loc["SUN", "AUROC max"] == per_seed[per_seed["ood_set"] == "SUN"]["AUROC"].max()
+    gaps = an.paired_gaps(emb, (scored, "neglabel"), (scored, "max_cos"), n_bootstrap=20).set_index("ood_set")
+    results = ex.results(scored)
+    sun = results["SUN"]
+    assert gaps.loc["SUN", "AUROC diff"] == pytest.approx(sun["neglabel"]["auroc"] - sun["max_cos"]["auroc"])
+    assert summary.loc["SUN", "AUROC gap to max cosine"] == pytest.approx(gaps.loc["SUN", "AUROC diff"])
+    assert len(an.seed_spread_sentences(spread["summary"])) == len(OOD) + 1
 
 
 def test_data_root_flag_reaches_the_profile(data_root, tiny_model_name, tmp_path, capsys):
@@ -201,7 +252,7 @@ def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, mo
     profile.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, TINY_NAME)).to_json())
     root = Path(__file__).resolve().parents[1]
     params = {**NOTEBOOK_PARAMS, "04_hyperparameters": {**NOTEBOOK_PARAMS["04_hyperparameters"], "groups": [1, 5]},
-              "06_findings": {"paper_results": str(root / "data" / "paper_results.csv")}}
+              "06_findings": {**NOTEBOOK_PARAMS["06_findings"], "paper_results": str(root / "data" / "paper_results.csv")}}
     status = execute_notebooks(str(profile), tmp_path / "book", source_dir=root / "notebooks", extra=params)
     assert status == {name: "executed" for name in NOTEBOOKS}
     mined = (tmp_path / "book" / "mined_negatives.csv").read_text().splitlines()

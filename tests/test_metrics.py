@@ -91,3 +91,96 @@ def test_metric_errors():
         metrics.summarize([1.0, 2.0], {"o": [0.0]}, id_units=[1])
     with pytest.raises(ValueError, match=r"^ood_scores\['o'\] contains 1 NaN"):
         metrics.summarize([1.0, 2.0], {"o": [np.nan]})
+
+
+def official_fpr_at_recall(id_s, ood_s, recall_level=0.95):
+    """The OOD literature's ``fpr_and_fdr_at_recall`` (NegLabel's and MCM's code), transcribed
+    step by step from its description in shared/NEGLABEL.md: an independent reference."""
+    y_true = np.r_[np.ones(len(id_s)), np.zeros(len(ood_s))]
+    y_score = np.r_[id_s, ood_s].astype(np.float64)
+    order = np.argsort(y_score, kind="mergesort")[::-1]
+    y_score, y_true = y_score[order], y_true[order]
+    threshold_idxs = np.r_[np.where(np.diff(y_score))[0], y_true.size - 1]
+    tps = np.cumsum(y_true)[threshold_idxs]
+    fps = 1 + threshold_idxs - tps
+    recall = tps / tps[-1]
+    last_ind = tps.searchsorted(tps[-1])
+    sl = slice(last_ind, None, -1)
+    recall, fps = np.r_[recall[sl], 1], np.r_[fps[sl], 0]
+    cutoff = np.argmin(np.abs(recall - recall_level))
+    return fps[cutoff] / np.sum(np.logical_not(y_true))
+
+
+def test_fpr_rules_by_hand():
+    id_s = np.arange(1, 21, dtype=float)  # 20 ID scores: recall 19/20 = 0.95 exactly from threshold 2 down to just above 1
+    ood_s = np.array([0.5, 1.5, 30.0])
+    # at_least: the largest threshold keeping 95% of ID is 2 (the 19th largest); OOD >= 2: only 30.
+    assert metrics.fpr_at_tpr(id_s, ood_s, rule="at_least") == pytest.approx(1 / 3)
+    # closest: recall 0.95 is hit exactly; of its thresholds the lowest (1.5, an OOD score) comes
+    # first, so 1.5 and 30 count.
+    assert metrics.fpr_at_tpr(id_s, ood_s, rule="closest") == pytest.approx(2 / 3)
+    # 10 ID scores: recall 0.9 (|0.9 - 0.95| = 0.04999...) is closer in float64 than recall 1.0
+    # (0.05000...04): the closest rule stops below 95% recall, above the lowest ID score 1.
+    id10 = np.arange(1, 11, dtype=float)
+    ood = np.array([0.5, 1.0, 9.5])
+    assert metrics.fpr_at_tpr(id10, ood, rule="at_least") == pytest.approx(2 / 3)  # threshold 1: 1.0 and 9.5
+    assert metrics.fpr_at_tpr(id10, ood, rule="closest") == pytest.approx(1 / 3)  # threshold just above 1: 9.5
+    assert metrics.fpr_at_tpr(id10, ood) == metrics.fpr_at_tpr(id10, ood, rule="at_least")  # the default
+
+
+def test_closest_rule_matches_the_official_procedure(score_sets):
+    rng = np.random.default_rng(11)
+    cases = [score_sets, (rng.normal(1, 1, 1000), rng.normal(0, 1, 1000)),
+             (np.round(rng.normal(1, 1, 997), 0), np.round(rng.normal(0, 1, 501), 0)),  # heavy ties
+             (np.full(5, 1.0), np.full(3, 1.0))]
+    for id_s, ood_s in cases:
+        for level in (0.95, 0.9, 0.5):
+            assert metrics.fpr_at_tpr(id_s, ood_s, level, rule="closest") == official_fpr_at_recall(id_s, ood_s, level)
+    id_s, ood_s = cases[1]
+    assert metrics.fpr_at_tpr(id_s, ood_s, rule="closest") != metrics.fpr_at_tpr(id_s, ood_s, rule="at_least")
+
+
+def test_unknown_fpr_rule():
+    with pytest.raises(ValueError, match=r"^unknown FPR rule 'nearest'; expected one of \['at_least', 'closest'\]$"):
+        metrics.fpr_at_tpr([1.0], [0.0], rule="nearest")
+    with pytest.raises(ValueError, match=r"^unknown FPR rule 'x'"):
+        metrics.summarize([1.0], {"o": [0.0]}, fpr_rule="x")
+
+
+def test_summarize_average_is_the_mean_over_sets_not_pooled():
+    rng = np.random.default_rng(2)
+    id_s = rng.normal(1, 1, 300)
+    small, large = rng.normal(-1, 1, 50), rng.normal(0.8, 1, 2000)
+    table = metrics.summarize(id_s, {"small": small, "large": large}, n_bootstrap=0, fpr_rule="closest")
+    assert table.loc["average", "FPR95"] == pytest.approx((table.loc["small", "FPR95"] + table.loc["large", "FPR95"]) / 2)
+    assert table.loc["small", "FPR95"] == pytest.approx(100 * official_fpr_at_recall(id_s, small))
+    pooled = 100 * metrics.auroc(id_s, np.r_[small, large])
+    assert abs(table.loc["average", "AUROC"] - pooled) > 5  # size-weighted pooling is another number
+    with pytest.raises(ValueError, match=r"^an OOD set is named 'average', the name of the mean over sets; rename the set$"):
+        metrics.summarize(id_s, {"average": small})
+
+
+def test_paired_difference_by_hand_and_narrower_than_unpaired():
+    id_s = np.array([3.0, 4.0])
+    a, b = {"o": np.array([1.0, 3.5])}, {"o": np.array([1.0, 5.0])}
+    table = metrics.paired_difference(id_s, a, id_s, b, n_bootstrap=50)
+    # A: P(id > ood) = (1 + 1 + 0 + 1) / 4 = 0.75; B: (1 + 1 + 0 + 0) / 4 = 0.5: a gap of 25 points.
+    assert table.loc["o", "diff"] == pytest.approx(25.0) and table.loc["average", "diff"] == pytest.approx(25.0)
+    # The same arm twice: zero, with a zero-width interval (the resample is shared).
+    same = metrics.paired_difference(id_s, a, id_s, a, n_bootstrap=50)
+    assert (same[["diff", "lo", "hi"]].to_numpy() == 0).all()
+
+    rng = np.random.default_rng(4)
+    base_id, base_ood = rng.normal(1, 1, 400), rng.normal(0, 1, 400)
+    noise = lambda x: x + rng.normal(0, 0.05, len(x))  # two arms that share most of their signal
+    arm_a = (noise(base_id), {"o": noise(base_ood)})
+    arm_b = (noise(base_id) + 0.05, {"o": noise(base_ood)})
+    paired = metrics.paired_difference(arm_a[0], arm_a[1], arm_b[0], arm_b[1], n_bootstrap=300, seed=1)
+    single = metrics.summarize(arm_a[0], arm_a[1], n_bootstrap=300, seed=1)
+    paired_width = paired.loc["o", "hi"] - paired.loc["o", "lo"]
+    assert paired_width < 0.5 * (single.loc["o", "AUROC_hi"] - single.loc["o", "AUROC_lo"])
+    assert paired.loc["o", "lo"] <= paired.loc["o", "diff"] <= paired.loc["o", "hi"]
+    with pytest.raises(ValueError, match=r"^the arms must share their OOD sets, got \['o'\] and \['p'\]$"):
+        metrics.paired_difference(id_s, a, id_s, {"p": b["o"]})
+    with pytest.raises(ValueError, match=r"^unknown metric 'AUC'; expected one of \['AUROC', 'FPR95', 'AUPR-In', 'AUPR-Out'\]$"):
+        metrics.paired_difference(id_s, a, id_s, b, metric="AUC")

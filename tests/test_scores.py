@@ -58,6 +58,43 @@ def test_grouping_drops_the_last_negatives_in_given_order():
     assert sorted(scores.group_permutation(7, 3, 0).flatten().tolist()) == list(range(6))
 
 
+def test_official_ungrouped_variant_by_hand():
+    # The official code's n_g = 1 path: the sum of the ID logits over tau, negatives unused.
+    a = np.array([[0.2, 0.5], [0.1, -0.3]])
+    got = scores.official_ungrouped_score(a, tau=0.01)
+    np.testing.assert_allclose(got.numpy(), [70.0, -20.0], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^tau must be a positive number, got 0.0$"):
+        scores.official_ungrouped_score(a, tau=0.0)
+
+
+def test_cpu_permutation_is_the_cpu_generators_randperm():
+    expected = torch.randperm(100, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(scores.group_permutation(100, 10, 3).flatten(), expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the official grouping draws on the GPU")
+def test_cuda_permutation_is_the_official_draw_and_differs_from_the_cpu(record_property, capsys):
+    m = 10000
+    torch.manual_seed(0)  # the official code's seeding, then its draw on the GPU
+    torch.cuda.manual_seed(0)
+    official = torch.randperm(m, device="cuda").cpu()
+    ours = scores.group_permutation(m, 100, 0, device="cuda")
+    assert ours.device.type == "cuda"
+    torch.testing.assert_close(ours.flatten().cpu(), official)
+    cpu = scores.group_permutation(m, 100, 0).flatten()
+    differs = not torch.equal(cpu, official)
+    record_property("cuda_randperm_differs_from_cpu", differs)
+    with capsys.disabled():
+        print(f"\nrandperm({m}) seed 0: CUDA {'differs from' if differs else 'equals'} CPU; "
+              f"CUDA first 8 {official[:8].tolist()}, CPU first 8 {cpu[:8].tolist()}; "
+              f"same positions {int((cpu == official).sum())} of {m}")
+    # Either way the scores are computed from the groups: the same groups give the same score.
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-0.1, 0.4, (8, 5)), rng.uniform(-0.1, 0.4, (8, m))
+    torch.testing.assert_close(scores.neglabel_score(a, b, perm_device="cuda").cpu(),
+                               scores.neglabel_score(torch.tensor(a).cuda(), torch.tensor(b).cuda(), perm_device="cuda").cpu())
+
+
 def test_seed_changes_the_grouping():
     g0, g1 = scores.group_permutation(100, 10, 0), scores.group_permutation(100, 10, 1)
     assert not torch.equal(g0, g1)
