@@ -383,7 +383,8 @@ def corpus_ablation(emb: ex.Embedded, extra: Mapping[str, Sequence[str]] | None 
     if extra:
         model = emb.profile.model
         pretrained = model.get("pretrained")
-        loaded = load_model(model["name"], str(ex.checkpoint_path(emb.profile)) if pretrained == "@train" else pretrained)
+        weights = str(ex.train_emoji_model(emb.profile, progress=False)) if pretrained == "@train" else pretrained
+        loaded = load_model(model["name"], weights)  # a trained checkpoint verified against its manifest
         for name, words in extra.items():
             words_corpus = corpus_mod.word_list_corpus(words, name=name).without(emb.data.class_names)
             vectors = encode_texts(loaded, words_corpus.prompts(emb.profile.corpus["prompts"]), progress=progress, desc=name)

@@ -12,6 +12,7 @@ import json
 import logging
 import platform
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,7 @@ import torch
 
 from . import __version__, emoji, imagenet, metrics, negmining, scores
 from . import corpus as corpus_mod
+from .cache import StaleCacheWarning
 from .data import DataNotFoundError, ImageFiles, load_rgb
 from .embed import encode_images, encode_texts
 from .files import atomic_write_text, cache_root, sha256_file
@@ -31,6 +33,7 @@ from .models import (
     LoadedModel,
     ModelNotFoundError,
     WeightsUnavailableError,
+    file_sha256,
     load_model,
     minilm_folder,
     require_weights,
@@ -192,7 +195,10 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     train = train or TrainConfig(**profile.data.get("train", {}))
     target = checkpoint_path(profile, train, concepts)
     if target.exists() and target.with_suffix(".json").exists() and not force:
-        return target
+        problem = checkpoint_problem(target)
+        if problem is None:
+            return target
+        warnings.warn(f"checkpoint {target} {problem}; training it again", StaleCacheWarning, stacklevel=2)
     torch.manual_seed(train.seed)  # the image tower's initialisation
     loaded = load_model(profile.model["name"], None, device="cpu")
     loaded.model.lock_text_tower()  # frozen: the text side stays the pretrained MiniLM
@@ -235,6 +241,20 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     atomic_write_text(target.with_suffix(".json"), json.dumps(manifest, indent=1))
     log.info("trained %s: %d steps in %.0f s, ID top-1 %.3f", target.name, train_log.steps, train_log.wall_s, top1)
     return target
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why a cached checkpoint must not be used (its manifest unreadable, or its bytes not those
+    the manifest's SHA-256 records: a bit flip, a truncated or replaced file), or ``None``."""
+    try:
+        manifest = json.loads(checkpoint.with_suffix(".json").read_text("utf-8"))
+        expected = manifest["checkpoint_sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        return f"has an unreadable manifest ({exc.__class__.__name__}: {exc})"
+    actual = file_sha256(checkpoint)
+    if actual != expected:
+        return f"does not match its manifest's SHA-256 (file {actual[:12]}..., manifest {str(expected)[:12]}...)"
+    return None
 
 
 def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto") -> LoadedModel:

@@ -226,6 +226,21 @@ def minilm_text_cfg(context_length: int = 32) -> dict[str, Any]:
     }
 
 
+def _portable(value: Any) -> Any:
+    """``value`` with the packaged MiniLM's folder (an absolute path into this environment's
+    site-packages) written as ``@minilm``: identities and cache keys must not change when the
+    environment or the clone moves (the weights are pinned by their hash elsewhere)."""
+    try:
+        folder = minilm_folder()
+    except ModelNotFoundError:
+        return value
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable(v) for v in value]
+    return "@minilm" if value == folder else value
+
+
 def register_model_config(name: str, config: dict[str, Any]) -> None:
     """Make ``name`` an open_clip model (configs as data): the JSON is written atomically under
     the cache and registered with ``open_clip.add_model_config``."""
@@ -271,13 +286,13 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
     identity: dict[str, Any] = {"model": name, "pretrained": pretrained, "open_clip": open_clip.__version__}
     config = open_clip.get_model_config(name)
     if config is not None:
-        identity["config_sha256"] = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+        identity["config_sha256"] = hashlib.sha256(json.dumps(_portable(config), sort_keys=True).encode()).hexdigest()
     offline = False
     if weights is not None:
         identity["weights_sha256"] = file_sha256(weights)
         if Path(pretrained).expanduser().is_file():
-            pretrained = str(weights)  # a local checkpoint, by its absolute path
-            identity["pretrained"] = pretrained
+            pretrained = str(weights)  # a local checkpoint: loaded by its absolute path, known by name and hash
+            identity["pretrained"] = Path(weights).name
         else:
             offline = True  # a tag whose weights are cached now: no further network calls
     with _hub_offline(offline) if offline else contextlib.nullcontext(), _quiet_loading():
@@ -300,7 +315,7 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
     if text_tower is not None:
         identity["text"] = {
             "text_state_sha256": state_fingerprint(text_tower),
-            "text_cfg": (config or {}).get("text_cfg"),  # pooling and projection shape the output too
+            "text_cfg": _portable((config or {}).get("text_cfg")),  # pooling and projection shape the output too
             "tokenizer": repr(type(tokenizer)),
         }
     return LoadedModel(model, preprocess, tokenizer, name, pretrained, target, identity)

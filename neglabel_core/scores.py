@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .validation import ArrayLike, as_float_tensor, check_count, check_positive
+from .validation import ArrayLike, as_float_tensor, check_count, check_tau
 
 DEFAULT_CHUNK_SIZE = 256
 
@@ -75,7 +75,7 @@ def neglabel_score(
         raise ValueError(
             f"id_sims and neg_sims must have one row per sample, got {ids.shape[0]} and {negs.shape[0]} rows"
         )
-    check_positive(tau, "tau")
+    check_tau(tau)
     check_count(chunk_size, "chunk_size", low=1, high=2**62, high_name="the limit")
     groups = group_permutation(negs.shape[1], n_groups, seed, device=perm_device).to(negs.device)
     n_groups, group_size = groups.shape
@@ -102,7 +102,7 @@ def official_ungrouped_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.
     ID logits over the temperature. No softmax, no negative labels: a quirk of that code path,
     not Eq. 6 (which :func:`neglabel_score` computes for ``n_groups=1``). For comparison only."""
     a = _id_sims(id_sims)
-    check_positive(tau, "tau")
+    check_tau(tau)
     return a.sum(dim=1) / tau
 
 
@@ -112,7 +112,7 @@ def mcm_score(id_sims: ArrayLike, *, tau: float = 1.0) -> torch.Tensor:
     Computed as ``exp(max_k a_k/tau - LSE_k(a_k/tau))``.
     """
     a = _id_sims(id_sims)
-    check_positive(tau, "tau")
+    check_tau(tau)
     logits = a / tau
     return torch.exp(logits.max(dim=1).values - torch.logsumexp(logits, dim=1))
 
@@ -125,5 +125,5 @@ def max_cos_score(id_sims: ArrayLike) -> torch.Tensor:
 def energy_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.Tensor:
     """Negative free energy on the ID logits: ``log sum_k exp(a_k / tau)``."""
     a = _id_sims(id_sims)
-    check_positive(tau, "tau")
+    check_tau(tau)
     return torch.logsumexp(a / tau, dim=1)

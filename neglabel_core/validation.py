@@ -27,6 +27,10 @@ def as_float_tensor(x: ArrayLike, name: str, *, ndim: int) -> torch.Tensor:
         t = x
     else:
         t = torch.as_tensor(np.asarray(x))
+    if t.is_complex():
+        raise ValueError(f"{name} has complex dtype {t.dtype}; expected real numbers (cosine similarities or scores)")
+    if t.dtype == torch.bool:
+        raise ValueError(f"{name} has dtype bool; expected real numbers (cosine similarities or scores)")
     if t.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array, got shape {tuple(t.shape)}")
     if t.numel() == 0:
@@ -50,6 +54,19 @@ def check_positive(value: float, name: str) -> None:
     """Require ``value > 0`` (and finite)."""
     if not (np.isfinite(value) and float(value) > 0.0):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+# Temperatures below this make the logits a/tau (|a| <= 1 for cosines) so large that float32
+# scores lose all resolution and, far below it, overflow to inf/NaN.
+MIN_TAU = 1e-6
+
+
+def check_tau(value: float, name: str = "tau") -> None:
+    """Require a finite temperature ``MIN_TAU <= value``."""
+    check_positive(value, name)
+    if float(value) < MIN_TAU:
+        raise ValueError(f"{name} must lie in [{MIN_TAU:g}, inf), got {value!r}: smaller temperatures overflow the "
+                         "logits a/tau")
 
 
 def check_count(value: int, name: str, *, low: int, high: int, high_name: str) -> None:

@@ -62,6 +62,26 @@ def test_cli_evaluate_json_end_to_end(small_profile, capsys, isolated_cache):
 
 
 @pytest.mark.slow
+def test_corrupt_checkpoint_is_retrained_not_used(small_profile, capsys, isolated_cache):
+    from neglabel_core import experiments as ex
+    from neglabel_core.cache import StaleCacheWarning
+
+    profile = load_profile(small_profile)
+    checkpoint = ex.train_emoji_model(profile, progress=False)
+    good = checkpoint.read_bytes()
+    data = bytearray(good)
+    data[len(data) // 2 : len(data) // 2 + 4] = bytes(b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 4])
+    checkpoint.write_bytes(bytes(data))  # four bytes flipped inside the weights
+    with pytest.warns(StaleCacheWarning, match=r"checkpoint .*\.pt does not match its manifest's SHA-256 .*; training it again"):
+        again = ex.train_emoji_model(profile, progress=False)
+    assert again == checkpoint and checkpoint.read_bytes() == good  # retrained, bit-identical
+    checkpoint.with_suffix(".json").write_text("{")
+    with pytest.warns(StaleCacheWarning, match=r"has an unreadable manifest \(JSONDecodeError"):
+        ex.train_emoji_model(profile, progress=False)
+    assert ex.checkpoint_problem(checkpoint) is None
+
+
+@pytest.mark.slow
 def test_cli_train_reports_checkpoint(small_profile, capsys):
     assert cli.main(["train", "--profile", small_profile, "--quiet"]) == 0
     out = capsys.readouterr().out

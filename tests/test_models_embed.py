@@ -1,3 +1,4 @@
+import json
 import time
 import warnings
 
@@ -164,3 +165,18 @@ def test_text_cache_survives_retraining_the_image_tower(tiny_model_name, tmp_pat
     assert embed.text_payload(first, TEXTS) == embed.text_payload(second, TEXTS)
     plain = load_model(tiny_model_name, device="cpu")
     assert embed.text_payload(plain, TEXTS)["model"] == plain.identity  # no separate tower: the whole model
+
+
+def test_identity_holds_no_path_of_this_environment_or_cache(tiny_model_name, tmp_path):
+    """Cache keys survive moving the clone, the virtual environment or the cache: no absolute
+    path in a model's identity (the weights are pinned by their hashes)."""
+    from neglabel_core.models import minilm_folder
+
+    loaded = load_model(tiny_model_name.replace("clip", "minilm"), device="cpu")
+    text = json.dumps(loaded.identity)
+    assert minilm_folder() not in text and '"@minilm"' in text
+    ckpt = tmp_path / "deep" / "folder" / "tiny.pt"
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"state_dict": loaded.model.state_dict()}, ckpt)
+    again = load_model(tiny_model_name.replace("clip", "minilm"), str(ckpt), device="cpu")
+    assert again.identity["pretrained"] == "tiny.pt" and str(tmp_path) not in json.dumps(again.identity)

@@ -178,3 +178,16 @@ def test_input_shape_and_value_errors(sims):
         scores.neglabel_score(a, np.zeros((37, 0)))
     with pytest.raises(ValueError, match=r"^tau must be a positive number, got 0$"):
         scores.energy_score(a, tau=0)
+
+
+def test_complex_and_bool_inputs_and_tiny_tau_are_rejected():
+    a = np.full((2, 3), 0.5)
+    with pytest.raises(ValueError, match=r"^id_sims has complex dtype torch.complex128; expected real numbers"):
+        scores.max_cos_score(a + 0.1j)
+    with pytest.raises(ValueError, match=r"^id_sims has dtype bool; expected real numbers"):
+        scores.max_cos_score(a > 0)
+    for score in (lambda t: scores.neglabel_score(a, a, tau=t, n_groups=1), lambda t: scores.energy_score(a, tau=t),
+                  lambda t: scores.mcm_score(a, tau=t), lambda t: scores.official_ungrouped_score(a, tau=t)):
+        with pytest.raises(ValueError, match=r"^tau must lie in \[1e-06, inf\), got 1e-300: smaller temperatures overflow"):
+            score(1e-300)
+        assert torch.isfinite(score(1e-6)).all()  # the smallest allowed temperature still gives finite scores
