@@ -1,14 +1,19 @@
-"""A content-addressed on-disk cache for arrays (embeddings), safe and atomic.
+"""A content-addressed on-disk cache for arrays (embeddings), safe, atomic and safe to share.
 
-An entry is ``<root>/<namespace>/<key[:2]>/<key>.npy`` plus ``<key>.json``, its manifest. The key
-is the SHA-256 of the canonical JSON of a *payload*: everything that determines the array (model
-identity with checkpoint hash, prompt template, the exact texts or image files with sizes and
-mtimes). The manifest repeats the payload and records shape, dtype and the SHA-256 of the
-``.npy`` bytes; a read verifies all of it and loads with ``allow_pickle=False``. An entry that
-fails verification is reported (:class:`StaleCacheWarning`), removed and rebuilt, never used.
+An entry is a manifest ``<root>/<namespace>/<key[:2]>/<key>.json`` naming its array file
+``<key>.<sha256[:16]>.npy`` beside it. The key is the SHA-256 of the canonical JSON of a
+*payload*: everything that determines the array (model identity with checkpoint hash, prompt
+template, the exact texts or image files with sizes and mtimes). The manifest repeats the payload
+and records shape, dtype and the SHA-256 of the ``.npy`` bytes; a read verifies all of it and
+loads with ``allow_pickle=False``. An entry that fails verification is reported
+(:class:`StaleCacheWarning`) and rebuilt, never used.
 
-Writes go to a temporary file in the same folder, then ``os.replace``: a crash leaves either the
-old entry or none, never half of one. The manifest is written last and marks the entry complete.
+Concurrency: an array file is written under a temporary name and renamed to its content name,
+so it is complete and never changes once visible; then the manifest is replaced atomically. A
+reader therefore sees the old entry or the new one, never half of one, and never needs to delete
+what a live writer is making: an array no manifest names is left alone (a writer may be about to
+publish it) and removed only once it is old (:data:`ORPHAN_AGE_S`). Temporary files carry their
+writer's pid and are removed once that process is gone (a killed run's leftovers).
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,13 +33,27 @@ from typing import Any
 
 import numpy as np
 
-from .files import atomic_write_text, cache_root, sha256_file
+from .files import CacheWriteError, atomic_write_text, cache_root, file_mode, remove_dead_temp_files, sha256_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+ORPHAN_AGE_S = 600.0  # an array no manifest names is removed once this old (by its last rename)
+_ARRAY_NAME = re.compile(r"^[0-9a-f]{64}(\.[0-9a-f]{16})?\.npy$")
 
 
 class StaleCacheWarning(UserWarning):
     """A cache entry was corrupt or did not match its key; it is being rebuilt."""
+
+
+_RETRY = object()
+
+
+def _remove_path(path: Path) -> None:
+    """Remove whatever is at ``path`` (a folder, a link or a file)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
@@ -50,66 +72,123 @@ class ArrayCache:
         self.root = Path(root) if root is not None else cache_root()
         self.dir = self.root / namespace
 
-    def paths(self, key: str) -> tuple[Path, Path]:
-        folder = self.dir / key[:2]
-        return folder / f"{key}.npy", folder / f"{key}.json"
+    def manifest_path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.json"
 
-    def _discard(self, key: str, reason: str) -> None:
-        array_path, manifest_path = self.paths(key)
-        warnings.warn(f"cache entry {array_path} is unusable ({reason}); rebuilding it", StaleCacheWarning, stacklevel=3)
-        for p in (manifest_path, array_path):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+    def paths(self, key: str) -> tuple[Path, Path]:
+        """The array file the entry's manifest names (where readable) and the manifest."""
+        manifest_path = self.manifest_path(key)
+        name = None
+        with contextlib.suppress(OSError, ValueError, AttributeError, UnicodeDecodeError):
+            name = json.loads(manifest_path.read_text("utf-8")).get("array")
+        if not (isinstance(name, str) and _ARRAY_NAME.match(name)):
+            name = f"{key}.npy"
+        return manifest_path.parent / name, manifest_path
+
+    def _warn(self, path: Path, reason: str) -> None:
+        warnings.warn(f"cache entry {path} is unusable ({reason}); rebuilding it", StaleCacheWarning, stacklevel=4)
+
+    def _drop_manifest(self, manifest_path: Path, seen: bytes | None) -> None:
+        """Remove a bad manifest, unless a writer replaced it since it was read."""
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            if seen is None or manifest_path.read_bytes() == seen:
+                manifest_path.unlink()
 
     def load(self, payload: Mapping[str, Any], *, mmap: bool = False) -> np.ndarray | None:
-        """The verified array for ``payload``, or ``None`` (missing, or discarded as bad)."""
+        """The verified array for ``payload``, or ``None`` (missing, or reported as bad)."""
         key = cache_key(payload)
-        array_path, manifest_path = self.paths(key)
-        if not manifest_path.exists():
-            if array_path.exists():
-                self._discard(key, "array without manifest: an interrupted write")
+        manifest_path = self.manifest_path(key)
+        for _attempt in range(3):  # a writer may replace the entry between our two reads
+            result = self._load_once(key, manifest_path, payload, mmap)
+            if result is not _RETRY:
+                return result
+        return None
+
+    def _load_once(self, key: str, manifest_path: Path, payload: Mapping[str, Any], mmap: bool):
+        if manifest_path.is_dir() or manifest_path.is_symlink():
+            self._warn(manifest_path, "a folder or link where the manifest file belongs")
+            _remove_path(manifest_path)
             return None
         try:
-            manifest = json.loads(manifest_path.read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self._discard(key, f"manifest unreadable: {exc}")
+            raw = manifest_path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
-            self._discard(key, "manifest of an unknown format")
+        try:
+            manifest = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._warn(manifest_path, f"manifest unreadable: {exc}")
+            self._drop_manifest(manifest_path, raw)
+            return None
+        if not isinstance(manifest, dict) or manifest.get("format") not in (1, FORMAT_VERSION):
+            self._warn(manifest_path, "manifest of an unknown format")
+            self._drop_manifest(manifest_path, raw)
             return None
         if manifest.get("key") != key or canonical_json(manifest.get("payload", {})) != canonical_json(payload):
-            self._discard(key, "manifest payload does not match the key")
+            self._warn(manifest_path, "manifest payload does not match the key")
+            self._drop_manifest(manifest_path, raw)
             return None
-        if not array_path.exists():
-            self._discard(key, "array file missing")
+        name = manifest.get("array", f"{key}.npy") if manifest["format"] == FORMAT_VERSION else f"{key}.npy"
+        if not (isinstance(name, str) and _ARRAY_NAME.match(name) and name.startswith(key)):
+            self._warn(manifest_path, f"manifest names an unexpected array file {name!r}")
+            self._drop_manifest(manifest_path, raw)
             return None
-        if sha256_file(array_path) != manifest.get("sha256"):
-            self._discard(key, "array file checksum mismatch")
+        array_path = manifest_path.parent / name
+        if array_path.is_dir() or array_path.is_symlink():
+            self._warn(array_path, "a folder or link where the array file belongs")
+            _remove_path(array_path)
+            self._drop_manifest(manifest_path, raw)
             return None
         try:
+            digest = sha256_file(array_path)
+            if digest != manifest.get("sha256"):
+                self._warn(array_path, "array file checksum mismatch")
+                self._drop_manifest(manifest_path, raw)
+                with contextlib.suppress(FileNotFoundError):
+                    array_path.unlink()  # content-named and never rewritten: these bytes are simply bad
+                return None
             array = np.load(array_path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        except FileNotFoundError:
+            # Replaced by a newer entry since we read the manifest, or never written: look again.
+            return _RETRY if manifest_path.exists() and manifest_path.read_bytes() != raw else None
         except (OSError, ValueError) as exc:
-            self._discard(key, f"array unreadable: {exc}")
+            self._warn(array_path, f"array unreadable: {exc}")
+            self._drop_manifest(manifest_path, raw)
             return None
         if list(array.shape) != manifest.get("shape") or str(array.dtype) != manifest.get("dtype"):
-            self._discard(key, f"array shape/dtype {array.shape}/{array.dtype} differ from the manifest")
+            self._warn(array_path, f"array shape/dtype {array.shape}/{array.dtype} differ from the manifest")
+            self._drop_manifest(manifest_path, raw)
             return None
         return array
 
     def _commit(self, payload: Mapping[str, Any], key: str, tmp: Path, shape: tuple, dtype: str) -> None:
-        array_path, manifest_path = self.paths(key)
+        """Publish: the array under its content name (complete, immutable), then the manifest
+        that names it (atomic replace), then remove this key's old, unnamed arrays."""
+        manifest_path = self.manifest_path(key)
+        digest = sha256_file(tmp)
+        name = f"{key}.{digest[:16]}.npy"
         manifest = {
             "format": FORMAT_VERSION,
             "key": key,
             "payload": json.loads(canonical_json(payload)),
+            "array": name,
             "shape": list(shape),
             "dtype": dtype,
-            "sha256": sha256_file(tmp),
+            "sha256": digest,
         }
-        with contextlib.suppress(FileNotFoundError):
-            manifest_path.unlink()  # the old entry stops being valid before its array changes
-        os.replace(tmp, array_path)
+        if manifest_path.is_dir():
+            _remove_path(manifest_path)
+        os.replace(tmp, manifest_path.parent / name)
         atomic_write_text(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False))
+        self._remove_old_arrays(key, keep=name)
+
+    def _remove_old_arrays(self, key: str, keep: str) -> None:
+        now = time.time()
+        for path in (self.dir / key[:2]).glob(f"{key}*.npy"):
+            if path.name == keep:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if now - path.lstat().st_ctime > ORPHAN_AGE_S:
+                    path.unlink()
 
     def store(self, payload: Mapping[str, Any], array: np.ndarray) -> Path:
         """Write ``array`` atomically under ``payload``'s key; returns the ``.npy`` path."""
@@ -120,13 +199,19 @@ class ArrayCache:
     @contextlib.contextmanager
     def writer(self, payload: Mapping[str, Any], shape: tuple, dtype: Any = np.float32) -> Iterator[np.ndarray]:
         """Stream an array into the cache: yields a writable memmap of ``shape`` backed by a
-        temporary file; on a clean exit the file is checksummed and renamed into place, on an
-        exception it is deleted. Memory stays bounded whatever the array size."""
+        temporary file; on a clean exit the file is checksummed and published, on an exception it
+        is deleted. Memory stays bounded whatever the array size. A cache that cannot be written
+        (read-only, no permission) raises :class:`CacheWriteError` naming its folder."""
         key = cache_key(payload)
-        array_path, _ = self.paths(key)
-        array_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=array_path.parent, prefix=f".{key}.", suffix=".npy.tmp")
-        os.close(fd)
+        folder = self.manifest_path(key).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_dead_temp_files(folder)
+            fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{key}.pid{os.getpid()}.", suffix=".npy.tmp")
+            os.fchmod(fd, file_mode())
+            os.close(fd)
+        except OSError as exc:
+            raise CacheWriteError(self.root, exc) from None
         tmp = Path(tmp_name)
         try:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=tuple(shape))

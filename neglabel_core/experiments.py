@@ -27,7 +27,7 @@ from . import corpus as corpus_mod
 from .cache import StaleCacheWarning
 from .data import DataNotFoundError, ImageFiles, load_rgb
 from .embed import encode_images, encode_texts
-from .files import atomic_write_text, cache_root, sha256_file
+from .files import atomic_write_text, cache_root, remove_dead_temp_files, sha256_file
 from .models import (
     BUILTIN_CONFIGS,
     LoadedModel,
@@ -261,6 +261,7 @@ def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto
     """The profile's model, trained first if the profile says ``"pretrained": "@train"``."""
     pretrained = profile.model.get("pretrained")
     if pretrained == "@train":
+        remove_dead_temp_files(cache_root() / "models")  # a killed training's checkpoint.pt.tmp, once an hour old
         pretrained = str(train_emoji_model(profile, progress=progress))
     return load_model(profile.model["name"], pretrained, device=device)
 

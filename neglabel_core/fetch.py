@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import dir_mode, remove_dead_temp_files, temp_name
+
 
 class FetchError(RuntimeError):
     """A download failed, or its content does not match the pinned hash."""
@@ -103,7 +105,9 @@ def extract(tarball: Path, dest: Path, keep: Callable[[str], bool], *, strip: st
     if dest.exists():
         raise FileExistsError(f"{dest} exists already")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    remove_dead_temp_files(dest.parent)  # a killed run's half-extracted folders
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=temp_name(dest.name)))
+    os.chmod(tmp, dir_mode())  # mkdtemp makes 0700; a shared cache needs the umask's mode
     count = 0
     try:
         with tarfile.open(tarball, "r:gz") as archive:

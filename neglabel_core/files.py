@@ -6,10 +6,75 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 CACHE_ENV = "NEGLABEL_CACHE"
+# Temporary files and folders are named ".<name>.pid<pid>.<random>[.tmp]" so that the next run can
+# tell a killed run's leftovers (their process is gone) from a live writer's.
+_TEMP_PID = re.compile(r"^\..*\.pid(\d+)\.")
+UNTAGGED_TEMP_AGE_S = 3600.0  # temporary files of older code (no pid in the name) are removed once this old
+
+
+class CacheWriteError(OSError):
+    """The cache cannot be written (read-only file system, no permission) where a write is needed."""
+
+    def __init__(self, root: os.PathLike | str, exc: OSError):
+        super().__init__(exc.errno, f"cannot write to the cache at {root} ({exc.strerror or exc}); an entry is "
+                                    f"missing and must be computed: make it writable or set {CACHE_ENV} to a writable folder")
+
+
+def file_mode() -> int:
+    """The mode a new file gets under the current umask (0o666 & ~umask): group-readable caches
+    stay readable to the group; ``mkstemp``'s 0600 would not be."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    """The mode a new folder gets under the current umask (0o777 & ~umask)."""
+    return 0o777 & ~_umask()
+
+
+def temp_name(name: str) -> str:
+    """A temporary name's prefix tagged with this process: ``.<name>.pid<pid>.``"""
+    return f".{name}.pid{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_temp_files(folder: os.PathLike | str) -> list[Path]:
+    """Remove the temporary files and folders in ``folder`` that a killed run left: tagged with a
+    pid (:func:`temp_name`) whose process is gone, or untagged ``*.tmp`` older than an hour.
+    A live writer's temporaries are kept. Returns what was removed."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in Path(folder).iterdir():
+            if not path.name.startswith("."):
+                continue
+            tagged = _TEMP_PID.match(path.name)
+            if tagged:
+                dead = int(tagged.group(1)) != os.getpid() and not _alive(int(tagged.group(1)))
+            else:
+                dead = path.name.endswith(".tmp") and time.time() - path.lstat().st_mtime > UNTAGGED_TEMP_AGE_S
+            if dead:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                removed.append(path)
+    return removed
 
 
 def cache_root() -> Path:
@@ -34,9 +99,9 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
     readers see the old file or the new one, never a partial write."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_name(path.name), suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

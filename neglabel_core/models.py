@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import open_clip
 import torch
 
-from .files import atomic_write_text, cache_root, sha256_file
+from .files import CacheWriteError, atomic_write_text, cache_root, sha256_file
 
 HUB_PROBE_TIMEOUT_S = 3.0
 
@@ -244,9 +244,18 @@ def _portable(value: Any) -> Any:
 def register_model_config(name: str, config: dict[str, Any]) -> None:
     """Make ``name`` an open_clip model (configs as data): the JSON is written atomically under
     the cache and registered with ``open_clip.add_model_config``."""
-    folder = cache_root() / "model_configs"
-    atomic_write_text(folder / f"{name}.json", json.dumps(config, indent=1, sort_keys=True))
-    open_clip.add_model_config(folder / f"{name}.json")
+    path = cache_root() / "model_configs" / f"{name}.json"
+    text = json.dumps(config, indent=1, sort_keys=True)
+    try:
+        current = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current != text:  # a warm run writes nothing: a read-only or shared cache works
+        try:
+            atomic_write_text(path, text)
+        except OSError as exc:
+            raise CacheWriteError(cache_root(), exc) from None
+    open_clip.add_model_config(path)
 
 
 def state_fingerprint(module: torch.nn.Module) -> str:

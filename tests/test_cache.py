@@ -1,5 +1,6 @@
 import json
 import os
+import time
 import warnings
 
 import numpy as np
@@ -61,10 +62,16 @@ def corrupt_cases():
         m["sha256"] = sha256_file(npy)  # even a matching checksum must not lead to unpickling
         manifest.write_text(json.dumps(m))
 
-    def missing_manifest(npy, manifest):
+    def manifest_is_a_folder(npy, manifest):
         manifest.unlink()
+        (manifest / "sub").mkdir(parents=True)
 
-    return [flip_byte, truncate, garbage_manifest, stale_payload, pickled_object_array, missing_manifest]
+    def array_is_a_folder(npy, manifest):
+        npy.unlink()
+        npy.mkdir()
+
+    return [flip_byte, truncate, garbage_manifest, stale_payload, pickled_object_array, manifest_is_a_folder,
+            array_is_a_folder]
 
 
 @pytest.mark.parametrize("damage", corrupt_cases(), ids=lambda f: f.__name__)
@@ -108,3 +115,114 @@ def test_atomic_write_text_replaces_whole_file(tmp_path):
     atomic_write_text(target, "second")
     assert target.read_text() == "second"
     assert os.listdir(target.parent) == ["x.json"]
+
+
+def test_array_without_manifest_is_left_to_its_writer(tmp_path, monkeypatch):
+    """An array no manifest names may be a live writer's, about to be published: a reader leaves
+    it alone (no warning); a later write removes it once it is old."""
+    import neglabel_core.cache as cache_mod
+
+    cache = ArrayCache(tmp_path)
+    cache.store(PAYLOAD, np.ones((2, 2), np.float32))
+    npy, manifest = cache.paths(cache_key(PAYLOAD))
+    manifest.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cache.load(PAYLOAD) is None
+    assert npy.exists()
+    cache.store(PAYLOAD, np.zeros((2, 2), np.float32))  # another content: another file name
+    assert npy.exists()  # too young to be an orphan
+    monkeypatch.setattr(cache_mod, "ORPHAN_AGE_S", -1.0)
+    cache.store(PAYLOAD, np.full((2, 2), 3, np.float32))
+    assert sorted(p.name for p in npy.parent.iterdir()) == [cache.paths(cache_key(PAYLOAD))[0].name, manifest.name]
+    np.testing.assert_array_equal(cache.load(PAYLOAD), np.full((2, 2), 3))
+
+
+def test_killed_writers_temp_files_are_removed_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    cache = ArrayCache(tmp_path)
+    cache.store(PAYLOAD, np.ones(2, np.float32))
+    folder = cache.paths(cache_key(PAYLOAD))[1].parent
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has exited
+    leftovers = [folder / f".{'a' * 64}.pid{dead_pid}.xyz.npy.tmp", folder / f".{'b' * 64}.pid{dead_pid}.q.tmp"]
+    (folder / f".x.pid{dead_pid}.dir").mkdir()  # a killed extraction's folder
+    live = folder / f".{'c' * 64}.pid{os.getpid()}.abc.npy.tmp"
+    old_untagged = folder / f".{'d' * 64}.old.npy.tmp"
+    for path in [*leftovers, live, old_untagged]:
+        path.write_bytes(b"partial")
+    os.utime(old_untagged, (0, 0))
+    cache.store(PAYLOAD, np.ones(3, np.float32))  # the next write in that folder cleans up
+    assert not any(p.exists() for p in leftovers) and not (folder / f".x.pid{dead_pid}.dir").exists()
+    assert live.exists() and not old_untagged.exists()
+
+
+def test_new_files_follow_the_umask(tmp_path):
+    cache = ArrayCache(tmp_path)
+    old = os.umask(0o002)
+    try:
+        cache.store(PAYLOAD, np.ones(2, np.float32))
+    finally:
+        os.umask(old)
+    for path in cache.paths(cache_key(PAYLOAD)):
+        assert path.stat().st_mode & 0o777 == 0o664, path
+
+
+def test_unwritable_cache_names_its_folder(tmp_path):
+    from neglabel_core.files import CacheWriteError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    cache = ArrayCache(blocker)
+    assert cache.load(PAYLOAD) is None  # reading a cache that holds nothing is fine
+    with pytest.raises(CacheWriteError, match=rf"^\[Errno \d+\] cannot write to the cache at {blocker} \(.*\); an entry is "
+                                             r"missing and must be computed: make it writable or set NEGLABEL_CACHE"):
+        cache.store(PAYLOAD, np.ones(2, np.float32))
+
+
+def _stress_worker(root, seconds, seed, queue):
+    """Write and read the same few entries for ``seconds``; every read of an entry that exists
+    must give a whole array of one writer (constant rows), and no entry may be reported bad."""
+    rng = np.random.default_rng(seed)
+    cache = ArrayCache(root)
+    payloads = [dict(PAYLOAD, texts=[str(k)]) for k in range(3)]
+    failures, rounds = [], 0
+    end = time.monotonic() + seconds
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        while time.monotonic() < end:
+            payload = payloads[int(rng.integers(3))]
+            try:
+                if rng.random() < 0.4:
+                    cache.store(payload, np.full((256, 64), rng.integers(1, 10**6), np.float32))
+                got = cache.load(payloads[int(rng.integers(3))], mmap=bool(rng.integers(2)))
+                if got is None:
+                    failures.append("None for an entry that exists")
+                elif got.shape != (256, 64) or not (np.asarray(got) == np.asarray(got).flat[0]).all():
+                    failures.append("a torn array")
+            except Exception as exc:  # noqa: BLE001 - every exception is a failure here
+                failures.append(f"{type(exc).__name__}: {exc}")
+            rounds += 1
+        failures += [str(w.message) for w in caught if issubclass(w.category, StaleCacheWarning)]
+    queue.put((rounds, failures))
+
+
+def test_concurrent_writers_and_readers_never_fail(tmp_path):
+    import multiprocessing
+
+    cache = ArrayCache(tmp_path)
+    for k in range(3):
+        cache.store(dict(PAYLOAD, texts=[str(k)]), np.full((256, 64), 1, np.float32))
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_stress_worker, args=(str(tmp_path), 8.0, seed, queue)) for seed in range(4)]
+    for w in workers:
+        w.start()
+    results = [queue.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+    rounds = sum(r for r, _ in results)
+    failures = [f for _, fs in results for f in fs]
+    assert rounds > 200 and failures == [], (rounds, failures[:5])

@@ -116,3 +116,27 @@ def test_extract_keeps_only_what_is_asked(tmp_path):
             tar.addfile(info, io.BytesIO(b"x"))
     assert extract(tgz, tmp_path / "out", lambda p: p.startswith("img/")) == 1
     assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["a.png"]
+
+
+def test_killed_extraction_is_cleaned_and_folders_follow_the_umask(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    tgz = tmp_path / "p.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        info = tarfile.TarInfo("package/img/a.png")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                                  text=True).stdout)
+    leftover = tmp_path / f".emoji-datasource-twitter-16.0.0.pid{dead_pid}.abc"  # what kill -9 mid-fetch leaves
+    (leftover / "img").mkdir(parents=True)
+    (leftover / "img" / "half.png").write_bytes(b"x")
+    old = os.umask(0o022)
+    try:
+        assert extract(tgz, tmp_path / "out", lambda p: True) == 1
+    finally:
+        os.umask(old)
+    assert not leftover.exists()
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700: a shared cache stays readable

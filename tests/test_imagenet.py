@@ -162,6 +162,31 @@ def test_pipeline_end_to_end_with_a_random_weight_model(data_root, tiny_model_na
         an.sweep(emb, "m", [10**6])
 
 
+def test_warm_run_writes_nothing_so_a_read_only_cache_works(data_root, tiny_model_name, tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+    import tempfile
+
+    path = tmp_path / "fixture.json"
+    path.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, tiny_model_name)).to_json())
+    torch.manual_seed(0)  # the fixture's model has random weights: the same ones each run
+    assert cli.main(["evaluate", "--profile", str(path), "--json", "--quiet"]) == 0
+    first = json.loads(capsys.readouterr().out)
+
+    def read_only(*_args, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    for module, name in ((os, "replace"), (os, "rename"), (tempfile, "mkstemp"), (tempfile, "mkdtemp")):
+        monkeypatch.setattr(module, name, read_only)  # every write path of the cache goes through these
+    torch.manual_seed(0)
+    assert cli.main(["evaluate", "--profile", str(path), "--json", "--quiet"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["results"] == first["results"] and again["id_top1"] == first["id_top1"]
+    monkeypatch.setattr("neglabel_core.imagenet.class_names", lambda: ["changed"] * 1000)  # now a write is needed
+    assert cli.main(["evaluate", "--profile", str(path), "--quiet"]) == 2
+    assert "cannot write to the cache at " in capsys.readouterr().err
+
+
 def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
     """results_table's average is the mean of its set rows, pooled is the concatenation, the
     paper comparison takes the average; the seed spread and paired gaps are consistent."""
