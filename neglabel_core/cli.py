@@ -14,14 +14,26 @@ from collections import Counter
 from collections.abc import Sequence
 
 from . import __version__
-from .profiles import DEFAULT_PROFILE, available_profiles, load_profile
+from .profiles import DEFAULT_PROFILE, ProfileError, available_profiles, load_profile
 
 
 def _profile(args: argparse.Namespace):
     """The profile named by ``--profile``, with ``--overrides`` and ``--data-root`` applied."""
-    overrides = json.loads(args.overrides) if getattr(args, "overrides", "") else {}
+    try:
+        overrides = json.loads(args.overrides) if getattr(args, "overrides", "") else {}
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"--overrides is not valid JSON ({exc}); expected an object such as "
+                           '{"params": {"eta": 0.1}}') from None
+    if not isinstance(overrides, dict):
+        raise ProfileError(f"--overrides must be a JSON object such as {{\"params\": {{\"eta\": 0.1}}}}, got "
+                           f"{type(overrides).__name__} {args.overrides}")
     if getattr(args, "data_root", None):
-        overrides = {**overrides, "benchmark": {**overrides.get("benchmark", {}), "root": args.data_root}}
+        kind = load_profile(args.profile).benchmark.get("kind")
+        if kind != "imagenet":
+            raise ProfileError(f"--data-root applies to profiles that read local data (benchmark kind 'imagenet'); "
+                               f"profile {args.profile!r} has kind {kind!r}, whose data is fetched and cached by itself")
+        benchmark = overrides.get("benchmark", {})
+        overrides = {**overrides, "benchmark": {**(benchmark if isinstance(benchmark, dict) else {}), "root": args.data_root}}
     return load_profile(args.profile, overrides), overrides
 
 

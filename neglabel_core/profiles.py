@@ -10,18 +10,84 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
+SCHEMA_PATH = Path(__file__).parent / "profile_schema.json"
 DEFAULT_PROFILE = "emoji-tiny"
 REQUIRED_KEYS = ("name", "model", "benchmark", "id_templates", "corpus", "params")
 
 
 class ProfileError(ValueError):
     """An unknown or malformed profile."""
+
+
+@lru_cache(maxsize=1)
+def profile_schema() -> dict[str, Any]:
+    """The JSON Schema of a profile (``neglabel_core/profile_schema.json``): every key, its type,
+    its allowed values or range. The one place the profile format is defined."""
+    return json.loads(SCHEMA_PATH.read_text("utf-8"))
+
+
+def _key_path(path: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in path) or "(the profile)"
+
+
+def _describe(error: Any) -> list[str]:
+    """One line per problem: the key path, what is wrong, what is allowed."""
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return [f"{_key_path([*error.absolute_path, key])}: unknown key; expected one of {allowed}" for key in extra]
+    if error.validator == "enum":
+        return [f"{where}: {error.instance!r} is not allowed; expected one of {error.validator_value}"]
+    if error.validator == "type":
+        return [f"{where}: {error.instance!r} is of type {type(error.instance).__name__}; expected "
+                f"{' or '.join(error.validator_value) if isinstance(error.validator_value, list) else error.validator_value}"]
+    if "propertyNames" in error.schema_path:
+        return [f"{where}: set name {error.instance!r} is reserved for the summary rows ['average', 'pooled']; rename the set"]
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return [f"{where}: {error.instance!r} is out of range; expected {_range(error.schema)}"]
+    return [f"{where}: {error.message}"]
+
+
+def _range(schema: Mapping[str, Any]) -> str:
+    """A property's allowed range as text, e.g. ``0 < value < 1`` or ``value >= 1``."""
+    low = next(((f"{schema[k]} {op} ", f"{op.replace('<', '>')} {schema[k]}") for k, op in
+                (("exclusiveMinimum", "<"), ("minimum", "<=")) if k in schema), None)
+    high = next((f" {op} {schema[k]}" for k, op in (("exclusiveMaximum", "<"), ("maximum", "<=")) if k in schema), "")
+    if low is None:
+        return f"value{high}"
+    return f"{low[0]}value{high}" if high else f"value {low[1]}"
+
+
+def validate_profile(data: Any, source: str = "profile") -> None:
+    """Check a profile (after overrides) against :func:`profile_schema` and the rules across
+    keys, before any work: unknown keys, wrong types and out-of-range values are one
+    :class:`ProfileError` naming each key path and what is allowed."""
+    from jsonschema import Draft202012Validator
+
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source} must be a JSON object, got {type(data).__name__}")
+    validator = Draft202012Validator(profile_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        if error.validator in ("if", "allOf"):
+            continue  # their sub-errors are reported themselves
+        problems += _describe(error)
+    params = data.get("params")
+    if not problems and isinstance(params, dict) and params.get("pos_fraction") is None:
+        if params["n_groups"] > params["m"]:
+            problems.append(f"params.n_groups: {params['n_groups']} is more than params.m ({params['m']}); "
+                            "expected n_groups <= m")
+    if problems:
+        problems = list(dict.fromkeys(problems))
+        raise ProfileError(f"{source} is invalid:\n  - " + "\n  - ".join(problems))
 
 
 def available_profiles() -> list[str]:
@@ -74,8 +140,13 @@ class Profile:
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Profile:
         """A copy with nested keys replaced, e.g. ``{"params": {"eta": 0.1}}``; a ``split`` or
-        ``prompts`` value replaces the old one whole."""
-        return Profile(_merge(self.data, overrides))
+        ``prompts`` value replaces the old one whole. The result is validated."""
+        if not isinstance(overrides, Mapping):
+            raise ProfileError(f"overrides must be a JSON object such as {{\"params\": {{\"eta\": 0.1}}}}, "
+                               f"got {type(overrides).__name__} {overrides!r}")
+        merged = _merge(self.data, overrides)
+        validate_profile(merged, f"profile {merged.get('name', self.name)!r} with overrides {json.dumps(overrides)}")
+        return Profile(merged)
 
     def to_json(self) -> str:
         return json.dumps(self.data, indent=1, sort_keys=True, ensure_ascii=False)
@@ -92,8 +163,11 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE, overrides: Mapping[
         data = json.loads(path.read_text("utf-8"))
     except json.JSONDecodeError as exc:
         raise ProfileError(f"profile file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"profile {path} must hold a JSON object, got {type(data).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise ProfileError(f"profile {path} lacks {missing}; expected keys {list(REQUIRED_KEYS)}")
+    validate_profile(data, f"profile {path}")
     profile = Profile(data)
     return profile.with_overrides(overrides) if overrides else profile

@@ -53,3 +53,61 @@ def test_emoji_clip_fails_fast_offline(monkeypatch, tmp_path):
     assert done.returncode == 2
     assert "weights for 'ViT-B-32' / 'openai'" in done.stderr and "Traceback" not in done.stderr
     assert time.monotonic() - start < 60
+
+
+ALLOWED_PARAMS = "['energy_tau', 'eta', 'fpr_rule', 'm', 'mcm_tau', 'n_groups', 'perm_device', 'pos_fraction', 'seed', 'tau']"
+
+
+@pytest.mark.parametrize("overrides, problem", [
+    ('{"params": {"etaa": 0.1}}', f"params.etaa: unknown key; expected one of {ALLOWED_PARAMS}"),
+    ('{"parms": {"eta": 0.1}}', "parms: unknown key; expected one of ['benchmark', 'corpus', 'description', "
+                                "'id_templates', 'model', 'name', 'params', 'train']"),
+    ('{"benchmark": 5}', "benchmark: 5 is of type int; expected object"),
+    ('{"params": 5}', "params: 5 is of type int; expected object"),
+    ('{"model": "str"}', "model: 'str' is of type str; expected object"),
+    ('{"params": {"tau": "0.01"}}', "params.tau: '0.01' is of type str; expected number"),
+    ('{"params": {"eta": "0.1"}}', "params.eta: '0.1' is of type str; expected number"),
+    ('{"params": {"m": 0}}', "params.m: 0 is out of range; expected value >= 1"),
+    ('{"params": {"eta": 1.0}}', "params.eta: 1.0 is out of range; expected 0 < value < 1"),
+    ('{"params": {"fpr_rule": "nearest"}}', "params.fpr_rule: 'nearest' is not allowed; expected one of ['closest', 'at_least']"),
+    ('{"params": {"m": 50}}', "params.n_groups: 100 is more than params.m (50); expected n_groups <= m"),
+    ('{"benchmark": {"split": {"id": ["Food & Drink"], "ood": {"average": ["Symbols"]}}}}',
+     "benchmark.split.ood: set name 'average' is reserved for the summary rows ['average', 'pooled']; rename the set"),
+    ('{"train": {"epochs": 1.5}}', "train.epochs: 1.5 is of type float; expected integer"),
+])
+def test_bad_overrides_are_one_error_before_any_work(overrides, problem, capsys, monkeypatch):
+    from neglabel_core import experiments
+
+    monkeypatch.setattr(experiments, "embed_profile", lambda *a, **k: pytest.fail("work started before validation"))
+    assert cli.main(["evaluate", "--quiet", "--overrides", overrides]) == 2
+    err = capsys.readouterr().err
+    assert err == f"neglabel: error: profile 'emoji-tiny' with overrides {json.dumps(json.loads(overrides))} is invalid:\n  - {problem}\n"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ("[1,2]", "--overrides must be a JSON object such as {\"params\": {\"eta\": 0.1}}, got list [1,2]"),
+    ('"x"', "--overrides must be a JSON object such as {\"params\": {\"eta\": 0.1}}, got str \"x\""),
+    ("{eta: 1}", "--overrides is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1)); "
+                 "expected an object such as {\"params\": {\"eta\": 0.1}}"),
+])
+def test_overrides_must_be_a_json_object(overrides, message, capsys):
+    assert cli.main(["evaluate", "--quiet", "--overrides", overrides]) == 2
+    assert capsys.readouterr().err == f"neglabel: error: {message}\n"
+
+
+def test_data_root_with_a_fetching_profile_is_an_error(capsys, tmp_path):
+    assert cli.main(["evaluate", "--quiet", "--data-root", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        "neglabel: error: --data-root applies to profiles that read local data (benchmark kind 'imagenet'); profile "
+        "'emoji-tiny' has kind 'emoji', whose data is fetched and cached by itself\n")
+
+
+def test_every_builtin_profile_passes_the_schema_and_every_key_is_documented():
+    from neglabel_core.profiles import profile_schema, validate_profile
+
+    for name in available_profiles():
+        validate_profile(load_profile(name).data)
+    params = profile_schema()["properties"]["params"]["properties"]
+    assert {k for name in available_profiles() for k in load_profile(name).params} <= set(params)
+    with pytest.raises(ProfileError, match=r"^profile must be a JSON object, got list$"):
+        validate_profile([1])
