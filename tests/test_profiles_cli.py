@@ -81,7 +81,8 @@ def test_bad_overrides_are_one_error_before_any_work(overrides, problem, capsys,
     monkeypatch.setattr(experiments, "embed_profile", lambda *a, **k: pytest.fail("work started before validation"))
     assert cli.main(["evaluate", "--quiet", "--overrides", overrides]) == 2
     err = capsys.readouterr().err
-    assert err == f"neglabel: error: profile 'emoji-tiny' with overrides {json.dumps(json.loads(overrides))} is invalid:\n  - {problem}\n"
+    source = f"profile 'emoji-tiny' with overrides {json.dumps(json.loads(overrides))}"
+    assert err == f"neglabel: error: {source} is invalid:\n  - {problem}\n"
 
 
 @pytest.mark.parametrize("overrides, message", [
