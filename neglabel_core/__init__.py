@@ -1,9 +1,24 @@
 """neglabel_core: zero-shot OOD detection with negative labels (NegLabel, Jiang et al., ICLR 2024).
 
-Layers, dependencies pointing one way:
-- pure math (no imports of ours but the leaf ``validation``): ``scores``, ``negmining``, ``metrics``;
-- building blocks on a leaf ``files``: ``corpus``, ``data``, ``models``, ``embed``/``cache``;
-- the top ties them together (profiles, experiments, CLI).
+Layers, dependencies pointing one way (``tests/test_architecture.py`` enforces them)::
+
+    cli ─────────────► analysis ──► experiments (the pipeline: profile -> embeddings -> scores -> results)
+     │  book, browser_check │              │
+     │                      ▼              ▼
+     │                   methods (registry) ──► scores, negmining, metrics ──► validation
+     │                                          (pure tensor math)
+     └─► profiles (configs as data, checked against profile_schema.json)
+    building blocks under experiments: corpus, data, emoji (+ fetch), imagenet, models, embed (+ cache), training
+    leaves: validation, files, profiles, data, training
+
+- pure math (nothing of ours but the leaf ``validation``): ``scores``, ``negmining``, ``metrics``;
+- ``methods``: the one registry of OOD methods (name, label, score function, parameters, needs);
+- building blocks on the leaf ``files``: ``corpus``, ``data``, ``models``, ``embed``/``cache``,
+  ``emoji``/``fetch``, ``imagenet``, ``training``; no sideways imports except embed -> cache,
+  models and emoji -> data, fetch;
+- ``experiments`` ties them together; ``analysis`` (the notebooks' tables) reads data only
+  through it; the CLI and the notebooks call those two. Nothing imports the CLI, ``book/`` or
+  ``notebooks/``.
 """
 
 __version__ = "0.1.0"

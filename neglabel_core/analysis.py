@@ -18,12 +18,12 @@ import pandas as pd
 
 from . import corpus as corpus_mod
 from . import experiments as ex
+from . import methods as registry
 from . import metrics
 from .profiles import Profile, load_profile
 
 log = logging.getLogger(__name__)
-METHOD_LABELS = {"neglabel": "NegLabel", "mcm": "MCM", "max_cos": "max cosine", "energy": "energy",
-                 "neglabel_official_ng1": "official code, n_g = 1 (sum of ID logits)"}
+method_label = registry.label  # a method's display name, from the registry (tables, figures)
 
 
 def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None, *,
@@ -123,7 +123,7 @@ def paper_comparison(emb: ex.Embedded, scored: ex.Scored, paper_results: str | P
     ``paper_results`` (``data/paper_results.csv``) whose ``ood_set`` is ``average``."""
     ours = results_table(emb, scored, n_bootstrap=0)
     ours = ours[ours["ood_set"] == "average"][["method", "AUROC", "FPR95"]].copy()
-    ours["method"] = ours["method"].map(METHOD_LABELS)
+    ours["method"] = ours["method"].map(method_label)
     ours.insert(0, "setting", f"{emb.profile.name}: average of {len(scored.ood)} OOD sets, FPR95 rule "
                               f"{scored.params['fpr_rule']}")
     ours["source"] = "this build"
@@ -166,8 +166,8 @@ def paired_gaps(emb: ex.Embedded, arm_a: tuple[ex.Scored, str], arm_b: tuple[ex.
             metric=metric, n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
         frames.append(table.add_prefix(f"{metric} ").reset_index())
     out = frames[0].merge(frames[1], on="ood_set")
-    out.insert(1, "a", METHOD_LABELS.get(method_a, method_a))
-    out.insert(2, "b", METHOD_LABELS.get(method_b, method_b))
+    out.insert(1, "a", method_label(method_a))
+    out.insert(2, "b", method_label(method_b))
     return out
 
 
@@ -194,7 +194,7 @@ def seed_spread(emb: ex.Embedded, seeds: Iterable[int] = range(20), *, compare_w
     for metric in ("AUROC", "FPR95"):
         summary[f"{metric} bootstrap width"] = boot[f"{metric}_hi"] - boot[f"{metric}_lo"]
         summary[f"{metric} seed range"] = summary[f"{metric} max"] - summary[f"{metric} min"]
-        summary[f"{metric} gap to {METHOD_LABELS[compare_with]}"] = gaps[f"{metric} diff"]
+        summary[f"{metric} gap to {method_label(compare_with)}"] = gaps[f"{metric} diff"]
         summary[f"{metric} gap lo"] = gaps[f"{metric} lo"]
         summary[f"{metric} gap hi"] = gaps[f"{metric} hi"]
     summary["n_seeds"] = len(seeds)
@@ -242,14 +242,14 @@ def roc_points(id_scores: np.ndarray, ood_scores: np.ndarray) -> pd.DataFrame:
 
 
 def evaluate_params(emb: ex.Embedded, params: Mapping[str, Any], *, id_emb: np.ndarray | None = None,
-                    corpus_emb: np.ndarray | None = None, methods: Sequence[str] = ex.METHODS) -> pd.DataFrame:
+                    corpus_emb: np.ndarray | None = None, methods: Sequence[str] | None = None) -> pd.DataFrame:
     """AUROC and FPR95 (percent, the profile's FPR rule) per method for one parameter setting:
     the mean over the OOD sets, as the paper reports."""
     view = emb if corpus_emb is None else with_corpus(emb, corpus_emb)
     scored = ex.score(view, params, id_emb=id_emb, methods=methods)
-    average = ex.results(scored, methods)["average"]
+    average = ex.results(scored)["average"]
     return pd.DataFrame([{"method": method, **{k: scored.params[k] for k in ("m", "eta", "tau", "n_groups")},
-                          "AUROC": average[method]["auroc"], "FPR95": average[method]["fpr95"]} for method in methods])
+                          "AUROC": average[method]["auroc"], "FPR95": average[method]["fpr95"]} for method in scored.id])
 
 
 def sweep(emb: ex.Embedded, param: str, values: Iterable[Any], *, fixed: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -278,6 +278,15 @@ def mined_overlap(emb: ex.Embedded, etas: Sequence[float], m: int | None = None)
                         index=pd.Index(etas, name="eta"), columns=pd.Index(etas, name="eta"))
 
 
+def wordnet_counts(parts: Sequence[str] = ("noun", "adj"), *, official_exclusions: bool = False) -> dict[str, Any]:
+    """Size of the WordNet candidate corpus, by part of speech (the CLI's ``wordnet``)."""
+    from collections import Counter
+
+    excluded = corpus_mod.OFFICIAL_EXCLUDED_LEXNAMES if official_exclusions else ()
+    words = corpus_mod.wordnet_corpus(tuple(parts), exclude_lexnames=excluded)
+    return {"name": words.name, "size": len(words), "by_pos": dict(Counter(words.pos))}
+
+
 def list_overlap(reference: corpus_mod.Corpus, pool: corpus_mod.Corpus, mined: Sequence[int] | None = None) -> pd.DataFrame:
     """A released negative-label list (``reference``, e.g. the official ImageNet-1k list) against
     ours, per part of speech and overall: how many of its words our candidate ``pool`` holds
@@ -300,15 +309,8 @@ def compare_with_list(profile: Profile, path: str, *, with_mining: bool = True, 
     """The profile's corpus (and, where its weights are available and ``with_mining``, its mined
     labels) against a released list such as the official ImageNet-1k one: :func:`list_overlap`.
     Returns the table and, when no mining was done, the reason."""
-    from .models import ModelNotFoundError, WeightsUnavailableError, require_weights
-
     reference = corpus_mod.read_prompt_list(path, profile.corpus["prompts"])
-    reason = None if with_mining else "mining not asked for"
-    if with_mining and profile.model.get("pretrained") != "@train":
-        try:
-            require_weights(profile.model["name"], profile.model.get("pretrained"))
-        except (ModelNotFoundError, WeightsUnavailableError) as exc:
-            reason = str(exc)
+    reason = ex.weights_problem(profile) if with_mining else "mining not asked for"
     if reason is not None:
         return list_overlap(reference, ex.build_corpus(profile.corpus, ex.class_names(profile))), reason
     text = ex.embed_text_side(profile, progress=progress)
@@ -372,23 +374,16 @@ def corpus_ablation(emb: ex.Embedded, extra: Mapping[str, Sequence[str]] | None 
     the WordNet variants (from the profile's cached corpus embedding) and word lists in
     ``extra`` (embedded with the profile's noun prompt, cached). M is capped at a tenth of small
     corpora (mining all of a corpus selects nothing)."""
-    from .embed import encode_texts
-    from .models import load_model
-
     frames = []
     m = emb.profile.params["m"] if m is None else m
     variants: dict[str, tuple[corpus_mod.Corpus, np.ndarray]] = {
         name: (emb.corpus.subset(idx, name), np.asarray(emb.corpus_emb)[idx]) for name, idx in wordnet_variants(emb).items()
     }
     if extra:
-        model = emb.profile.model
-        pretrained = model.get("pretrained")
-        weights = str(ex.train_emoji_model(emb.profile, progress=False)) if pretrained == "@train" else pretrained
-        loaded = load_model(model["name"], weights)  # a trained checkpoint verified against its manifest
+        loaded = ex.text_tower(emb.profile)
         for name, words in extra.items():
             words_corpus = corpus_mod.word_list_corpus(words, name=name).without(emb.data.class_names)
-            vectors = encode_texts(loaded, words_corpus.prompts(emb.profile.corpus["prompts"]), progress=progress, desc=name)
-            variants[name] = (words_corpus, vectors)
+            variants[name] = (words_corpus, ex.embed_words(emb.profile, words_corpus, loaded=loaded, progress=progress))
     for name, (words_corpus, vectors) in variants.items():
         m_used = min(m, max(1, len(words_corpus) // 10)) if len(words_corpus) < 10 * m else m
         params = {**emb.profile.params, "m": m_used, "n_groups": min(emb.profile.params["n_groups"], m_used),

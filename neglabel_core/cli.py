@@ -38,14 +38,9 @@ def _profile(args: argparse.Namespace):
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from . import emoji
+    from .experiments import prepare_data
 
-    profile = _profile(args)[0]
-    if profile.benchmark.get("kind") != "emoji":
-        print(f"profile {profile.name!r} uses local data ({profile.benchmark.get('kind')}); nothing to fetch")
-        return 0
-    bench = emoji.prepare(progress=not args.quiet)
-    print(f"emoji benchmark ready at {bench.root}: {len(bench.concepts)} concepts, styles {', '.join(bench.styles)}")
+    print(prepare_data(_profile(args)[0], progress=not args.quiet))
     return 0
 
 
@@ -138,11 +133,9 @@ def _cmd_check_html(args: argparse.Namespace) -> int:
 
 
 def _cmd_wordnet(args: argparse.Namespace) -> int:
-    from .corpus import OFFICIAL_EXCLUDED_LEXNAMES, wordnet_corpus
+    from .analysis import wordnet_counts
 
-    excluded = OFFICIAL_EXCLUDED_LEXNAMES if args.official_exclusions else ()
-    corpus = wordnet_corpus(tuple(args.parts), exclude_lexnames=excluded)
-    print(json.dumps({"name": corpus.name, "size": len(corpus), "by_pos": Counter(corpus.pos)}, indent=1))
+    print(json.dumps(wordnet_counts(args.parts, official_exclusions=args.official_exclusions), indent=1))
     return 0
 
 
@@ -157,7 +150,7 @@ def _cmd_compare_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .files import cache_root
+    from .experiments import cache_root
 
     print(cache_root())
     return 0

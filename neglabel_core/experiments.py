@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, emoji, imagenet, metrics, negmining, scores
+from . import __version__, emoji, imagenet, metrics, negmining
 from . import corpus as corpus_mod
+from . import methods as registry
 from .cache import StaleCacheWarning
 from .data import DataNotFoundError, ImageFiles, load_rgb
 from .embed import encode_images, encode_texts
@@ -42,7 +43,6 @@ from .profiles import Profile
 from .training import TrainConfig, normalize_images, train_image_tower
 
 log = logging.getLogger(__name__)
-METHODS = ("neglabel", "mcm", "max_cos", "energy")
 
 
 @dataclass
@@ -289,9 +289,7 @@ def embed_text_side(profile: Profile, *, loaded: LoadedModel | None = None, name
     """The ID prompts and the candidate corpus embedded with the profile's text tower (cached;
     no images needed). Without ``loaded``, the profile's model is loaded for its text tower (a
     model trained here trains only its image tower: its packaged text tower serves untrained)."""
-    if loaded is None:
-        pretrained = profile.model.get("pretrained")
-        loaded = load_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
+    loaded = loaded or text_tower(profile, device=device)
     names = list(names) if names is not None else class_names(profile)
     candidates = build_corpus(profile.corpus, names)
     return TextSide(
@@ -300,6 +298,42 @@ def embed_text_side(profile: Profile, *, loaded: LoadedModel | None = None, name
         id_text=class_embeddings(loaded, names, profile.id_templates, progress=progress),
         corpus_emb=encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus"),
     )
+
+
+def text_tower(profile: Profile, *, device: str = "auto") -> LoadedModel:
+    """The profile's model for its text tower: a model trained here trains only its image tower,
+    so its packaged text tower serves untrained (no training needed)."""
+    pretrained = profile.model.get("pretrained")
+    return load_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
+
+
+def embed_words(profile: Profile, words: corpus_mod.Corpus, *, loaded: LoadedModel | None = None,
+                progress: bool = False) -> np.ndarray:
+    """A corpus (e.g. a word list for an ablation) in the profile's prompts, embedded with its text
+    tower (cached)."""
+    loaded = loaded or text_tower(profile)
+    return encode_texts(loaded, words.prompts(profile.corpus["prompts"]), progress=progress, desc=words.name)
+
+
+def weights_problem(profile: Profile) -> str | None:
+    """Why the profile's pretrained weights cannot be had here (checked before any download), or
+    ``None`` (they can, or the model is trained here)."""
+    if profile.model.get("pretrained") == "@train":
+        return None
+    try:
+        require_weights(profile.model["name"], profile.model.get("pretrained"))
+    except (ModelNotFoundError, WeightsUnavailableError) as exc:
+        return str(exc)
+    return None
+
+
+def prepare_data(profile: Profile, *, progress: bool = True) -> str:
+    """Fetch and prepare the profile's benchmark where it fetches its own (the CLI's ``fetch``);
+    returns what was done, in words."""
+    if profile.benchmark.get("kind") != "emoji":
+        return f"profile {profile.name!r} uses local data ({profile.benchmark.get('kind')}); nothing to fetch"
+    bench = emoji.prepare(progress=progress)
+    return f"emoji benchmark ready at {bench.root}: {len(bench.concepts)} concepts, styles {', '.join(bench.styles)}"
 
 
 def embed_corpus(profile: Profile, *, progress: bool = True, device: str = "auto") -> np.ndarray:
@@ -311,17 +345,19 @@ class NotReadyError(RuntimeError):
     """A profile's weights or data are not on this machine."""
 
 
+def profile_methods(profile: Profile) -> tuple[str, ...]:
+    """The methods a profile runs: its ``methods`` list, else every main-table method of the registry."""
+    return registry.check_methods(profile.data.get("methods") or registry.default_methods())
+
+
 def ready_data(profile: Profile) -> BenchmarkData:
     """The profile's benchmark data, after checking that its weights can be had: fails fast (before
     any training, download of data or embedding) with one message that names everything missing.
     Local data (``BENCHMARKS`` kinds that download nothing) is checked even when the weights are
     missing, so a reader learns about both at once."""
-    problems = []
-    if profile.model.get("pretrained") != "@train":
-        try:
-            require_weights(profile.model["name"], profile.model.get("pretrained"))  # before any download
-        except (ModelNotFoundError, WeightsUnavailableError) as exc:
-            problems.append(str(exc))
+    profile_methods(profile)  # an unknown method name stops here, before any work
+    problem = weights_problem(profile)  # before any download
+    problems = [problem] if problem else []
     kind = profile.benchmark.get("kind")
     data = None
     if not problems or kind in LOCAL_BENCHMARKS:
@@ -444,30 +480,17 @@ def _warn_cpu_draw() -> None:
                 "(other groups than the official code's GPU draw for the same seed)")
 
 
-# Every score the orchestration can compute: (ID sims, negative sims, params) -> one score per image.
-SCORE_FUNCTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, Mapping[str, Any]], torch.Tensor]] = {
-    "neglabel": lambda ids, negs, p: scores.neglabel_score(ids, negs, tau=p["tau"], n_groups=p["n_groups"],
-                                                           seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
-    "mcm": lambda ids, negs, p: scores.mcm_score(ids, tau=p.get("mcm_tau", 1.0)),
-    "max_cos": lambda ids, negs, p: scores.max_cos_score(ids),
-    "energy": lambda ids, negs, p: scores.energy_score(ids, tau=p.get("energy_tau", 0.01)),
-    # the official code's n_g = 1 path (not Eq. 6): shown beside NegLabel in the n_g sweep only
-    "neglabel_official_ng1": lambda ids, negs, p: scores.official_ungrouped_score(ids, tau=p["tau"]),
-}
-
-
 def method_scores(
     image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any],
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each method's score for a set of images (higher = more in-distribution)."""
-    unknown = [m for m in methods if m not in SCORE_FUNCTIONS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; expected some of {list(SCORE_FUNCTIONS)}")
+    """Each registered method's score for a set of images (higher = more in-distribution):
+    ``methods`` (default: :func:`methods.default_methods`)."""
+    names = registry.check_methods(registry.default_methods() if methods is None else methods)
     x = torch.from_numpy(np.array(image_emb, dtype=np.float32))  # a writable copy (cache reads are memory maps)
     id_sims = x @ torch.from_numpy(np.asarray(id_text)).T
     neg_sims = x @ torch.from_numpy(np.asarray(neg_text)).T
-    return {m: SCORE_FUNCTIONS[m](id_sims, neg_sims, params).cpu().numpy() for m in methods}
+    return {m: registry.REGISTRY[m].score(id_sims, neg_sims, params).cpu().numpy() for m in names}
 
 
 @dataclass
@@ -481,8 +504,10 @@ class Scored:
 
 
 def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.ndarray | None = None,
-          methods: Sequence[str] = METHODS) -> Scored:
-    """Mine negatives and score ID (or ``id_emb``, e.g. a domain-shifted ID set) and every OOD set."""
+          methods: Sequence[str] | None = None) -> Scored:
+    """Mine negatives and score ID (or ``id_emb``, e.g. a domain-shifted ID set) and every OOD set
+    with ``methods`` (default: the profile's ``methods``, else the registry's main-table methods)."""
+    methods = profile_methods(emb.profile) if methods is None else registry.check_methods(methods)
     p = {**emb.profile.params, **(params or {})}
     negatives = mine(emb, eta=p["eta"], m=p["m"], pos_fraction=p.get("pos_fraction"))
     p["m"] = len(negatives)  # what was mined, whichever rule chose it
@@ -511,12 +536,14 @@ def check_set_names(names: Sequence[str]) -> None:
                          "rename the set(s)")
 
 
-def results(scored: Scored, methods: Sequence[str] = METHODS) -> dict[str, dict[str, dict[str, float]]]:
-    """``results[set][method] = {"auroc", "fpr95"}`` in percent, for every OOD set, ``average``
+def results(scored: Scored, methods: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """``results[set][method] = {"auroc", "fpr95"}`` in percent (``methods``: default every method
+    scored), for every OOD set, ``average``
     (the plain mean over the sets, as the paper's tables) and ``pooled`` (all OOD images as one
     set: weighted by set size, not the paper's number). FPR95 by :func:`fpr_rule`."""
     check_set_names(list(scored.ood))
     rule = fpr_rule(scored.params)
+    methods = list(scored.id) if methods is None else methods
 
     def row(method: str, ood: np.ndarray) -> dict[str, float]:
         return {"auroc": 100 * metrics.auroc(scored.id[method], ood),
@@ -529,7 +556,7 @@ def results(scored: Scored, methods: Sequence[str] = METHODS) -> dict[str, dict[
     return out
 
 
-def results_dict(scored: Scored, methods: Sequence[str] = METHODS) -> dict[str, dict[str, dict[str, float]]]:
+def results_dict(scored: Scored, methods: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """:func:`results` rounded to two decimals (the JSON of ``neglabel evaluate``)."""
     return {name: {m: {k: round(v, 2) for k, v in cells.items()} for m, cells in by_method.items()}
             for name, by_method in results(scored, methods).items()}

@@ -187,6 +187,36 @@ def test_warm_run_writes_nothing_so_a_read_only_cache_works(data_root, tiny_mode
     assert "cannot write to the cache at " in capsys.readouterr().err
 
 
+def test_a_method_is_added_by_one_registry_entry(data_root, tiny_model_name, tmp_path, capsys, monkeypatch):
+    """A toy method (the mean ID cosine) registered once appears in the CLI's table and JSON,
+    results_table and evaluate_params, with nothing else edited; a profile lists what it runs."""
+    from neglabel_core import analysis as an
+    from neglabel_core import methods as registry
+
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))  # leave the real registry as it was
+    registry.register(registry.Method("mean_cos", "mean cosine", lambda ids, negs, p: ids.mean(dim=1)))
+    overrides = {**fixture_overrides(data_root, tiny_model_name), "methods": ["max_cos", "mean_cos"]}
+    path = tmp_path / "fixture.json"
+    path.write_text(load_profile("imagenet-clip", overrides).to_json())
+    torch.manual_seed(0)
+    assert cli.main(["evaluate", "--profile", str(path), "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert all(list(row) == ["max_cos", "mean_cos"] for row in result["results"].values())
+    emb = ex.embed_profile(load_profile(str(path)), progress=False)
+    scored = ex.score(emb)
+    mean_id = (emb.id_emb @ emb.id_text.T).mean(axis=1)
+    np.testing.assert_allclose(scored.id["mean_cos"], mean_id, rtol=1e-5, atol=1e-6)
+    assert set(an.results_table(emb, scored, n_bootstrap=0)["method"]) == {"max_cos", "mean_cos"}
+    assert list(an.evaluate_params(emb, emb.profile.params)["method"]) == ["max_cos", "mean_cos"]
+    torch.manual_seed(0)
+    assert cli.main(["evaluate", "--profile", str(path), "--quiet"]) == 0
+    assert "mean_cos AUROC/FPR95" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text(load_profile("imagenet-clip", {**overrides, "methods": ["odin"]}).to_json())
+    assert cli.main(["evaluate", "--profile", str(bad), "--quiet"]) == 2
+    assert "unknown method(s) ['odin']; expected some of ['neglabel', 'mcm', 'max_cos', 'energy', " in capsys.readouterr().err
+
+
 def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
     """results_table's average is the mean of its set rows, pooled is the concatenation, the
     paper comparison takes the average; the seed spread and paired gaps are consistent."""

@@ -61,7 +61,7 @@ ALLOWED_PARAMS = "['energy_tau', 'eta', 'fpr_rule', 'm', 'mcm_tau', 'n_groups', 
 @pytest.mark.parametrize("overrides, problem", [
     ('{"params": {"etaa": 0.1}}', f"params.etaa: unknown key; expected one of {ALLOWED_PARAMS}"),
     ('{"parms": {"eta": 0.1}}', "parms: unknown key; expected one of ['benchmark', 'corpus', 'description', "
-                                "'id_templates', 'model', 'name', 'params', 'train']"),
+                                "'id_templates', 'methods', 'model', 'name', 'params', 'train']"),
     ('{"benchmark": 5}', "benchmark: 5 is of type int; expected object"),
     ('{"params": 5}', "params: 5 is of type int; expected object"),
     ('{"model": "str"}', "model: 'str' is of type str; expected object"),

@@ -7,15 +7,18 @@ import numpy as np
 import pytest
 
 from neglabel_core import experiments as ex
+from neglabel_core import methods as registry
 from neglabel_core import metrics
+
+MAIN = registry.default_methods()
 
 
 def scored(params=None, names=("near", "far")):
     rng = np.random.default_rng(0)
-    id_scores = {m: rng.normal(1, 1, 120) for m in ex.METHODS}
+    id_scores = {m: rng.normal(1, 1, 120) for m in MAIN}
     sizes = {"near": 400, "far": 40}
     shifts = {"near": 0.7, "far": -1.5}
-    ood = {n: {m: rng.normal(shifts.get(n, 0.0), 1, sizes.get(n, 50)) for m in ex.METHODS} for n in names}
+    ood = {n: {m: rng.normal(shifts.get(n, 0.0), 1, sizes.get(n, 50)) for m in MAIN} for n in names}
     return ex.Scored({"fpr_rule": "closest", **(params or {})}, np.arange(3), id_scores, ood)
 
 
@@ -23,7 +26,7 @@ def test_average_is_the_mean_of_the_set_rows_and_pooled_is_the_concatenation():
     s = scored()
     out = ex.results(s)
     assert list(out) == ["near", "far", "average", "pooled"]
-    for m in ex.METHODS:
+    for m in MAIN:
         for key, f in (("auroc", metrics.auroc), ("fpr95", lambda a, b: metrics.fpr_at_tpr(a, b, rule="closest"))):
             per_set = [100 * f(s.id[m], s.ood[n][m]) for n in ("near", "far")]
             assert [out[n][m][key] for n in ("near", "far")] == per_set
@@ -69,5 +72,16 @@ def test_method_scores_computes_exactly_the_methods_asked_for():
     got = ex.method_scores(image, id_text, neg, params, ("max_cos", "neglabel_official_ng1"))
     assert list(got) == ["max_cos", "neglabel_official_ng1"]
     np.testing.assert_allclose(got["neglabel_official_ng1"], (image @ id_text.T).sum(1) / 0.01, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"^unknown method\(s\) \['odin'\]"):
+    with pytest.raises(ValueError, match=r"^unknown method\(s\) \['odin'\]; expected some of \['neglabel', 'mcm', "):
         ex.method_scores(image, id_text, neg, params, ("odin",))
+    assert list(ex.method_scores(image, id_text, neg, params)) == ["neglabel", "mcm", "max_cos", "energy"]
+
+
+def test_registry_entries():
+    assert registry.default_methods() == ("neglabel", "mcm", "max_cos", "energy")
+    assert registry.REGISTRY["neglabel"].needs == "negatives" and registry.REGISTRY["energy"].needs == "id"
+    assert registry.label("max_cos") == "max cosine" and registry.label("unregistered") == "unregistered"
+    with pytest.raises(ValueError, match=r"^method 'mcm' is registered already$"):
+        registry.register(registry.REGISTRY["mcm"])
+    with pytest.raises(ValueError, match=r"^method 'x' needs 'stream'; expected one of \['id', 'negatives'\]$"):
+        registry.register(registry.Method("x", "x", lambda *a: None, needs="stream"))
