@@ -8,7 +8,8 @@ Layers, dependencies pointing one way (``tests/test_architecture.py`` enforces t
      │                   methods (registry) ──► scores, negmining, metrics ──► validation
      │                                          (pure tensor math)
      └─► profiles (configs as data, checked against profile_schema.json)
-    building blocks under experiments: corpus, data, emoji (+ fetch), imagenet, models, embed (+ cache), training
+    under experiments: benchmarks (what a profile evaluates on), emoji_training (the embedded model's checkpoint)
+    building blocks under those: corpus, data, emoji (+ fetch), imagenet, models, embed (+ cache), training
     leaves: validation, files, profiles, data, training
 
 - pure math (nothing of ours but the leaf ``validation``): ``scores``, ``negmining``, ``metrics``;
@@ -16,7 +17,9 @@ Layers, dependencies pointing one way (``tests/test_architecture.py`` enforces t
 - building blocks on the leaf ``files``: ``corpus``, ``data``, ``models``, ``embed``/``cache``,
   ``emoji``/``fetch``, ``imagenet``, ``training``; no sideways imports except embed -> cache,
   models and emoji -> data, fetch;
-- ``experiments`` ties them together; ``analysis`` (the notebooks' tables) reads data only
+- ``benchmarks`` (one loader per benchmark kind) and ``emoji_training`` (training, keying and
+  verifying the embedded model's checkpoint) sit between the blocks and the pipeline;
+- ``experiments`` (the pipeline) ties them together; ``analysis`` (the notebooks' tables) reads data only
   through it; the CLI and the notebooks call those two. Nothing imports the CLI, ``book/`` or
   ``notebooks/``.
 """

@@ -35,6 +35,51 @@ def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | N
     return ex.embed_profile(prof, progress=progress)
 
 
+def setup(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None) -> ex.Embedded:
+    """A chapter's one setup call: the plotting theme, every embedding of the profile (cached),
+    and one line saying what the chapter runs on."""
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    emb = load(profile, overrides)
+    print(describe(emb))
+    return emb
+
+
+def describe(emb: ex.Embedded) -> str:
+    """One line: the profile, its ID classes and images, OOD sets and corpus."""
+    return (f"profile {emb.profile.name}: {len(emb.data.class_names)} ID classes, {len(emb.id_emb)} ID images, "
+            f"{sum(len(v) for v in emb.ood_emb.values())} OOD images in {len(emb.ood_emb)} sets, "
+            f"corpus {emb.corpus.name} ({len(emb.corpus):,})")
+
+
+def explore(emb: ex.Embedded, *, corpus: str | None = None, method: str = "neglabel", ood_set: str | None = None,
+            **params: Any) -> dict[str, Any]:
+    """One setting of the explorer: the profile's parameters with ``params`` (eta, m, n_groups,
+    tau, ...) changed, the negatives mined from a WordNet variant (``corpus``, a key of
+    :func:`wordnet_variants`; default the profile's corpus), one method's scores on ID and on one
+    OOD set (default all OOD images pooled), AUROC and FPR95 (percent, the profile's rule) and
+    the first mined words. Without ``m`` the profile's mining rule (e.g. ``pos_fraction``) holds;
+    with ``m`` the lowest M are mined; M is capped at the corpus size and n_g at M."""
+    view = emb
+    if corpus is not None:
+        idx = wordnet_variants(emb)[corpus]
+        view = with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
+    setting = {**emb.profile.params, **params}
+    if "m" in params:
+        setting["m"] = min(int(params["m"]), len(view.corpus))
+        setting["pos_fraction"] = None
+    if setting.get("pos_fraction") is None:
+        setting["n_groups"] = min(setting["n_groups"], setting["m"])
+    scored = ex.score(view, setting, methods=(method,))
+    id_scores = scored.id[method]
+    ood = scored.ood[ood_set][method] if ood_set else np.concatenate([s[method] for s in scored.ood.values()])
+    rule = ex.fpr_rule(scored.params)
+    return {"params": scored.params, "id": id_scores, "ood": ood,
+            "AUROC": 100 * metrics.auroc(id_scores, ood), "FPR95": 100 * metrics.fpr_at_tpr(id_scores, ood, rule=rule),
+            "mined": [view.corpus.words[i] for i in scored.negatives[:12]]}
+
+
 # ---------------------------------------------------------------- NegMining
 
 
@@ -57,7 +102,7 @@ def mining_table(emb: ex.Embedded, *, eta: float | None = None, m: int | None = 
     given), plus its nearest ID class."""
     eta = emb.profile.params["eta"] if eta is None else eta
     rule = mining_rule(emb, m)
-    score = ex.percentile_similarity(emb, eta).numpy()
+    score = ex.candidate_scores(emb, eta).numpy()
     order = np.argsort(score, kind="stable")
     rank = np.empty(len(score), dtype=int)
     rank[order] = np.arange(1, len(score) + 1)

@@ -240,3 +240,12 @@ def encode_images(
         if payload is None:
             return out
     return store.load(payload, mmap=True)
+
+
+def class_embeddings(loaded: LoadedModel, class_names: Sequence[str], templates: Sequence[str], *,
+                     progress: bool = True) -> np.ndarray:
+    """Prompt-ensemble class embeddings: the mean of each class's templates, re-normalised (K, D)."""
+    texts = [t.format(name) for name in class_names for t in templates]
+    emb = encode_texts(loaded, texts, progress=progress, desc="ID prompts").reshape(len(class_names), len(templates), -1)
+    mean = emb.mean(axis=1)
+    return mean / np.linalg.norm(mean, axis=1, keepdims=True)

@@ -1,260 +1,36 @@
-"""The top layer: a profile in, embeddings, mined negatives, scores and results out.
+"""The pipeline: a profile in, embeddings, mined negatives, scores and results out.
 
-One code path for every profile: the benchmark provides class names and image sets, the model
-comes from ``models`` (trained here first for the embedded default), ``embed`` caches every
-embedding, and ``negmining``/``scores``/``metrics`` do the math. Notebooks and the CLI call this.
+One code path for every profile: :mod:`benchmarks` provides class names and image sets, the model
+comes from ``models`` (trained first by :mod:`emoji_training` for the embedded default),
+``embed`` caches every embedding, :mod:`methods` scores and ``negmining``/``metrics`` do the
+math. Notebooks (through ``analysis``) and the CLI call this.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import platform
 import time
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from . import __version__, emoji, imagenet, metrics, negmining
 from . import corpus as corpus_mod
 from . import methods as registry
-from .cache import StaleCacheWarning
-from .data import DataNotFoundError, ImageFiles, load_rgb
-from .embed import encode_images, encode_texts
-from .files import atomic_write_text, cache_root, remove_dead_temp_files, sha256_file
-from .models import (
-    BUILTIN_CONFIGS,
-    LoadedModel,
-    ModelNotFoundError,
-    WeightsUnavailableError,
-    file_sha256,
-    load_model,
-    minilm_folder,
-    require_weights,
-)
+from . import metrics, negmining
+from .benchmarks import LOCAL_BENCHMARKS, BenchmarkData, benchmark_data, class_names, prepare_data  # noqa: F401
+from .data import DataNotFoundError, ImageFiles
+from .embed import class_embeddings, encode_images, encode_texts
+from .emoji_training import checkpoint_path, checkpoint_problem, train_emoji_model  # noqa: F401
+from .files import cache_root, remove_dead_temp_files  # noqa: F401  (cache_root: the CLI's cache-dir)
+from .metrics import zero_shot_top1
+from .models import LoadedModel, ModelNotFoundError, WeightsUnavailableError, load_model, require_weights
 from .profiles import Profile
-from .training import TrainConfig, normalize_images, train_image_tower
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BenchmarkData:
-    """What a profile evaluates on: ID class names, the ID test images (label = class index),
-    named OOD sets, and ID test sets under domain shift (labels = class index)."""
-
-    class_names: list[str]
-    id_images: ImageFiles
-    ood: dict[str, ImageFiles]
-    shift: dict[str, ImageFiles] = field(default_factory=dict)
-    concepts: dict[str, Any] = field(default_factory=dict)  # unit id -> display info (emoji char, name)
-
-
-def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = None) -> BenchmarkData:
-    spec = profile.benchmark
-    bench = bench or emoji.prepare()
-    split = bench.split(spec.get("split"))
-    labels = list(range(len(split.id)))
-    eval_styles, shift_styles = spec["eval_styles"], spec.get("shift_styles", [])
-    return BenchmarkData(
-        class_names=split.class_names,
-        id_images=bench.images(split.id, eval_styles, labels=labels, name="ID"),
-        ood={name: bench.images(members, eval_styles, name=name) for name, members in split.ood.items()},
-        shift={s: bench.images(split.id, [s], labels=labels, name=s) for s in shift_styles},
-        concepts={c.id: {"char": c.char, "name": c.name, "group": c.group, "subgroup": c.subgroup} for c in bench.concepts},
-    )
-
-
-def imagenet_benchmark_data(profile: Profile) -> BenchmarkData:
-    """ImageNet-1k val as ID, the MOS OOD sets, the domain-shift sets that are present, from the
-    local folders under ``benchmark.root`` (see :mod:`neglabel_core.imagenet`)."""
-    spec = profile.benchmark
-    sets = imagenet.load_sets(spec.get("root"), spec["id"], spec["ood"], spec.get("shift"))
-    names = imagenet.class_names()
-    concepts = {wnid: {"name": name} for wnid, name in zip(imagenet.synsets(), names)}
-    for files in sets.ood.values():  # OOD sets in class folders (Textures): the folder names are their classes
-        concepts.update({u: {"name": Path(u).name.replace("_", " ")} for u in set(files.units) if not Path(u).suffix})
-    return BenchmarkData(class_names=names, id_images=sets.id, ood=sets.ood, shift=sets.shift, concepts=concepts)
-
-
-BENCHMARKS: dict[str, Callable[[Profile], BenchmarkData]] = {"emoji": emoji_benchmark_data, "imagenet": imagenet_benchmark_data}
-LOCAL_BENCHMARKS = frozenset({"imagenet"})  # read from local folders: checking them downloads nothing
-
-
-def benchmark_data(profile: Profile) -> BenchmarkData:
-    kind = profile.benchmark.get("kind")
-    if kind not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark kind {kind!r} in profile {profile.name!r}; expected one of {list(BENCHMARKS)}")
-    return BENCHMARKS[kind](profile)
-
-
-# ---------------------------------------------------------------- training the embedded model
-
-
-def captions_for(concepts: Sequence[emoji.Concept], templates: Sequence[str]) -> tuple[list[str], list[int]]:
-    """Every template applied to every alias of every concept, with the owning concept's index."""
-    texts, owners = [], []
-    for i, concept in enumerate(concepts):
-        for alias in concept.aliases:
-            for template in templates:
-                texts.append(template.format(alias))
-                owners.append(i)
-    return texts, owners
-
-
-def load_style_images(bench: emoji.EmojiBenchmark, concepts: Sequence[emoji.Concept], styles: Sequence[str],
-                      size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All images of ``concepts`` in ``styles`` as uint8 (N, 3, size, size) and their concept index."""
-    arrays, owners = [], []
-    for i, concept in enumerate(concepts):
-        for style in styles:
-            rel = concept.files.get(style)
-            if rel is not None:
-                image = load_rgb(bench.root / rel)
-                if image.size != (size, size):
-                    image = image.resize((size, size))
-                arrays.append(np.asarray(image))
-                owners.append(i)
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return images, torch.tensor(owners)
-
-
-def _train_key(profile: Profile, train: TrainConfig, concepts: Sequence[emoji.Concept]) -> dict[str, Any]:
-    config_file = BUILTIN_CONFIGS / f"{profile.model['name']}.json"
-    return {
-        "model_config": json.loads(config_file.read_text("utf-8")),
-        "text_tower_sha256": sha256_file(Path(minilm_folder()) / "model.safetensors"),
-        "train": train.to_dict(),
-        "styles": list(profile.benchmark["train_styles"]),
-        "packages": {k: p.integrity for k, p in emoji.PACKAGES.items()},
-        "concepts": hashlib.sha256("|".join(c.id for c in concepts).encode()).hexdigest(),
-        "torch": torch.__version__,
-        "code": _training_code_sha256(),
-    }
-
-
-def _training_code_sha256() -> str:
-    """The code that decides the trained weights: ``training.py`` and the functions here that feed
-    it. A change to it gives a new checkpoint key, so a checkpoint trained by older code is never
-    taken for the current one."""
-    import inspect
-
-    from . import training
-
-    parts = [inspect.getsource(training), *(inspect.getsource(f) for f in (captions_for, load_style_images, train_emoji_model))]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def training_concepts(profile: Profile, bench: emoji.EmojiBenchmark) -> list[emoji.Concept]:
-    """Every concept (ID and OOD alike), or only ``benchmark.train_groups`` where a profile sets it."""
-    groups = profile.benchmark.get("train_groups")
-    return bench.select(groups) if groups else list(bench.concepts)
-
-
-def checkpoint_path(profile: Profile, train: TrainConfig | None = None, concepts: Sequence[emoji.Concept] | None = None) -> Path:
-    train = train or TrainConfig(**profile.data.get("train", {}))
-    if concepts is None:
-        concepts = training_concepts(profile, emoji.prepare(progress=False))
-    key = hashlib.sha256(json.dumps(_train_key(profile, train, concepts), sort_keys=True).encode()).hexdigest()[:16]
-    return cache_root() / "models" / f"{profile.model['name']}-{key}.pt"
-
-
-def zero_shot_top1(image_emb: np.ndarray, class_emb: np.ndarray, labels: Sequence[int]) -> float:
-    """Fraction of images whose most similar class embedding is their own class."""
-    predicted = np.argmax(np.asarray(image_emb) @ np.asarray(class_emb).T, axis=1)
-    return float(np.mean(predicted == np.asarray(labels)))
-
-
-def class_embeddings(loaded: LoadedModel, class_names: Sequence[str], templates: Sequence[str], *,
-                     progress: bool = True) -> np.ndarray:
-    """Prompt-ensemble class embeddings: the mean of each class's templates, re-normalised (K, D)."""
-    texts = [t.format(name) for name in class_names for t in templates]
-    emb = encode_texts(loaded, texts, progress=progress, desc="ID prompts").reshape(len(class_names), len(templates), -1)
-    mean = emb.mean(axis=1)
-    return mean / np.linalg.norm(mean, axis=1, keepdims=True)
-
-
-def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | None = None,
-                      train: TrainConfig | None = None, progress: bool = True, force: bool = False) -> Path:
-    """Train the embedded model's image tower if its checkpoint is missing; returns the checkpoint.
-
-    Saves ``<checkpoint>.pt`` (``{"state_dict": ...}``, reloads strict through
-    ``load_model(name, pretrained=path)``) and ``<checkpoint>.json``, the manifest: data versions,
-    model config, training config and seed, wall time, loss per epoch, ID top-1 on the
-    evaluation styles. Both are written atomically.
-    """
-    bench = emoji.prepare(progress=progress)
-    concepts = list(concepts) if concepts is not None else training_concepts(profile, bench)
-    train = train or TrainConfig(**profile.data.get("train", {}))
-    target = checkpoint_path(profile, train, concepts)
-    if target.exists() and target.with_suffix(".json").exists() and not force:
-        problem = checkpoint_problem(target)
-        if problem is None:
-            return target
-        warnings.warn(f"checkpoint {target} {problem}; training it again", StaleCacheWarning, stacklevel=2)
-    torch.manual_seed(train.seed)  # the image tower's initialisation
-    loaded = load_model(profile.model["name"], None, device="cpu")
-    loaded.model.lock_text_tower()  # frozen: the text side stays the pretrained MiniLM
-    captions, owners = captions_for(concepts, train.caption_templates)
-    caption_emb = torch.from_numpy(np.array(encode_texts(loaded, captions, progress=progress, desc="captions")))
-    size = loaded.model.visual.image_size
-    size = size[0] if isinstance(size, tuple) else size
-    images, image_owner = load_style_images(bench, concepts, profile.benchmark["train_styles"], size)
-    train_log = train_image_tower(loaded.model, images, image_owner, caption_emb, torch.tensor(owners), train,
-                                  progress=progress)
-    # ID top-1 on the held-out evaluation styles, straight from the trained model in memory.
-    split = bench.split(profile.benchmark.get("split"))
-    id_text = class_embeddings(loaded, split.class_names, profile.id_templates, progress=False)
-    eval_imgs, eval_labels = load_style_images(bench, split.id, profile.benchmark["eval_styles"], size)
-    with torch.inference_mode():
-        eval_emb = torch.nn.functional.normalize(loaded.model.visual(normalize_images(eval_imgs)), dim=-1).numpy()
-    top1 = zero_shot_top1(eval_emb, id_text, eval_labels.numpy())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".pt.tmp")
-    torch.save({"state_dict": loaded.model.state_dict()}, tmp)
-    tmp.replace(target)
-    manifest = {
-        "checkpoint": target.name,
-        "checkpoint_sha256": sha256_file(target),
-        "model": profile.model["name"],
-        "key": _train_key(profile, train, concepts),
-        "n_concepts": len(concepts),
-        "n_images": len(images),
-        "n_captions": len(captions),
-        "steps": train_log.steps,
-        "wall_s": round(train_log.wall_s, 1),
-        "epoch_loss": [round(x, 4) for x in train_log.epoch_loss],
-        "logit_scale": round(train_log.logit_scale, 2),
-        "id_top1_eval_styles": top1,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "neglabel_core": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    atomic_write_text(target.with_suffix(".json"), json.dumps(manifest, indent=1))
-    log.info("trained %s: %d steps in %.0f s, ID top-1 %.3f", target.name, train_log.steps, train_log.wall_s, top1)
-    return target
-
-
-def checkpoint_problem(checkpoint: Path) -> str | None:
-    """Why a cached checkpoint must not be used (its manifest unreadable, or its bytes not those
-    the manifest's SHA-256 records: a bit flip, a truncated or replaced file), or ``None``."""
-    try:
-        manifest = json.loads(checkpoint.with_suffix(".json").read_text("utf-8"))
-        expected = manifest["checkpoint_sha256"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        return f"has an unreadable manifest ({exc.__class__.__name__}: {exc})"
-    actual = file_sha256(checkpoint)
-    if actual != expected:
-        return f"does not match its manifest's SHA-256 (file {actual[:12]}..., manifest {str(expected)[:12]}...)"
-    return None
 
 
 def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto") -> LoadedModel:
@@ -264,13 +40,6 @@ def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto
         remove_dead_temp_files(cache_root() / "models")  # a killed training's checkpoint.pt.tmp, once an hour old
         pretrained = str(train_emoji_model(profile, progress=progress))
     return load_model(profile.model["name"], pretrained, device=device)
-
-
-def class_names(profile: Profile) -> list[str]:
-    """The profile's ID class names; for ImageNet without touching the image folders."""
-    if profile.benchmark.get("kind") == "imagenet":
-        return imagenet.class_names()
-    return benchmark_data(profile).class_names
 
 
 @dataclass
@@ -325,15 +94,6 @@ def weights_problem(profile: Profile) -> str | None:
     except (ModelNotFoundError, WeightsUnavailableError) as exc:
         return str(exc)
     return None
-
-
-def prepare_data(profile: Profile, *, progress: bool = True) -> str:
-    """Fetch and prepare the profile's benchmark where it fetches its own (the CLI's ``fetch``);
-    returns what was done, in words."""
-    if profile.benchmark.get("kind") != "emoji":
-        return f"profile {profile.name!r} uses local data ({profile.benchmark.get('kind')}); nothing to fetch"
-    bench = emoji.prepare(progress=progress)
-    return f"emoji benchmark ready at {bench.root}: {len(bench.concepts)} concepts, styles {', '.join(bench.styles)}"
 
 
 def embed_corpus(profile: Profile, *, progress: bool = True, device: str = "auto") -> np.ndarray:
@@ -442,7 +202,7 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     )
 
 
-def percentile_similarity(emb: Embedded | TextSide, eta: float) -> torch.Tensor:
+def candidate_scores(emb: Embedded | TextSide, eta: float) -> torch.Tensor:
     """s(w) of every candidate (:func:`negmining.percentile_similarity`), computed once per eta
     (sweeps mine many times with the same eta)."""
     if eta not in emb.similarity_by_eta:
@@ -454,7 +214,7 @@ def mine(emb: Embedded | TextSide, *, eta: float, m: int, pos_fraction: float | 
     """Indices into ``emb.corpus`` of the mined negatives: the ``m`` candidates with the smallest
     percentile similarity s(w), or, with ``pos_fraction`` (the official code's rule, 0.15), that
     fraction of each part of speech ranked separately (nouns first)."""
-    similarity = percentile_similarity(emb, eta)
+    similarity = candidate_scores(emb, eta)
     if pos_fraction is not None:
         return negmining.lowest_fraction_per_group(similarity, emb.corpus.pos, pos_fraction).numpy()
     return negmining.lowest(similarity, m).numpy()

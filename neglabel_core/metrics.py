@@ -77,6 +77,12 @@ def fpr_at_tpr(id_scores: ArrayLike, ood_scores: ArrayLike, tpr: float = 0.95, *
     return float(np.mean(b >= threshold))
 
 
+def zero_shot_top1(image_emb: np.ndarray, class_emb: np.ndarray, labels: Sequence[int]) -> float:
+    """Fraction of images whose most similar class embedding is their own class."""
+    predicted = np.argmax(np.asarray(image_emb) @ np.asarray(class_emb).T, axis=1)
+    return float(np.mean(predicted == np.asarray(labels)))
+
+
 def _average_precision(pos: np.ndarray, neg: np.ndarray) -> float:
     """Average precision with ``pos`` as the positive class (step-wise, as scikit-learn)."""
     _, tp, fp = _ranked(pos, neg)

@@ -22,8 +22,12 @@ ALLOWED: dict[str, set[str]] = {
     "embed": {"cache", "models"},  # embedding runs a model and caches its output
     "emoji": {"data", "fetch", "files"},  # the emoji benchmark is fetched, verified data
     "imagenet": {"data"},
+    # what a profile evaluates on, and training the embedded model: under the pipeline
+    "benchmarks": {"emoji", "imagenet", "data", "profiles"},
+    "emoji_training": {"emoji", "training", "models", "embed", "files", "data", "metrics", "profiles", "cache",
+                       "__version__"},
     # the pipeline ties them together; analysis reads data only through it; the CLI calls the top
-    "experiments": MATH | BLOCKS | LEAVES | {"methods", "__version__"},
+    "experiments": MATH | BLOCKS | LEAVES | {"methods", "benchmarks", "emoji_training"},
     "analysis": {"experiments", "methods", "metrics", "corpus", "profiles"},
     "book": {"fetch", "files"},  # vendors MathJax through the verified npm fetch
     "cli": {"analysis", "experiments", "profiles", "book", "browser_check", "__version__"},

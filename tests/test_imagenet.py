@@ -217,6 +217,33 @@ def test_a_method_is_added_by_one_registry_entry(data_root, tiny_model_name, tmp
     assert "unknown method(s) ['odin']; expected some of ['neglabel', 'mcm', 'max_cos', 'energy', " in capsys.readouterr().err
 
 
+def test_each_parameter_moves_only_the_methods_that_read_it(data_root, tiny_model_name, tmp_path):
+    """Property tests of the pipeline: a parameter changes exactly the scores of the methods whose
+    registry entry reads it (a swapped tau / mcm_tau would show here), and the explorer's initial
+    setting reproduces the profile's own result."""
+    from neglabel_core import analysis as an
+    from neglabel_core import methods as registry
+
+    path = tmp_path / "fixture.json"
+    path.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, tiny_model_name)).to_json())
+    emb = ex.embed_profile(load_profile(str(path)), progress=False)
+    base = ex.score(emb)
+    changes = {"tau": 0.05, "mcm_tau": 0.5, "energy_tau": 0.05, "seed": 3, "n_groups": 2, "eta": 0.5}
+    for param, value in changes.items():
+        other = ex.score(emb, {param: value})
+        moved = {m for m in base.id if not np.array_equal(base.id[m], other.id[m])}
+        entries = {m: registry.REGISTRY[m] for m in base.id}
+        readers = {m for m, e in entries.items() if param in e.params or (param == "eta" and e.needs == "negatives")}
+        assert moved == readers, (param, moved, readers)
+    view = an.explore(emb, method="neglabel")
+    pooled = ex.results(base)["pooled"]["neglabel"]
+    assert view["AUROC"] == pytest.approx(pooled["auroc"]) and view["FPR95"] == pytest.approx(pooled["fpr95"])
+    assert view["params"]["m"] == base.params["m"]  # the profile's own mining rule (15% per part of speech)
+    small = an.explore(emb, m=10**6, n_groups=1000, corpus="WordNet nouns")
+    assert small["params"]["m"] == len(an.wordnet_variants(emb)["WordNet nouns"])
+    assert small["params"]["n_groups"] <= small["params"]["m"]
+
+
 def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
     """results_table's average is the mean of its set rows, pooled is the concatenation, the
     paper comparison takes the average; the seed spread and paired gaps are consistent."""

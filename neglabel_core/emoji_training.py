@@ -1,0 +1,174 @@
+"""Training the embedded default's image tower (profile ``"pretrained": "@train"``) and its
+cached checkpoint: the key that names it (config, data, training code), the manifest, and the
+check of a cached checkpoint against its manifest before use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__, emoji
+from .cache import StaleCacheWarning
+from .data import load_rgb
+from .embed import class_embeddings, encode_texts
+from .files import atomic_write_text, cache_root, sha256_file
+from .metrics import zero_shot_top1
+from .models import BUILTIN_CONFIGS, file_sha256, load_model, minilm_folder
+from .profiles import Profile
+from .training import TrainConfig, normalize_images, train_image_tower
+
+log = logging.getLogger(__name__)
+
+
+def captions_for(concepts: Sequence[emoji.Concept], templates: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Every template applied to every alias of every concept, with the owning concept's index."""
+    texts, owners = [], []
+    for i, concept in enumerate(concepts):
+        for alias in concept.aliases:
+            for template in templates:
+                texts.append(template.format(alias))
+                owners.append(i)
+    return texts, owners
+
+
+def load_style_images(bench: emoji.EmojiBenchmark, concepts: Sequence[emoji.Concept], styles: Sequence[str],
+                      size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images of ``concepts`` in ``styles`` as uint8 (N, 3, size, size) and their concept index."""
+    arrays, owners = [], []
+    for i, concept in enumerate(concepts):
+        for style in styles:
+            rel = concept.files.get(style)
+            if rel is not None:
+                image = load_rgb(bench.root / rel)
+                if image.size != (size, size):
+                    image = image.resize((size, size))
+                arrays.append(np.asarray(image))
+                owners.append(i)
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return images, torch.tensor(owners)
+
+
+def _train_key(profile: Profile, train: TrainConfig, concepts: Sequence[emoji.Concept]) -> dict[str, Any]:
+    config_file = BUILTIN_CONFIGS / f"{profile.model['name']}.json"
+    return {
+        "model_config": json.loads(config_file.read_text("utf-8")),
+        "text_tower_sha256": sha256_file(Path(minilm_folder()) / "model.safetensors"),
+        "train": train.to_dict(),
+        "styles": list(profile.benchmark["train_styles"]),
+        "packages": {k: p.integrity for k, p in emoji.PACKAGES.items()},
+        "concepts": hashlib.sha256("|".join(c.id for c in concepts).encode()).hexdigest(),
+        "torch": torch.__version__,
+        "code": _training_code_sha256(),
+    }
+
+
+def _training_code_sha256() -> str:
+    """The code that decides the trained weights: ``training.py`` and the functions here that feed
+    it. A change to it gives a new checkpoint key, so a checkpoint trained by older code is never
+    taken for the current one."""
+    import inspect
+
+    from . import training
+
+    parts = [inspect.getsource(training), *(inspect.getsource(f) for f in (captions_for, load_style_images, train_emoji_model))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def training_concepts(profile: Profile, bench: emoji.EmojiBenchmark) -> list[emoji.Concept]:
+    """Every concept (ID and OOD alike), or only ``benchmark.train_groups`` where a profile sets it."""
+    groups = profile.benchmark.get("train_groups")
+    return bench.select(groups) if groups else list(bench.concepts)
+
+
+def checkpoint_path(profile: Profile, train: TrainConfig | None = None, concepts: Sequence[emoji.Concept] | None = None) -> Path:
+    train = train or TrainConfig(**profile.data.get("train", {}))
+    if concepts is None:
+        concepts = training_concepts(profile, emoji.prepare(progress=False))
+    key = hashlib.sha256(json.dumps(_train_key(profile, train, concepts), sort_keys=True).encode()).hexdigest()[:16]
+    return cache_root() / "models" / f"{profile.model['name']}-{key}.pt"
+
+
+def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | None = None,
+                      train: TrainConfig | None = None, progress: bool = True, force: bool = False) -> Path:
+    """Train the embedded model's image tower if its checkpoint is missing; returns the checkpoint.
+
+    Saves ``<checkpoint>.pt`` (``{"state_dict": ...}``, reloads strict through
+    ``load_model(name, pretrained=path)``) and ``<checkpoint>.json``, the manifest: data versions,
+    model config, training config and seed, wall time, loss per epoch, ID top-1 on the
+    evaluation styles. Both are written atomically.
+    """
+    bench = emoji.prepare(progress=progress)
+    concepts = list(concepts) if concepts is not None else training_concepts(profile, bench)
+    train = train or TrainConfig(**profile.data.get("train", {}))
+    target = checkpoint_path(profile, train, concepts)
+    if target.exists() and target.with_suffix(".json").exists() and not force:
+        problem = checkpoint_problem(target)
+        if problem is None:
+            return target
+        warnings.warn(f"checkpoint {target} {problem}; training it again", StaleCacheWarning, stacklevel=2)
+    torch.manual_seed(train.seed)  # the image tower's initialisation
+    loaded = load_model(profile.model["name"], None, device="cpu")
+    loaded.model.lock_text_tower()  # frozen: the text side stays the pretrained MiniLM
+    captions, owners = captions_for(concepts, train.caption_templates)
+    caption_emb = torch.from_numpy(np.array(encode_texts(loaded, captions, progress=progress, desc="captions")))
+    size = loaded.model.visual.image_size
+    size = size[0] if isinstance(size, tuple) else size
+    images, image_owner = load_style_images(bench, concepts, profile.benchmark["train_styles"], size)
+    train_log = train_image_tower(loaded.model, images, image_owner, caption_emb, torch.tensor(owners), train,
+                                  progress=progress)
+    # ID top-1 on the held-out evaluation styles, straight from the trained model in memory.
+    split = bench.split(profile.benchmark.get("split"))
+    id_text = class_embeddings(loaded, split.class_names, profile.id_templates, progress=False)
+    eval_imgs, eval_labels = load_style_images(bench, split.id, profile.benchmark["eval_styles"], size)
+    with torch.inference_mode():
+        eval_emb = torch.nn.functional.normalize(loaded.model.visual(normalize_images(eval_imgs)), dim=-1).numpy()
+    top1 = zero_shot_top1(eval_emb, id_text, eval_labels.numpy())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".pt.tmp")
+    torch.save({"state_dict": loaded.model.state_dict()}, tmp)
+    tmp.replace(target)
+    manifest = {
+        "checkpoint": target.name,
+        "checkpoint_sha256": sha256_file(target),
+        "model": profile.model["name"],
+        "key": _train_key(profile, train, concepts),
+        "n_concepts": len(concepts),
+        "n_images": len(images),
+        "n_captions": len(captions),
+        "steps": train_log.steps,
+        "wall_s": round(train_log.wall_s, 1),
+        "epoch_loss": [round(x, 4) for x in train_log.epoch_loss],
+        "logit_scale": round(train_log.logit_scale, 2),
+        "id_top1_eval_styles": top1,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "neglabel_core": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_text(target.with_suffix(".json"), json.dumps(manifest, indent=1))
+    log.info("trained %s: %d steps in %.0f s, ID top-1 %.3f", target.name, train_log.steps, train_log.wall_s, top1)
+    return target
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why a cached checkpoint must not be used (its manifest unreadable, or its bytes not those
+    the manifest's SHA-256 records: a bit flip, a truncated or replaced file), or ``None``."""
+    try:
+        manifest = json.loads(checkpoint.with_suffix(".json").read_text("utf-8"))
+        expected = manifest["checkpoint_sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        return f"has an unreadable manifest ({exc.__class__.__name__}: {exc})"
+    actual = file_sha256(checkpoint)
+    if actual != expected:
+        return f"does not match its manifest's SHA-256 (file {actual[:12]}..., manifest {str(expected)[:12]}...)"
+    return None
