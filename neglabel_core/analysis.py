@@ -276,11 +276,9 @@ def hardest(emb: ex.Embedded, scored: ex.Scored, method: str, k: int = 8) -> dic
 
 
 def roc_points(id_scores: np.ndarray, ood_scores: np.ndarray) -> pd.DataFrame:
-    """The ROC curve (FPR, TPR) with ID as positive."""
-    thresholds = np.unique(np.concatenate([id_scores, ood_scores]))[::-1]
-    tpr = [(id_scores >= t).mean() for t in thresholds]
-    fpr = [(ood_scores >= t).mean() for t in thresholds]
-    return pd.DataFrame({"fpr": [0.0, *fpr, 1.0], "tpr": [0.0, *tpr, 1.0]})
+    """The ROC curve (FPR, TPR) with ID as positive (:func:`metrics.roc_curve`)."""
+    fpr, tpr = metrics.roc_curve(id_scores, ood_scores)
+    return pd.DataFrame({"fpr": fpr, "tpr": tpr})
 
 
 # ---------------------------------------------------------------- sweeps

@@ -31,12 +31,17 @@ def _ranked(id_scores: np.ndarray, ood_scores: np.ndarray):
     return scores[last_of_tie], tp, fp
 
 
-def auroc(id_scores: ArrayLike, ood_scores: ArrayLike) -> float:
-    """Area under the ROC curve: P(S_id > S_ood) + 0.5 P(S_id = S_ood) (Mann-Whitney U / (n m))."""
+def roc_curve(id_scores: ArrayLike, ood_scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC curve with ID as positive: (FPR, TPR) at every distinct threshold from high to low,
+    starting at (0, 0). O(N log N)."""
     a, b = _scores(id_scores, "id_scores"), _scores(ood_scores, "ood_scores")
     _, tp, fp = _ranked(a, b)
-    tpr = np.r_[0.0, tp / len(a)]
-    fpr = np.r_[0.0, fp / len(b)]
+    return np.r_[0.0, fp / len(b)], np.r_[0.0, tp / len(a)]
+
+
+def auroc(id_scores: ArrayLike, ood_scores: ArrayLike) -> float:
+    """Area under the ROC curve: P(S_id > S_ood) + 0.5 P(S_id = S_ood) (Mann-Whitney U / (n m))."""
+    fpr, tpr = roc_curve(id_scores, ood_scores)
     return float(np.trapezoid(tpr, fpr))
 
 

@@ -92,15 +92,18 @@ def test_missing_npm_is_a_clear_error(tmp_path, monkeypatch):
         npm_pack(NpmPackage("openmoji", "17.0.0", "sha512-x"), tmp_path)
 
 
+def make_tgz(path, members):
+    """A gzipped tar at ``path`` holding ``members`` ({name: bytes}), as an npm package does."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
 def test_extract_refuses_paths_out_of_the_target(tmp_path):
-    tgz = tmp_path / "evil.tgz"
-    with tarfile.open(tgz, "w:gz") as tar:
-        good = tarfile.TarInfo("package/ok/a.txt")
-        good.size = 2
-        tar.addfile(good, io.BytesIO(b"ok"))
-        evil = tarfile.TarInfo("package/../../escaped.txt")
-        evil.size = 4
-        tar.addfile(evil, io.BytesIO(b"evil"))
+    tgz = make_tgz(tmp_path / "evil.tgz", {"package/ok/a.txt": b"ok", "package/../../escaped.txt": b"evil"})
     with pytest.raises(tarfile.OutsideDestinationError):
         extract(tgz, tmp_path / "out", lambda p: True)
     assert not (tmp_path / "out").exists() and not (tmp_path.parent / "escaped.txt").exists()
@@ -108,12 +111,7 @@ def test_extract_refuses_paths_out_of_the_target(tmp_path):
 
 
 def test_extract_keeps_only_what_is_asked(tmp_path):
-    tgz = tmp_path / "p.tgz"
-    with tarfile.open(tgz, "w:gz") as tar:
-        for name in ("package/img/a.png", "package/other/b.txt"):
-            info = tarfile.TarInfo(name)
-            info.size = 1
-            tar.addfile(info, io.BytesIO(b"x"))
+    tgz = make_tgz(tmp_path / "p.tgz", {"package/img/a.png": b"x", "package/other/b.txt": b"x"})
     assert extract(tgz, tmp_path / "out", lambda p: p.startswith("img/")) == 1
     assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["a.png"]
 
@@ -123,11 +121,7 @@ def test_killed_extraction_is_cleaned_and_folders_follow_the_umask(tmp_path):
     import subprocess
     import sys
 
-    tgz = tmp_path / "p.tgz"
-    with tarfile.open(tgz, "w:gz") as tar:
-        info = tarfile.TarInfo("package/img/a.png")
-        info.size = 1
-        tar.addfile(info, io.BytesIO(b"x"))
+    tgz = make_tgz(tmp_path / "p.tgz", {"package/img/a.png": b"x"})
     dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                                   text=True).stdout)
     leftover = tmp_path / f".emoji-datasource-twitter-16.0.0.pid{dead_pid}.abc"  # what kill -9 mid-fetch leaves

@@ -29,6 +29,14 @@ def test_aupr_in_and_out_match_sklearn(score_sets):
     assert metrics.aupr_out(*score_sets) == pytest.approx(average_precision_score(1 - y, -s), abs=1e-12)
 
 
+def test_roc_curve_matches_sklearn(score_sets):
+    y, s = labelled(*score_sets)
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    ours_fpr, ours_tpr = metrics.roc_curve(*score_sets)
+    np.testing.assert_allclose(ours_fpr, fpr, atol=1e-12)
+    np.testing.assert_allclose(ours_tpr, tpr, atol=1e-12)
+
+
 def test_fpr95_matches_sklearn_roc_curve(score_sets):
     y, s = labelled(*score_sets)
     fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)

@@ -85,7 +85,7 @@ def test_batch_larger_than_concepts_is_an_error(tiny_hf):
 
 def test_checkpoint_key_follows_the_training_code(monkeypatch):
     """A checkpoint trained by other training code must not be taken for the current one."""
-    from neglabel_core import experiments as ex
+    from neglabel_core import emoji_training as ex
     from neglabel_core.profiles import load_profile
 
     profile = load_profile("emoji-tiny")
