@@ -412,11 +412,13 @@ def word_list(name: str, *, size: int | None = None, emb: ex.Embedded | None = N
 
 
 def corpus_ablation(emb: ex.Embedded, extra: Mapping[str, Sequence[str]] | None = None, *,
-                    m: int | None = None, progress: bool = False) -> pd.DataFrame:
+                    m: int | None = None, progress: bool = False, n_bootstrap: int = 0) -> pd.DataFrame:
     """NegLabel (and, for reference, max cosine) with the negatives mined from each corpus:
     the WordNet variants (from the profile's cached corpus embedding) and word lists in
     ``extra`` (embedded with the profile's noun prompt, cached). M is capped at a tenth of small
-    corpora (mining all of a corpus selects nothing)."""
+    corpora (mining all of a corpus selects nothing). AUROC and FPR95 are the mean over the OOD
+    sets. With ``n_bootstrap``, NegLabel's rows also get the gap to the profile's own corpus mined
+    at the same M (``AUROC gap``, ``FPR95 gap``) with paired bootstrap intervals over concepts."""
     frames = []
     m = emb.profile.params["m"] if m is None else m
     variants: dict[str, tuple[corpus_mod.Corpus, np.ndarray]] = {
@@ -427,11 +429,24 @@ def corpus_ablation(emb: ex.Embedded, extra: Mapping[str, Sequence[str]] | None 
         for name, words in extra.items():
             words_corpus = corpus_mod.word_list_corpus(words, name=name).without(emb.data.class_names)
             variants[name] = (words_corpus, ex.embed_words(emb.profile, words_corpus, loaded=loaded, progress=progress))
+    reference: dict[int, ex.Scored] = {}  # the profile's corpus, mined at each M used
     for name, (words_corpus, vectors) in variants.items():
         m_used = min(m, max(1, len(words_corpus) // 10)) if len(words_corpus) < 10 * m else m
         params = {**emb.profile.params, "m": m_used, "n_groups": min(emb.profile.params["n_groups"], m_used),
                   "pos_fraction": None}  # every corpus mines the same M
-        frame = evaluate_params(with_corpus(emb, vectors, words_corpus), params, methods=("neglabel", "max_cos"))
+        scored = ex.score(with_corpus(emb, vectors, words_corpus), params, methods=("neglabel", "max_cos"))
+        average = ex.results(scored)["average"]
+        frame = pd.DataFrame([{"method": method, **{k: scored.params[k] for k in ("m", "eta", "tau", "n_groups")},
+                               "AUROC": average[method]["auroc"], "FPR95": average[method]["fpr95"]}
+                              for method in scored.id])
+        if n_bootstrap:
+            if m_used not in reference:
+                reference[m_used] = ex.score(emb, params, methods=("neglabel",))
+            gap = paired_gaps(emb, (scored, "neglabel"), (reference[m_used], "neglabel"),
+                              n_bootstrap=n_bootstrap).set_index("ood_set").loc["average"]
+            for metric in ("AUROC", "FPR95"):
+                frame.loc[frame["method"] == "neglabel", [f"{metric} gap", f"{metric} gap lo", f"{metric} gap hi"]] = (
+                    gap[f"{metric} diff"], gap[f"{metric} lo"], gap[f"{metric} hi"])
         frame.insert(0, "corpus", name)
         frame.insert(1, "corpus_size", len(words_corpus))
         frames.append(frame)

@@ -15,7 +15,7 @@ from .test_end_to_end import REAL_DATA, SMALL
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_PARAMS = {
-    "03_corpus_ablation": {"web_words": 300, "dictionary_words": 300},
+    "03_corpus_ablation": {"web_words": 300, "dictionary_words": 300, "n_bootstrap": 20},
     "04_hyperparameters": {"etas": [0.05, 0.5], "ms": [20, 100], "groups": [1, 10], "taus": [0.01, 0.1],
                            "n_seeds": 3, "n_bootstrap": 20},
     "06_findings": {"n_bootstrap": 20},

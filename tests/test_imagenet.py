@@ -289,6 +289,10 @@ def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
     assert gaps.loc["SUN", "AUROC diff"] == pytest.approx(sun["neglabel"]["auroc"] - sun["max_cos"]["auroc"])
     assert summary.loc["SUN", "AUROC gap to max cosine"] == pytest.approx(gaps.loc["SUN", "AUROC diff"])
     assert len(an.seed_spread_sentences(spread["summary"])) == len(OOD) + 1
+    ablation = an.corpus_ablation(emb, n_bootstrap=20).set_index(["corpus", "method"])
+    same = ablation.loc[("WordNet nouns + adjectives", "neglabel")]  # the profile's own corpus: a zero gap
+    assert (same[["AUROC gap", "AUROC gap lo", "AUROC gap hi", "FPR95 gap"]] == 0).all()
+    assert ablation.loc[("WordNet nouns", "max_cos"), ["AUROC gap"]].isna().all()  # gaps are NegLabel's only
 
 
 def test_data_root_flag_reaches_the_profile(data_root, tiny_model_name, tmp_path, capsys):
