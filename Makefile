@@ -62,9 +62,10 @@ lint: venv
 book: system-deps
 	$(VENV)/bin/neglabel book --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
-# The notebooks live in JupyterLab, in the project's environment (the explorer's sliders work there).
+# The notebooks live in JupyterLab, in the project's environment (the explorer's sliders work there);
+# as root (the default user on our machines) jupyter needs --allow-root.
 lab: system-deps
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Publish the built HTML to the gh-pages branch (and push it to origin).
 publish:
