@@ -131,12 +131,22 @@ def mining_table(emb: ex.Embedded, *, eta: float | None = None, m: int | None = 
 # ---------------------------------------------------------------- scores and results
 
 
-def score_frame(scored: ex.Scored) -> pd.DataFrame:
-    """Long table: one row per (image, method): set ("ID" or an OOD set), score."""
+def log_odds(scores: np.ndarray) -> np.ndarray:
+    """``log(S / (1 - S))`` for scores in [0, 1] (clipped 1e-12 from the ends): NegLabel's score
+    piles up near 1 for most images, its log-odds spread what separates them. Monotone, so ranks,
+    AUROC and FPR95 are those of the score itself."""
+    s = np.asarray(scores, dtype=np.float64)
+    return np.log(np.clip(s, 1e-12, None)) - np.log(np.clip(1 - s, 1e-12, None))
+
+
+def score_frame(scored: ex.Scored, *, as_log_odds: Sequence[str] = ()) -> pd.DataFrame:
+    """Long table: one row per (image, method): set ("ID" or an OOD set), score; the methods in
+    ``as_log_odds`` (e.g. ``("neglabel",)``) as :func:`log_odds` of their score."""
     rows = []
     for name, by_method in [("ID", scored.id), *scored.ood.items()]:
         for method, values in by_method.items():
-            rows.append(pd.DataFrame({"set": name, "method": method, "score": values}))
+            rows.append(pd.DataFrame({"set": name, "method": method,
+                                      "score": log_odds(values) if method in as_log_odds else values}))
     return pd.concat(rows, ignore_index=True)
 
 

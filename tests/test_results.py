@@ -85,3 +85,12 @@ def test_registry_entries():
         registry.register(registry.REGISTRY["mcm"])
     with pytest.raises(ValueError, match=r"^method 'x' needs 'stream'; expected one of \['id', 'negatives'\]$"):
         registry.register(registry.Method("x", "x", lambda *a: None, needs="stream"))
+
+
+def test_log_odds_is_monotone_and_finite_at_the_ends():
+    from neglabel_core import analysis as an
+
+    s = np.array([0.0, 0.2, 0.5, 0.999999, 1.0])
+    got = an.log_odds(s)
+    assert np.isfinite(got).all() and (np.diff(got) > 0).all()
+    assert got[2] == 0.0 and got[1] == pytest.approx(np.log(0.25))
