@@ -328,7 +328,12 @@ def evaluate_params(emb: ex.Embedded, params: Mapping[str, Any], *, id_emb: np.n
     """AUROC and FPR95 (percent, the profile's FPR rule) per method for one parameter setting:
     the mean over the OOD sets, as the paper reports."""
     view = emb if corpus_emb is None else with_corpus(emb, corpus_emb)
-    scored = ex.score(view, params, id_emb=id_emb, methods=methods)
+    return average_frame(ex.score(view, params, id_emb=id_emb, methods=methods))
+
+
+def average_frame(scored: ex.Scored) -> pd.DataFrame:
+    """One row per scored method: the parameters behind it and its AUROC and FPR95 (percent, the
+    profile's FPR rule), the mean over the OOD sets."""
     average = ex.results(scored)["average"]
     return pd.DataFrame([{"method": method, **{k: scored.params[k] for k in ("m", "eta", "tau", "n_groups")},
                           "AUROC": average[method]["auroc"], "FPR95": average[method]["fpr95"]} for method in scored.id])
@@ -474,10 +479,7 @@ def corpus_ablation(emb: ex.Embedded, extra: Mapping[str, Sequence[str]] | None 
         params = {**emb.profile.params, "m": m_used, "n_groups": min(emb.profile.params["n_groups"], m_used),
                   "pos_fraction": None}  # every corpus mines the same M
         scored = ex.score(with_corpus(emb, vectors, words_corpus), params, methods=("neglabel", "max_cos"))
-        average = ex.results(scored)["average"]
-        frame = pd.DataFrame([{"method": method, **{k: scored.params[k] for k in ("m", "eta", "tau", "n_groups")},
-                               "AUROC": average[method]["auroc"], "FPR95": average[method]["fpr95"]}
-                              for method in scored.id])
+        frame = average_frame(scored)
         if n_bootstrap:
             if m_used not in reference:
                 reference[m_used] = ex.score(emb, params, methods=("neglabel",))

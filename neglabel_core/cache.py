@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import time
 import warnings
@@ -33,7 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from .files import CacheWriteError, atomic_write_text, cache_root, file_mode, remove_dead_temp_files, sha256_file
+from .files import (
+    CacheWriteError,
+    atomic_write_text,
+    cache_root,
+    file_mode,
+    remove_dead_temp_files,
+    remove_path,
+    sha256_file,
+)
 
 FORMAT_VERSION = 2
 ORPHAN_AGE_S = 600.0  # an array no manifest names is removed once this old (by its last rename)
@@ -46,14 +53,6 @@ class StaleCacheWarning(UserWarning):
 
 _RETRY = object()
 
-
-def _remove_path(path: Path) -> None:
-    """Remove whatever is at ``path`` (a folder, a link or a file)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
@@ -107,7 +106,7 @@ class ArrayCache:
     def _load_once(self, key: str, manifest_path: Path, payload: Mapping[str, Any], mmap: bool):
         if manifest_path.is_dir() or manifest_path.is_symlink():
             self._warn(manifest_path, "a folder or link where the manifest file belongs")
-            _remove_path(manifest_path)
+            remove_path(manifest_path)
             return None
         try:
             raw = manifest_path.read_bytes()
@@ -135,7 +134,7 @@ class ArrayCache:
         array_path = manifest_path.parent / name
         if array_path.is_dir() or array_path.is_symlink():
             self._warn(array_path, "a folder or link where the array file belongs")
-            _remove_path(array_path)
+            remove_path(array_path)
             self._drop_manifest(manifest_path, raw)
             return None
         try:
@@ -176,7 +175,7 @@ class ArrayCache:
             "sha256": digest,
         }
         if manifest_path.is_dir():
-            _remove_path(manifest_path)
+            remove_path(manifest_path)
         os.replace(tmp, manifest_path.parent / name)
         atomic_write_text(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False))
         self._remove_old_arrays(key, keep=name)

@@ -68,13 +68,19 @@ def remove_dead_temp_files(folder: os.PathLike | str) -> list[Path]:
             else:
                 dead = path.name.endswith(".tmp") and time.time() - path.lstat().st_mtime > UNTAGGED_TEMP_AGE_S
             if dead:
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
+                remove_path(path)
                 removed.append(path)
     return removed
+
+
+def remove_path(path: os.PathLike | str) -> None:
+    """Remove whatever is at ``path``: a folder (with its contents), a link or a file."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def cache_root() -> Path:
