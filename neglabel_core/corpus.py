@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -334,3 +335,22 @@ def read_prompt_list(path: os.PathLike | str, prompts: Mapping[str, str] = OFFIC
         else:
             raise ValueError(f"line {number} of {path} is {line!r}; expected one of the prompts {list(prompts.values())}")
     return Corpus(tuple(words), tuple(pos_list), tuple(pos_list), Path(path).stem)
+
+
+# CSP (Chen et al., NeurIPS 2024), as its official code (../shared/SUCCESSORS.md, section 1):
+# each adjective gets one superclass word from random.choice(CSP_SUPERCLASS_WORDS) after one
+# random.seed(0), and the phrase is embedded with CSP_PHRASE_TEMPLATES averaged.
+CSP_SUPERCLASS_WORDS = ("environment", "space", "object", "scene", "place", "item", "area", "view", "thing",
+                        "pattern", "structure", "landscape", "vista", "creature")
+CSP_PHRASE_TEMPLATES = ("{}", "a nice photo of {}", "a good photo of {}", "a close-up photo of {}")
+
+
+def csp_phrases(adjectives: Sequence[str], *, seed: int = 0,
+                words: Sequence[str] = CSP_SUPERCLASS_WORDS) -> list[str]:
+    """CSP's "modified superclass names": ``"<adjective> <word>"``, one word per adjective drawn in
+    order by ``random.Random(seed).choice(words)`` (the same sequence as the official
+    ``random.seed(0)`` followed by ``random.choice`` per adjective)."""
+    if not words:
+        raise ValueError("CSP needs at least one superclass word; got none")
+    rng = random.Random(seed)
+    return [f"{adj} {rng.choice(list(words))}" for adj in adjectives]

@@ -149,6 +149,8 @@ class Embedded:
     # s(w) per eta, computed once (sweeps mine many times); a copy made with dataclasses.replace
     # (e.g. another corpus) starts with an empty one
     similarity_by_eta: dict[float, torch.Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # negative-label banks other than NegMining's (CSP), per (bank, parameters): built once
+    bank_cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def build_corpus(spec: Mapping[str, Any], class_names: Sequence[str] = ()) -> corpus_mod.Corpus:
@@ -220,6 +222,58 @@ def mine(emb: Embedded | TextSide, *, eta: float, m: int, pos_fraction: float | 
     return negmining.lowest(similarity, m).numpy()
 
 
+@dataclass
+class Bank:
+    """A bank of mined negative labels: their text, part of speech and embeddings (M, D)."""
+
+    name: str
+    words: list[str]
+    pos: list[str]
+    emb: np.ndarray
+
+
+def neglabel_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
+    """NegMining on the profile's corpus (:func:`mine`)."""
+    idx = mine(emb, eta=params["eta"], m=params["m"], pos_fraction=params.get("pos_fraction"))
+    return Bank("neglabel", [emb.corpus.words[i] for i in idx], [emb.corpus.pos[i] for i in idx], emb.corpus_emb[idx])
+
+
+CSP_FRACTION = 0.15  # the official CSP code keeps the lowest 15% of nouns and of phrases
+
+
+def csp_candidates(emb: Embedded) -> tuple[list[str], list[str], np.ndarray]:
+    """CSP's candidates (../shared/SUCCESSORS.md, section 1): the corpus's nouns (embedded with the
+    profile's noun prompt) and, in place of its adjectives, the "modified superclass names"
+    ``"<adjective> <superclass word>"`` (:func:`corpus.csp_phrases`), each embedded as the mean of
+    CSP's four templates. Nouns first, as the official code."""
+    nouns = [i for i, p in enumerate(emb.corpus.pos) if p == "noun"]
+    adjectives = [w for w, p in zip(emb.corpus.words, emb.corpus.pos) if p == "adj"]
+    phrases = corpus_mod.csp_phrases(adjectives)
+    phrase_emb = class_embeddings(text_tower(emb.profile), phrases, corpus_mod.CSP_PHRASE_TEMPLATES, progress=False)
+    words = [emb.corpus.words[i] for i in nouns] + phrases
+    pos = ["noun"] * len(nouns) + ["csp"] * len(phrases)
+    return words, pos, np.concatenate([emb.corpus_emb[nouns], phrase_emb]).astype(np.float32)
+
+
+def csp_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
+    """CSP's mining: :func:`negmining.csp_similarity` (the profile's eta; near-duplicates of an ID
+    name, cosine > 0.95, never mined), then the lowest ``csp_fraction`` (0.15) of the nouns and of
+    the phrases separately, nouns first."""
+    fraction = params.get("csp_fraction", CSP_FRACTION)
+    key = ("csp", params["eta"], fraction)
+    if key not in emb.bank_cache:
+        if "csp" not in emb.bank_cache:
+            emb.bank_cache["csp"] = csp_candidates(emb)
+        words, pos, cand = emb.bank_cache["csp"]
+        s = negmining.csp_similarity(cand, emb.id_text, eta=params["eta"])
+        idx = negmining.lowest_fraction_per_group(s, pos, fraction).numpy()
+        emb.bank_cache[key] = Bank("csp", [words[i] for i in idx], [pos[i] for i in idx], cand[idx])
+    return emb.bank_cache[key]
+
+
+BANK_BUILDERS = {"neglabel": neglabel_bank, "csp": csp_bank}
+
+
 def perm_device(params: Mapping[str, Any]) -> str:
     """Where the grouping permutation is drawn: ``params["perm_device"]`` ("cpu", the default, or
     "cuda" as the official code). "cuda" without CUDA falls back to the CPU with a warning (other
@@ -242,25 +296,71 @@ def _warn_cpu_draw() -> None:
 
 def method_scores(
     image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any],
-    methods: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None, other_banks: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each registered method's score for a set of images (higher = more in-distribution):
-    ``methods`` (default: :func:`methods.default_methods`)."""
+    """Each registered one-score method's score for a set of images (higher = more
+    in-distribution): ``methods`` (default: :func:`methods.default_methods`). ``neg_text`` is
+    NegMining's bank; a method reading another bank finds it in ``other_banks``."""
     names = registry.check_methods(registry.default_methods() if methods is None else methods)
+    streams = [m for m in names if registry.is_stream(m)]
+    if streams:
+        raise ValueError(f"stream method(s) {streams} score a stream, not a set of images; use score()")
     x = torch.from_numpy(np.array(image_emb, dtype=np.float32))  # a writable copy (cache reads are memory maps)
     id_sims = x @ torch.from_numpy(np.asarray(id_text)).T
-    neg_sims = x @ torch.from_numpy(np.asarray(neg_text)).T
-    return {m: registry.REGISTRY[m].score(id_sims, neg_sims, params).cpu().numpy() for m in names}
+    sims = {"neglabel": x @ torch.from_numpy(np.asarray(neg_text)).T}
+    out = {}
+    for m in names:
+        bank = registry.REGISTRY[m].bank
+        if bank not in sims:
+            sims[bank] = x @ torch.from_numpy(np.asarray((other_banks or {})[bank])).T
+        out[m] = registry.REGISTRY[m].score(id_sims, sims[bank], params).cpu().numpy()
+    return out
+
+
+def stream_scores(method: str, id_emb: np.ndarray, ood_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray,
+                  params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A stream method on one stream: the ID and OOD images shuffled together by
+    ``np.random.default_rng(params["stream_seed"]).permutation`` (as AdaNeg's authors evaluate:
+    one shuffled ID+OOD loader per OOD set, the memory reset for each), scored in that order.
+    Returns the ID and the OOD scores, each in its images' own order."""
+    x = np.concatenate([id_emb, ood_emb]).astype(np.float32)
+    order = np.random.default_rng(params.get("stream_seed", 0)).permutation(len(x))
+    scored = registry.REGISTRY[method].score(torch.from_numpy(x[order]), torch.from_numpy(np.asarray(id_text)),
+                                             torch.from_numpy(np.asarray(neg_text)), params).cpu().numpy()
+    back = np.empty_like(scored)
+    back[order] = scored
+    return back[:len(id_emb)], back[len(id_emb):]
 
 
 @dataclass
 class Scored:
-    """Scores of every method on ID and every OOD set, with the parameters that produced them."""
+    """Scores of every method on ID and every OOD set, with the parameters that produced them.
+
+    One-score methods: ``id[method]`` and ``ood[set][method]``. Stream methods (AdaNeg) score ID
+    anew in every stream: ``stream[method][set] = (id_scores, ood_scores)``, with ``set`` every OOD
+    set and ``"pooled"`` (one stream of ID and all OOD images)."""
 
     params: dict[str, Any]
     negatives: np.ndarray
     id: dict[str, np.ndarray]
     ood: dict[str, dict[str, np.ndarray]]
+    stream: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    banks: dict[str, Bank] = field(default_factory=dict, repr=False)
+
+    @property
+    def methods(self) -> list[str]:
+        return [*self.id, *self.stream]
+
+    def id_scores(self, method: str, ood_set: str) -> np.ndarray:
+        """ID scores of ``method`` as compared with ``ood_set`` (the same for every set unless a stream method)."""
+        return self.stream[method][ood_set][0] if method in self.stream else self.id[method]
+
+    def ood_scores(self, method: str, ood_set: str) -> np.ndarray:
+        if method in self.stream:
+            return self.stream[method][ood_set][1]
+        if ood_set == "pooled":
+            return np.concatenate([s[method] for s in self.ood.values()])
+        return self.ood[ood_set][method]
 
 
 def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.ndarray | None = None,
@@ -274,9 +374,23 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
     p["perm_device_used"] = perm_device(p)
     p["fpr_rule"] = fpr_rule(p)
     neg_text = emb.corpus_emb[negatives]
-    id_scores = method_scores(emb.id_emb if id_emb is None else id_emb, emb.id_text, neg_text, p, methods)
-    ood_scores = {name: method_scores(x, emb.id_text, neg_text, p, methods) for name, x in emb.ood_emb.items()}
-    return Scored(p, negatives, id_scores, ood_scores)
+    banks = {b: BANK_BUILDERS[b](emb, p) for b in dict.fromkeys(
+        registry.REGISTRY[m].bank for m in methods if registry.REGISTRY[m].needs == "negatives") if b != "neglabel"}
+    for name, bank in banks.items():
+        p[f"m_{name}"] = len(bank.emb)
+    other = {name: bank.emb for name, bank in banks.items()}
+    one_score = [m for m in methods if not registry.is_stream(m)]
+    id_x = emb.id_emb if id_emb is None else id_emb
+    id_scores = method_scores(id_x, emb.id_text, neg_text, p, one_score, other) if one_score else {}
+    ood_scores = {name: method_scores(x, emb.id_text, neg_text, p, one_score, other) if one_score else {}
+                  for name, x in emb.ood_emb.items()}
+    streams: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for m in (m for m in methods if registry.is_stream(m)):
+        p.setdefault("stream_seed", 0)
+        bank_text = neg_text if registry.REGISTRY[m].bank == "neglabel" else other[registry.REGISTRY[m].bank]
+        sets = {**emb.ood_emb, "pooled": np.concatenate(list(emb.ood_emb.values()))}
+        streams[m] = {name: stream_scores(m, id_x, x, emb.id_text, bank_text, p) for name, x in sets.items()}
+    return Scored(p, negatives, id_scores, ood_scores, streams, banks)
 
 
 RESERVED_SET_NAMES = ("average", "pooled")
@@ -303,16 +417,16 @@ def results(scored: Scored, methods: Sequence[str] | None = None) -> dict[str, d
     set: weighted by set size, not the paper's number). FPR95 by :func:`fpr_rule`."""
     check_set_names(list(scored.ood))
     rule = fpr_rule(scored.params)
-    methods = list(scored.id) if methods is None else methods
+    methods = scored.methods if methods is None else methods
 
-    def row(method: str, ood: np.ndarray) -> dict[str, float]:
-        return {"auroc": 100 * metrics.auroc(scored.id[method], ood),
-                "fpr95": 100 * metrics.fpr_at_tpr(scored.id[method], ood, rule=rule)}
+    def row(method: str, ood_set: str) -> dict[str, float]:
+        id_s, ood_s = scored.id_scores(method, ood_set), scored.ood_scores(method, ood_set)
+        return {"auroc": 100 * metrics.auroc(id_s, ood_s), "fpr95": 100 * metrics.fpr_at_tpr(id_s, ood_s, rule=rule)}
 
-    out = {name: {m: row(m, scored.ood[name][m]) for m in methods} for name in scored.ood}
+    out = {name: {m: row(m, name) for m in methods} for name in scored.ood}
     out["average"] = {m: {k: float(np.mean([out[n][m][k] for n in scored.ood])) for k in ("auroc", "fpr95")}
                       for m in methods}
-    out["pooled"] = {m: row(m, np.concatenate([scored.ood[n][m] for n in scored.ood])) for m in methods}
+    out["pooled"] = {m: row(m, "pooled") for m in methods}
     return out
 
 

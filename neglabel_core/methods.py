@@ -1,9 +1,16 @@
 """The registry of OOD methods: one entry per method, as OpenOOD's postprocessor registry.
 
-A method is its name, the label tables and figures print, a score function with one call shape
-(ID cosines ``(N, K)``, negative-label cosines ``(N, M)``, the profile's parameters) -> one score
-per image, higher = more in-distribution, the parameters it reads, and what it needs:
-``"id"`` (the ID label similarities alone), ``"negatives"`` (the mined negative labels too).
+A method is its name, the label tables and figures print, a score function, the parameters it
+reads, what it needs (``"id"``: the ID label similarities alone; ``"negatives"``: the negative
+labels too), which negative-label bank it reads (``bank``: "neglabel", the profile's NegMining, or
+"csp", CSP's bank; the pipeline builds each bank once) and its kind:
+
+- ``"scores"``: one call shape, ID cosines ``(N, K)``, negative-label cosines ``(N, M)``, the
+  parameters -> one score per image, higher = more in-distribution (as OpenOOD);
+- ``"stream"``: a test-time-adaptive method (AdaNeg) whose score depends on the images before
+  it: image embeddings ``(N, D)`` in stream order, ID text ``(K, D)``, negative text ``(M, D)``,
+  the parameters -> one score per image, in stream order. The pipeline builds the streams (ID and
+  one OOD set shuffled together, seeded by ``stream_seed``) and keeps each stream's ID scores.
 The pipeline, the CLI's table and JSON, ``results_table`` and the notebooks iterate this
 registry; adding a method is one :func:`register` call plus its score function in ``scores``.
 A profile may list the methods it runs (``"methods"``); without it, those with ``main_table``.
@@ -17,20 +24,26 @@ from typing import Any
 
 import torch
 
-from . import scores
+from . import adaneg, scores
 
 ScoreFunction = Callable[[torch.Tensor, torch.Tensor, Mapping[str, Any]], torch.Tensor]
+StreamFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Mapping[str, Any]], torch.Tensor]
 NEEDS = ("id", "negatives")
+KINDS = ("scores", "stream")
+BANKS = ("neglabel", "csp")
 
 
 @dataclass(frozen=True)
 class Method:
     name: str
     label: str
-    score: ScoreFunction
+    score: ScoreFunction | StreamFunction
     params: tuple[str, ...] = ()
     needs: str = "id"
     main_table: bool = True  # run by default and shown in the main tables
+    bank: str = "neglabel"  # the negative labels it reads (needs "negatives" or kind "stream")
+    kind: str = "scores"
+    reference: str = ""  # the paper, for tables and the bibliography
 
 
 REGISTRY: dict[str, Method] = {}
@@ -42,6 +55,10 @@ def register(method: Method) -> Method:
         raise ValueError(f"method {method.name!r} is registered already")
     if method.needs not in NEEDS:
         raise ValueError(f"method {method.name!r} needs {method.needs!r}; expected one of {list(NEEDS)}")
+    if method.kind not in KINDS:
+        raise ValueError(f"method {method.name!r} has kind {method.kind!r}; expected one of {list(KINDS)}")
+    if method.bank not in BANKS:
+        raise ValueError(f"method {method.name!r} reads bank {method.bank!r}; expected one of {list(BANKS)}")
     REGISTRY[method.name] = method
     return method
 
@@ -63,6 +80,24 @@ def label(name: str) -> str:
     return REGISTRY[name].label if name in REGISTRY else name
 
 
+def is_stream(name: str) -> bool:
+    return REGISTRY[name].kind == "stream"
+
+
+def _adaneg(mode: str) -> StreamFunction:
+    def run(x: torch.Tensor, id_text: torch.Tensor, neg_text: torch.Tensor, p: Mapping[str, Any]) -> torch.Tensor:
+        return adaneg.adaneg_stream(
+            x, id_text, neg_text, mode=mode, batch_size=p.get("adaneg_batch_size", 256),
+            memory_length=p.get("adaneg_memory_length", 10), gamma=p.get("adaneg_gamma", 0.5),
+            gap=p.get("adaneg_gap", 0.5), lam=p.get("adaneg_lambda", 0.1), beta=p.get("adaneg_beta", 5.0),
+            n_groups=p.get("adaneg_n_groups", 5), seed=p["seed"], logit_scale=1.0 / p["tau"])
+    return run
+
+
+ADANEG_PARAMS = ("adaneg_batch_size", "adaneg_memory_length", "adaneg_gamma", "adaneg_gap", "adaneg_lambda",
+                 "adaneg_n_groups", "tau", "seed", "stream_seed")
+
+
 register(Method("neglabel", "NegLabel", lambda ids, negs, p: scores.neglabel_score(
     ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
     params=("tau", "n_groups", "seed", "perm_device"), needs="negatives"))
@@ -74,3 +109,13 @@ register(Method("energy", "energy", lambda ids, negs, p: scores.energy_score(ids
 register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logits)",
                 lambda ids, negs, p: scores.official_ungrouped_score(ids, tau=p["tau"]), params=("tau",),
                 main_table=False))
+
+# Successors (../shared/SUCCESSORS.md): not in the main table; the successors chapter runs them.
+register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(
+    ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
+    params=("tau", "n_groups", "seed", "perm_device", "eta", "csp_fraction"), needs="negatives", bank="csp",
+    main_table=False, reference="Chen et al., NeurIPS 2024"))
+register(Method("adaneg", "AdaNeg (task-adaptive)", _adaneg("ta"), params=ADANEG_PARAMS, needs="negatives",
+                kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024"))
+register(Method("adaneg_sa", "AdaNeg (sample-adaptive)", _adaneg("sa"), params=(*ADANEG_PARAMS, "adaneg_beta"),
+                needs="negatives", kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024"))

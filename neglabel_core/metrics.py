@@ -141,7 +141,7 @@ def _check_units(units: Sequence | None, n: int, name: str, scores_have: str = "
 
 
 def summarize(
-    id_scores: ArrayLike,
+    id_scores: ArrayLike | Mapping[str, ArrayLike],
     ood_scores: Mapping[str, ArrayLike],
     *,
     id_units: Sequence | None = None,
@@ -162,6 +162,10 @@ def summarize(
     independently; with ``id_units`` / ``ood_units`` (e.g. concept ids, one per sample) whole
     units are drawn with replacement, so correlated samples of one concept move together.
     The average's interval comes from the per-replicate means.
+
+    ``id_scores`` may be a mapping OOD set -> ID scores, for a method whose ID scores depend on
+    the OOD set they are streamed with (AdaNeg): the same ID images (and ``id_units``), one score
+    array per set.
     """
     if not ood_scores:
         raise ValueError("ood_scores is empty; expected at least one OOD set")
@@ -170,11 +174,22 @@ def summarize(
     check_count(n_bootstrap, "n_bootstrap", low=0, high=10**7, high_name="the limit")
     check_open_unit(ci, "ci")
     functions = _metric_functions(fpr_rule)
-    a = _scores(id_scores, "id_scores")
-    a_members = _unit_members(_check_units(id_units, len(a), "id_units", "id_scores has"))
+    if isinstance(id_scores, Mapping):
+        missing = [n for n in ood_scores if n not in id_scores]
+        if missing:
+            raise ValueError(f"id_scores has no ID scores for OOD set(s) {missing}; expected one array per OOD set")
+        id_by_set = {n: _scores(id_scores[n], f"id_scores[{n!r}]") for n in ood_scores}
+        if len({len(v) for v in id_by_set.values()}) > 1:
+            raise ValueError("id_scores per set have different lengths "
+                             f"{ {n: len(v) for n, v in id_by_set.items()} }; expected the same ID images for every set")
+    else:
+        id_by_set = dict.fromkeys(ood_scores, _scores(id_scores, "id_scores"))
+    n_id = len(next(iter(id_by_set.values())))
+    a_members = _unit_members(_check_units(id_units, n_id, "id_units", "id_scores has"))
     rng = np.random.default_rng(seed)
     rows, boot = {}, {}
     for name, scores in ood_scores.items():
+        a = id_by_set[name]
         b = _scores(scores, f"ood_scores[{name!r}]")
         units = None if not ood_units or name not in ood_units else ood_units[name]
         b_members = _unit_members(_check_units(units, len(b), f"ood_units[{name!r}]"))

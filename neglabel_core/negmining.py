@@ -119,3 +119,23 @@ def lowest_fraction_per_group(scores: ArrayLike, groups: Sequence[str], fraction
     if not picked:
         raise ValueError(f"fraction={fraction} keeps no candidate of any group; expected a larger fraction")
     return torch.cat(picked)
+
+
+def csp_similarity(
+    candidate_emb: ArrayLike,
+    id_emb: ArrayLike,
+    *,
+    eta: float = 0.05,
+    duplicate_above: float = 0.95,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> torch.Tensor:
+    """CSP's mining score: :func:`percentile_similarity` (the (1 - eta) quantile, linear
+    interpolation), set to 1.0 for a candidate whose largest cosine to an ID label exceeds
+    ``duplicate_above`` (a near-duplicate of an ID name is never mined)."""
+    check_open_unit(duplicate_above, "duplicate_above")
+    s = percentile_similarity(candidate_emb, id_emb, eta=eta, chunk_size=chunk_size)
+    cand, ids = _embeddings(candidate_emb, id_emb)
+    for start in range(0, cand.shape[0], chunk_size):
+        top = (cand[start:start + chunk_size] @ ids.T).amax(dim=1)
+        s[start:start + chunk_size] = torch.where(top > duplicate_above, torch.ones_like(top), s[start:start + chunk_size])
+    return s

@@ -1,0 +1,142 @@
+"""CSP and AdaNeg in the pipeline: CSP's phrases and mining by hand, its bank and score through
+the registry, and the stream methods' ID scores per stream, seeds and summary rows."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from neglabel_core import corpus, metrics, negmining, scores
+from neglabel_core import experiments as ex
+from neglabel_core import methods as registry
+from neglabel_core.profiles import load_profile
+
+from .imagenet_fixture import OOD, fixture_overrides, make_data_root
+
+
+def test_csp_phrases_follow_the_official_random_sequence():
+    adjectives = ["red", "quiet", "wooden", "bright", "cold", "odd"]
+    random.seed(0)  # the official code: one global seed, then random.choice per adjective
+    official = [f"{a} {random.choice(corpus.CSP_SUPERCLASS_WORDS)}" for a in adjectives]
+    assert corpus.csp_phrases(adjectives) == official
+    assert corpus.csp_phrases(adjectives, seed=1) != official
+    assert corpus.csp_phrases(["red"], words=["thing"]) == ["red thing"]
+    with pytest.raises(ValueError, match="^CSP needs at least one superclass word; got none$"):
+        corpus.csp_phrases(["red"], words=[])
+
+
+def test_csp_similarity_by_hand():
+    ids = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    c = np.array([[0.8, 0.6], [0.6, 0.8], [-1.0, 0.0]], dtype=np.float32)  # the second is ID label 3 itself
+    # cosines: [0.8, 0.6, 0.96], [0.6, 0.8, 1.0], [-1, 0, -0.6]; eta = 0.5: the median (linear interpolation)
+    s = negmining.csp_similarity(c, ids, eta=0.5).numpy()
+    np.testing.assert_allclose(s, [1.0, 1.0, -0.6], rtol=1e-6)  # max cosines 0.96 and 1.0 exceed 0.95: s = 1
+    s = negmining.csp_similarity(c, ids, eta=0.5, duplicate_above=0.97).numpy()
+    np.testing.assert_allclose(s, [0.8, 1.0, -0.6], rtol=1e-6)
+    with pytest.raises(ValueError, match="duplicate_above"):
+        negmining.csp_similarity(c, ids, duplicate_above=1.0)
+
+
+@pytest.fixture
+def emb(tmp_path, tiny_model_name):
+    path = tmp_path / "fixture.json"
+    overrides = fixture_overrides(make_data_root(tmp_path / "data"), tiny_model_name)
+    overrides["params"] = {**overrides["params"], "adaneg_batch_size": 4}  # several batches per stream
+    path.write_text(load_profile("imagenet-clip", overrides).to_json())
+    return ex.embed_profile(load_profile(str(path)), progress=False)
+
+
+def test_csp_bank_and_score_through_the_registry(emb):
+    scored = ex.score(emb, methods=("neglabel", "csp"))
+    bank = scored.banks["csp"]
+    words, pos, cand = ex.csp_candidates(emb)
+    n_nouns, n_phrases = pos.count("noun"), pos.count("csp")
+    assert n_nouns == emb.corpus.pos.count("noun") and n_phrases == emb.corpus.pos.count("adj")
+    assert bank.pos == ["noun"] * int(0.15 * n_nouns) + ["csp"] * int(0.15 * n_phrases)  # nouns first
+    assert scored.params["m_csp"] == len(bank.words)
+    assert all(w.rsplit(" ", 1)[1] in corpus.CSP_SUPERCLASS_WORDS for w, p in zip(bank.words, bank.pos) if p == "csp")
+    # within each part, the lowest CSP similarities, ascending
+    s = negmining.csp_similarity(cand, emb.id_text, eta=emb.profile.params["eta"]).numpy()
+    picked = [words.index(w) for w in bank.words]
+    nouns_s = s[[i for i in range(len(words)) if pos[i] == "noun"]]
+    assert np.sort(nouns_s)[int(0.15 * n_nouns) - 1] == pytest.approx(s[picked[int(0.15 * n_nouns) - 1]])
+    # the score is NegLabel's on CSP's bank
+    x = torch.from_numpy(np.array(emb.id_emb))
+    want = scores.neglabel_score(x @ torch.from_numpy(emb.id_text).T, x @ torch.from_numpy(bank.emb).T,
+                                 tau=scored.params["tau"], n_groups=scored.params["n_groups"], seed=0)
+    np.testing.assert_allclose(scored.id["csp"], want.numpy(), rtol=1e-6)
+    assert set(bank.words) != {emb.corpus.words[i] for i in scored.negatives}
+
+
+@pytest.fixture
+def synthetic():
+    """An Embedded of synthetic unit vectors (no model): 5 ID labels, 60 candidate words, ID images
+    near the ID labels, two OOD sets near some candidates, so AdaNeg's memory fills both ways."""
+    rng = np.random.default_rng(0)
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    id_text, corpus_emb = unit(rng.normal(size=(5, 16))), unit(rng.normal(size=(60, 16)))
+    near = lambda centers, n: unit(centers[rng.integers(0, len(centers), n)] + 0.6 * rng.normal(size=(n, 16)))
+    profile = load_profile("emoji-tiny", {"params": {"m": 20, "n_groups": 4, "adaneg_batch_size": 8,
+                                                     "adaneg_n_groups": 2}})
+    words = corpus.Corpus(tuple(f"w{i}" for i in range(60)), ("noun",) * 60, ("noun.x",) * 60)
+    return ex.Embedded(profile, data=None, corpus=words, id_text=id_text, corpus_emb=corpus_emb,
+                       id_emb=near(id_text, 40), ood_emb={"A": near(corpus_emb[:30], 25), "B": near(corpus_emb, 30)},
+                       shift_emb={}, model_identity={})
+
+
+def test_stream_methods_score_each_set_in_its_own_shuffled_stream(synthetic):
+    emb = synthetic
+    scored = ex.score(emb, methods=("neglabel", "adaneg"))
+    assert scored.methods == ["neglabel", "adaneg"] and list(scored.stream["adaneg"]) == [*emb.ood_emb, "pooled"]
+    assert scored.params["stream_seed"] == 0
+    out = ex.results(scored)
+    for name in emb.ood_emb:
+        id_s, ood_s = ex.stream_scores("adaneg", emb.id_emb, emb.ood_emb[name], emb.id_text,
+                                       emb.corpus_emb[scored.negatives], scored.params)
+        np.testing.assert_array_equal(scored.stream["adaneg"][name][0], id_s)
+        assert out[name]["adaneg"]["auroc"] == 100 * metrics.auroc(id_s, ood_s)
+    # ID is scored anew in every stream: its scores depend on the OOD images beside it
+    assert not np.allclose(scored.stream["adaneg"]["A"][0], scored.stream["adaneg"]["B"][0])
+    assert out["average"]["adaneg"]["auroc"] == pytest.approx(np.mean([out[n]["adaneg"]["auroc"] for n in "AB"]))
+    pooled_id, pooled_ood = scored.stream["adaneg"]["pooled"]
+    assert len(pooled_ood) == sum(len(x) for x in emb.ood_emb.values())
+    assert out["pooled"]["adaneg"]["auroc"] == 100 * metrics.auroc(pooled_id, pooled_ood)
+    # the order is a parameter: another stream seed moves AdaNeg only
+    other = ex.score(emb, {"stream_seed": 1}, methods=("neglabel", "adaneg"))
+    np.testing.assert_array_equal(other.id["neglabel"], scored.id["neglabel"])
+    assert not np.allclose(other.stream["adaneg"]["A"][0], scored.stream["adaneg"]["A"][0])
+    # the per-set ID scores feed the bootstrap table
+    table = metrics.summarize({n: scored.id_scores("adaneg", n) for n in "AB"},
+                              {n: scored.ood_scores("adaneg", n) for n in "AB"}, n_bootstrap=0, fpr_rule="closest")
+    assert table.loc["B", "AUROC"] == pytest.approx(out["B"]["adaneg"]["auroc"])
+
+
+def test_stream_methods_are_not_per_image_scores_and_the_registry_checks_kinds():
+    rng = np.random.default_rng(0)
+    x, t, n = (rng.normal(size=(k, 4)).astype(np.float32) for k in (3, 2, 6))
+    with pytest.raises(ValueError, match=r"^stream method\(s\) \['adaneg'\] score a stream, not a set of images; use score\(\)$"):
+        ex.method_scores(x, t, n, {"tau": 0.01, "seed": 0}, ("max_cos", "adaneg"))
+    with pytest.raises(ValueError, match=r"^method 'y' has kind 'online'; expected one of \['scores', 'stream'\]$"):
+        registry.register(registry.Method("y", "y", lambda *a: None, kind="online"))
+    with pytest.raises(ValueError, match=r"^method 'z' reads bank 'mine'; expected one of \['neglabel', 'csp'\]$"):
+        registry.register(registry.Method("z", "z", lambda *a: None, bank="mine"))
+    assert registry.is_stream("adaneg") and not registry.is_stream("csp")
+    assert "csp" not in registry.default_methods() and "adaneg" not in registry.default_methods()
+
+
+def test_summarize_with_id_scores_per_set():
+    rng = np.random.default_rng(2)
+    id_a, id_b = rng.normal(1, 1, 30), rng.normal(0.5, 1, 30)
+    ood = {"a": rng.normal(0, 1, 20), "b": rng.normal(0, 1, 25)}
+    per_set = metrics.summarize({"a": id_a, "b": id_b}, ood, n_bootstrap=0)
+    assert per_set.loc["a", "AUROC"] == metrics.summarize(id_a, {"a": ood["a"]}, n_bootstrap=0).loc["a", "AUROC"]
+    assert per_set.loc["b", "AUROC"] == metrics.summarize(id_b, {"b": ood["b"]}, n_bootstrap=0).loc["b", "AUROC"]
+    same = metrics.summarize({"a": id_a, "b": id_a}, ood, n_bootstrap=50, seed=3)
+    plain = metrics.summarize(id_a, ood, n_bootstrap=50, seed=3)
+    assert same.equals(plain)
+    with pytest.raises(ValueError, match=r"^id_scores has no ID scores for OOD set\(s\) \['b'\]; expected one array per OOD set$"):
+        metrics.summarize({"a": id_a}, ood)
