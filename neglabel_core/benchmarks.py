@@ -4,12 +4,13 @@ read from local folders (:mod:`neglabel_core.imagenet`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import emoji, imagenet
+from . import corpus, emoji, imagenet
 from .data import ImageFiles
 from .profiles import Profile
 
@@ -24,6 +25,56 @@ class BenchmarkData:
     ood: dict[str, ImageFiles]
     shift: dict[str, ImageFiles] = field(default_factory=dict)
     concepts: dict[str, Any] = field(default_factory=dict)  # unit id -> display info (emoji char, name)
+    removed: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # OOD set -> concepts the filter removed
+    near: list[str] = field(default_factory=list)  # the OOD sets that are near OOD (the rest are far)
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+HEAD_BREAKS = ("with", "in", "of", "on", "for", "and", "without")
+
+
+def head_words(name: str) -> list[str]:
+    """The words of a name up to its head noun: everything before the first "with", "in", "of",
+    ... ("cat with tears of joy" -> ["cat"], "see-no-evil monkey" -> ["see", "no", "evil", "monkey"])."""
+    words = _tokens(name)
+    cut = next((i for i, w in enumerate(words) if w in HEAD_BREAKS and i > 0), len(words))
+    return words[:cut]
+
+
+def ood_filter_reasons(concepts: Sequence[emoji.Concept], id_names: Sequence[str],
+                       rule: Mapping[str, Any]) -> dict[str, str]:
+    """Why each OOD concept that is an ID concept by meaning must leave the OOD sets (concept id ->
+    reason), by the profile's rule (``benchmark.ood_filter``), read off the head noun of its CLDR
+    name (:func:`head_words`; "horse racing" is racing, "carousel horse" a horse). The head noun is
+    the last two words where they are one WordNet noun ("teddy bear", "Christmas tree", "mount
+    fuji"), else the last word:
+
+    - ``"id_names": true``: the head is an ID class name ("see-no-evil monkey", "grinning cat");
+    - ``"wordnet_roots": [...]``: the head's first WordNet noun sense is under one of these synsets
+      ("Christmas tree" is a plant.n.02; "computer mouse" is a device, not a mouse).
+    """
+    id_phrases = {" ".join(_tokens(n)) for n in id_names if _tokens(n)}
+    words = {c.id: head_words(c.name) for c in concepts}
+    compounds = corpus.wordnet_nouns({" ".join(w[-2:]) for w in words.values() if len(w) > 1})
+
+    def head(w: list[str]) -> str:
+        two = " ".join(w[-2:])
+        return two if len(w) > 1 and (two in compounds or two in id_phrases) else (w[-1] if w else "")
+
+    heads = {cid: head(w) for cid, w in words.items()}
+    roots = list(rule.get("wordnet_roots", []))
+    under = corpus.first_sense_under(sorted(set(heads.values()) - {""}), roots) if roots else {}
+    reasons = {}
+    for c in concepts:
+        h = heads[c.id]
+        if rule.get("id_names", False) and h in id_phrases:
+            reasons[c.id] = f"its head noun '{h}' is an ID class"
+        elif h in under:
+            reasons[c.id] = f"its head noun '{h}' falls under WordNet's {under[h]}"
+    return reasons
 
 
 def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = None) -> BenchmarkData:
@@ -32,12 +83,28 @@ def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = 
     split = bench.split(spec.get("split"))
     labels = list(range(len(split.id)))
     eval_styles, shift_styles = spec["eval_styles"], spec.get("shift_styles", [])
+    removed: dict[str, list[dict[str, str]]] = {}
+    if spec.get("ood_filter"):
+        members = [c for cs in split.ood.values() for c in cs]
+        reasons = ood_filter_reasons(members, split.class_names, spec["ood_filter"])
+        for name, cs in split.ood.items():
+            removed[name] = [{"name": c.name, "char": c.char, "reason": reasons[c.id]} for c in cs if c.id in reasons]
+            split.ood[name] = [c for c in cs if c.id not in reasons]
+            if not split.ood[name]:
+                raise emoji.EmojiDataError(f"the OOD filter removes every concept of OOD set {name!r}; "
+                                           "expected a rule that leaves some")
+    near = list((spec.get("split") or {}).get("near", []))
+    unknown = [n for n in near if n not in split.ood]
+    if unknown:
+        raise emoji.EmojiDataError(f"split.near names {unknown}, which are not OOD sets; expected some of {list(split.ood)}")
     return BenchmarkData(
         class_names=split.class_names,
         id_images=bench.images(split.id, eval_styles, labels=labels, name="ID"),
         ood={name: bench.images(members, eval_styles, name=name) for name, members in split.ood.items()},
         shift={s: bench.images(split.id, [s], labels=labels, name=s) for s in shift_styles},
         concepts={c.id: {"char": c.char, "name": c.name, "group": c.group, "subgroup": c.subgroup} for c in bench.concepts},
+        removed=removed,
+        near=near,
     )
 
 

@@ -354,3 +354,34 @@ def csp_phrases(adjectives: Sequence[str], *, seed: int = 0,
         raise ValueError("CSP needs at least one superclass word; got none")
     rng = random.Random(seed)
     return [f"{adj} {rng.choice(list(words))}" for adj in adjectives]
+
+
+def first_sense_under(words: Iterable[str], roots: Sequence[str], wordnet_dir: str | None = None) -> dict[str, str]:
+    """The words whose first (most frequent) WordNet noun sense is a hyponym of one of the synsets
+    ``roots`` (e.g. ``"animal.n.01"``), each with the root it falls under. Only the first sense
+    counts, so "mouse" is an animal but "bank" is not a slope; the root's own word ("food") is
+    not its hyponym. An unknown root is an error naming it."""
+    wn = load_wordnet(wordnet_dir)
+    root_synsets = {}
+    for name in roots:
+        try:
+            root_synsets[wn.synset(name)] = name
+        except Exception:  # nltk raises WordNetError or ValueError for a malformed or unknown name
+            raise ValueError(f"WordNet synset {name!r} does not exist; expected a name such as 'animal.n.01'") from None
+    out = {}
+    for word in dict.fromkeys(words):
+        senses = wn.synsets(word.replace(" ", "_"), pos="n")
+        if not senses:
+            continue
+        first = senses[0]
+        for synset in first.closure(lambda s: s.hypernyms() + s.instance_hypernyms()):
+            if synset in root_synsets:
+                out[word] = root_synsets[synset]
+                break
+    return out
+
+
+def wordnet_nouns(phrases: Iterable[str], wordnet_dir: str | None = None) -> set[str]:
+    """The phrases that are WordNet nouns ("christmas tree", "teddy bear", "mount fuji")."""
+    wn = load_wordnet(wordnet_dir)
+    return {p for p in dict.fromkeys(phrases) if wn.synsets(p.replace(" ", "_"), pos="n")}

@@ -153,7 +153,10 @@ class Profile:
 
 
 def load_profile(name_or_path: str | Path = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None = None) -> Profile:
-    """A built-in profile by name, or a profile JSON file by path, with optional overrides."""
+    """A built-in profile by name, or a profile JSON file by path, with optional overrides.
+
+    A profile may start from another: ``"extends": "emoji-tiny"`` takes that profile and applies
+    the file's other keys to it as overrides (a variant is its differences, nothing more)."""
     path = Path(name_or_path)
     if not (path.suffix == ".json" and path.is_file()):
         path = PROFILE_DIR / f"{name_or_path}.json"
@@ -165,6 +168,11 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE, overrides: Mapping[
         raise ProfileError(f"profile file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} must hold a JSON object, got {type(data).__name__}")
+    if "extends" in data:
+        base = data.pop("extends")
+        if base == path.stem or Path(str(base)).resolve() == path.resolve():
+            raise ProfileError(f"profile {path} extends itself; expected another profile's name")
+        data = _merge(load_profile(base).data, data)
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise ProfileError(f"profile {path} lacks {missing}; expected keys {list(REQUIRED_KEYS)}")

@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "emoji": {"data", "fetch", "files"},  # the emoji benchmark is fetched, verified data
     "imagenet": {"data"},
     # what a profile evaluates on, and training the embedded model: under the pipeline
-    "benchmarks": {"emoji", "imagenet", "data", "profiles"},
+    "benchmarks": {"emoji", "imagenet", "data", "profiles", "corpus"},  # corpus: WordNet for the OOD filter
     "emoji_training": {"emoji", "training", "models", "embed", "files", "data", "metrics", "profiles", "cache",
                        "__version__"},
     # the pipeline ties them together; analysis reads data only through it; the CLI calls the top
