@@ -509,3 +509,144 @@ def domain_shift(emb: ex.Embedded) -> pd.DataFrame:
         frame.insert(1, "ID top-1", 100 * ex.zero_shot_top1(vectors, emb.id_text, files.labels))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------- successors, VLM strength, near OOD
+
+SUCCESSOR_METHODS = ("neglabel", "csp", "adaneg", "adaneg_sa", "mcm", "max_cos", "energy")
+
+
+def method_table(emb: ex.Embedded, scored: ex.Scored, *, methods: Sequence[str] | None = None,
+                 n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Every scored method (one-score and stream methods alike) on every OOD set, their
+    ``average`` (the paper's way), and where the benchmark marks near-OOD sets, ``near average``
+    and ``far average``: AUROC and FPR95 in percent with 95% bootstrap intervals over concepts.
+    A stream method's ID scores are those of each set's own stream."""
+    rule = ex.fpr_rule(scored.params)
+    sets = list(scored.ood)
+    near = [n for n in emb.data.near if n in sets]
+    groups = {"average": sets, **({"near average": near, "far average": [n for n in sets if n not in near]} if near else {})}
+    units = {"id_units": emb.data.id_images.units, "ood_units": {n: f.units for n, f in emb.data.ood.items()}}
+    tables = []
+    for method in methods or scored.methods:
+        for label, members in groups.items():
+            table = metrics.summarize({n: scored.id_scores(method, n) for n in members},
+                                      {n: scored.ood_scores(method, n) for n in members},
+                                      n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
+            table = table if label == "average" else table.loc[["average"]].rename(index={"average": label})
+            table = table[[c for c in table.columns if c.split("_")[0] in ("AUROC", "FPR95")]]
+            tables.append(table.reset_index().assign(method=method))
+    out = pd.concat(tables, ignore_index=True)
+    out.insert(1, "label", out["method"].map(method_label))
+    out["kind"] = ["near" if n in near else ("summary" if n.endswith("average") else "far") for n in out["ood_set"]]
+    return out[["method", "label", "ood_set", "kind", *[c for c in out.columns if c.startswith(("AUROC", "FPR95"))]]]
+
+
+def stream_spread(emb: ex.Embedded, methods: Sequence[str] = ("adaneg", "adaneg_sa"),
+                  stream_seeds: Iterable[int] = range(5)) -> dict[str, pd.DataFrame]:
+    """How much a stream method's numbers depend on the order of the stream: each method under
+    each ``stream_seed`` (the ID+OOD shuffle), per OOD set and the average; ``per_seed`` and
+    ``summary`` (mean, min, max, std over orders)."""
+    rows = []
+    for s in stream_seeds:
+        out = ex.results(ex.score(emb, {"stream_seed": s}, methods=methods), methods)
+        rows += [{"stream_seed": s, "method": m, "ood_set": n, "AUROC": out[n][m]["auroc"], "FPR95": out[n][m]["fpr95"]}
+                 for n in out if n != "pooled" for m in methods]
+    per_seed = pd.DataFrame(rows)
+    summary = per_seed.groupby(["method", "ood_set"], sort=False)[["AUROC", "FPR95"]].agg(["mean", "min", "max", "std"])
+    summary.columns = [f"{a} {b}" for a, b in summary.columns]
+    summary = summary.reset_index()
+    summary.insert(1, "label", summary["method"].map(method_label))
+    return {"per_seed": per_seed, "summary": summary}
+
+
+def successors(emb: ex.Embedded, *, methods: Sequence[str] = SUCCESSOR_METHODS, n_bootstrap: int = 200) -> dict[str, Any]:
+    """The successors chapter's table (:func:`method_table` for ``methods``) and what it was run
+    with (the parameters, each bank's size)."""
+    scored = ex.score(emb, methods=methods)
+    return {"table": method_table(emb, scored, n_bootstrap=n_bootstrap), "params": scored.params, "scored": scored,
+            "banks": {name: len(bank.words) for name, bank in scored.banks.items()}}
+
+
+def vlm_strength(emb: ex.Embedded, *, methods: Sequence[str] = ("neglabel", "mcm", "max_cos", "energy"),
+                 epochs: Sequence[int] | None = None, n_bootstrap: int = 200) -> dict[str, pd.DataFrame]:
+    """Every method at every saved point of the one training run (:func:`ex.snapshot_epochs`):
+    ``table`` (epoch, ID top-1 on the evaluation styles, method, set or average, AUROC/FPR95 with
+    intervals) and ``gap``: NegLabel minus max cosine per OOD set and average, with paired
+    bootstrap intervals, at each epoch. The text side (and so the mined negatives) is the same
+    at every epoch: only the image tower grows stronger."""
+    tables, gaps = [], []
+    for epoch in epochs or ex.snapshot_epochs(emb.profile):
+        e = ex.embed_snapshot(emb, epoch)
+        top1 = 100 * metrics.zero_shot_top1(e.id_emb, e.id_text, emb.data.id_images.labels)
+        scored = ex.score(e, methods=methods)
+        tables.append(method_table(e, scored, n_bootstrap=n_bootstrap).assign(epoch=epoch, id_top1=top1))
+        if "neglabel" in methods and "max_cos" in methods:
+            gap = paired_gaps(e, (scored, "neglabel"), (scored, "max_cos"), n_bootstrap=n_bootstrap)
+            gaps.append(gap.assign(epoch=epoch, id_top1=top1))
+    return {"table": pd.concat(tables, ignore_index=True), "gap": pd.concat(gaps, ignore_index=True) if gaps else pd.DataFrame()}
+
+
+def removed_concepts(emb: ex.Embedded) -> pd.DataFrame:
+    """The OOD concepts the profile's OOD filter moved out of the OOD sets, with the reason."""
+    rows = [{"OOD set": name, "emoji": r.get("char", ""), "concept": r["name"], "reason": r["reason"]}
+            for name, removed in emb.data.removed.items() for r in removed]
+    return pd.DataFrame(rows, columns=["OOD set", "emoji", "concept", "reason"])
+
+
+def benchmark_sets(emb: ex.Embedded) -> pd.DataFrame:
+    """The profile's image sets: role (ID, near OOD, far OOD, domain shift), concepts, images and
+    concepts removed by the OOD filter."""
+    def row(name: str, role: str, files: Any) -> dict[str, Any]:
+        return {"set": name, "role": role, "concepts": len(set(files.units)), "images": len(files.paths),
+                "removed by the OOD filter": len(emb.data.removed.get(name, []))}
+
+    rows = [row("ID", "ID", emb.data.id_images)]
+    rows += [row(n, "near OOD" if n in emb.data.near else "far OOD", f) for n, f in emb.data.ood.items()]
+    rows += [row(n, "domain shift (ID)", f) for n, f in emb.data.shift.items()]
+    return pd.DataFrame(rows)
+
+
+def group_examples(emb: ex.Embedded, per_group: int = 8) -> dict[str, list[tuple[str, str]]]:
+    """Up to ``per_group`` example images (path, concept name) of every Unicode group in the ID
+    and OOD sets, evenly spaced through each group, on the first evaluation style."""
+    by_group: dict[str, list[tuple[str, str]]] = {}
+    for files in [emb.data.id_images, *emb.data.ood.values()]:
+        for path, unit in zip(files.paths, files.units):
+            info = emb.data.concepts.get(unit, {})
+            by_group.setdefault(info.get("group", files.name), []).append((path, info.get("name", unit)))
+    out = {}
+    for group, items in by_group.items():
+        seen, unique = set(), []
+        for path, name in items:  # one image per concept (the first style)
+            if name not in seen:
+                seen.add(name)
+                unique.append((path, name))
+        idx = np.linspace(0, len(unique) - 1, min(per_group, len(unique))).round().astype(int)
+        out[group] = [unique[i] for i in idx]
+    return out
+
+
+def with_intervals(table: pd.DataFrame, metric: str = "AUROC", *, rows: str = "label", columns: str = "ood_set",
+                   digits: int = 1) -> pd.DataFrame:
+    """A pivot of ``metric`` as "value [lo, hi]" text (one cell per row label and column), in the
+    order the rows and columns first appear: tables a reader can scan."""
+    cells = table.assign(cell=[f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if pd.notna(lo) else f"{v:.{digits}f}"
+                               for v, lo, hi in zip(table[metric], table.get(f"{metric}_lo", np.nan),
+                                                    table.get(f"{metric}_hi", np.nan))])
+    out = cells.pivot(index=rows, columns=columns, values="cell")
+    return out.loc[list(dict.fromkeys(table[rows])), list(dict.fromkeys(table[columns]))].rename_axis(
+        index=None, columns=f"{metric} (%) [95% interval]")
+
+
+def published(paper_results: str | Path, methods: Sequence[str]) -> pd.DataFrame:
+    """The published ImageNet-1k rows (CLIP ViT-B/16) of ``methods``: FPR95 and AUROC per OOD set
+    and average, with their source."""
+    paper = pd.read_csv(paper_results)
+    paper = paper[paper["method"].isin(methods)]
+    table = paper.pivot_table(index="method", columns="ood_set", values=["AUROC", "FPR95"], sort=False)
+    order = [s for s in ("iNaturalist", "SUN", "Places", "Textures", "average") if s in table.columns.get_level_values(1)]
+    table = table.reindex(columns=pd.MultiIndex.from_product([["AUROC", "FPR95"], order])).loc[
+        [m for m in methods if m in set(paper["method"])]]
+    table["source"] = paper.groupby("method")["source"].first()
+    return table

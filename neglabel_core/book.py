@@ -23,6 +23,7 @@ from .files import atomic_write_text, cache_root
 log = logging.getLogger(__name__)
 
 NOTEBOOKS: tuple[str, ...] = (
+    "00_benchmark",
     "01_negmining",
     "02_scores",
     "03_corpus_ablation",
@@ -30,6 +31,8 @@ NOTEBOOKS: tuple[str, ...] = (
     "05_domain_shift",
     "06_findings",
     "07_explorer",
+    "08_successors",
+    "09_vlm_strength",
 )
 MATHJAX = NpmPackage("mathjax", "3.2.2",
                      "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==")

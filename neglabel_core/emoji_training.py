@@ -4,9 +4,11 @@ check of a cached checkpoint against its manifest before use."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 import platform
 import time
 import warnings
@@ -23,7 +25,7 @@ from .data import load_rgb
 from .embed import class_embeddings, encode_texts
 from .files import atomic_write_text, cache_root, sha256_file
 from .metrics import zero_shot_top1
-from .models import BUILTIN_CONFIGS, file_sha256, load_model, minilm_folder
+from .models import BUILTIN_CONFIGS, LoadedModel, file_sha256, load_model, minilm_folder, state_fingerprint
 from .profiles import Profile
 from .training import TrainConfig, normalize_images, train_image_tower
 
@@ -112,7 +114,9 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     train = train or TrainConfig(**profile.data.get("train", {}))
     target = checkpoint_path(profile, train, concepts)
     if target.exists() and target.with_suffix(".json").exists() and not force:
-        problem = checkpoint_problem(target)
+        problem = checkpoint_problem(target) or next(
+            (f"has a snapshot that {p}" for e in train.snapshot_epochs if (p := checkpoint_problem(snapshot_path(target, e)))),
+            None)
         if problem is None:
             return target
         warnings.warn(f"checkpoint {target} {problem}; training it again", StaleCacheWarning, stacklevel=2)
@@ -124,8 +128,20 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     size = loaded.model.visual.image_size
     size = size[0] if isinstance(size, tuple) else size
     images, image_owner = load_style_images(bench, concepts, profile.benchmark["train_styles"], size)
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def save_snapshot(epoch: int, state: dict[str, torch.Tensor], log: Any) -> None:
+        path = snapshot_path(target, epoch)
+        tmp = path.with_suffix(f".pt.{os.getpid()}.tmp")
+        torch.save({"state_dict": state}, tmp)
+        tmp.replace(path)
+        atomic_write_text(path.with_suffix(".json"), json.dumps({
+            "checkpoint": path.name, "checkpoint_sha256": sha256_file(path), "of": target.name, "epoch": epoch,
+            "steps": log.steps, "epoch_loss": round(log.epoch_loss[-1], 4), "logit_scale": round(log.logit_scale, 2),
+            "weights": "image tower only (model.visual); the text tower is the packaged MiniLM, frozen"}, indent=1))
+
     train_log = train_image_tower(loaded.model, images, image_owner, caption_emb, torch.tensor(owners), train,
-                                  progress=progress)
+                                  progress=progress, on_snapshot=save_snapshot)
     # ID top-1 on the held-out evaluation styles, straight from the trained model in memory.
     split = bench.split(profile.benchmark.get("split"))
     id_text = class_embeddings(loaded, split.class_names, profile.id_templates, progress=False)
@@ -133,7 +149,6 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     with torch.inference_mode():
         eval_emb = torch.nn.functional.normalize(loaded.model.visual(normalize_images(eval_imgs)), dim=-1).numpy()
     top1 = zero_shot_top1(eval_emb, id_text, eval_labels.numpy())
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".pt.tmp")
     torch.save({"state_dict": loaded.model.state_dict()}, tmp)
     tmp.replace(target)
@@ -172,3 +187,37 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
     if actual != expected:
         return f"does not match its manifest's SHA-256 (file {actual[:12]}..., manifest {str(expected)[:12]}...)"
     return None
+
+
+def snapshot_path(checkpoint: Path, epoch: int) -> Path:
+    """The image tower saved after ``epoch`` during the run that made ``checkpoint``."""
+    return checkpoint.with_name(f"{checkpoint.stem}.epoch{epoch:02d}.pt")
+
+
+def snapshot_epochs(profile: Profile) -> list[int]:
+    """The epochs a profile's training run saves, and its last epoch (the checkpoint itself)."""
+    train = TrainConfig(**profile.data.get("train", {}))
+    return sorted({*(e for e in train.snapshot_epochs if e < train.epochs), train.epochs})
+
+
+def load_snapshot(profile: Profile, epoch: int, *, device: str = "auto") -> LoadedModel:
+    """The profile's model with the image tower saved after ``epoch`` (the final checkpoint for
+    the last epoch), trained first if needed; its identity names the snapshot and the weights'
+    fingerprint, so cached embeddings of one snapshot are never taken for another's."""
+    epochs = snapshot_epochs(profile)
+    if epoch not in epochs:
+        raise ValueError(f"epoch {epoch} was not saved; the training run saves epochs {epochs}")
+    target = train_emoji_model(profile, progress=False)
+    if epoch == epochs[-1]:
+        return load_model(profile.model["name"], str(target), device=device)
+    path = snapshot_path(target, epoch)
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise RuntimeError(f"snapshot {path} {problem}; run `neglabel train --force --profile {profile.name}`")
+    loaded = load_model(profile.model["name"], None, device=device)
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    loaded.model.visual.load_state_dict(state, strict=True)
+    loaded.model.eval()
+    identity = {**loaded.identity, "pretrained": path.name, "weights_sha256": file_sha256(path),
+                "state_sha256": state_fingerprint(loaded.model)}
+    return dataclasses.replace(loaded, pretrained=path.name, identity=identity)

@@ -8,6 +8,7 @@ math. Notebooks (through ``analysis``) and the CLI call this.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from .benchmarks import LOCAL_BENCHMARKS, BenchmarkData, benchmark_data, class_n
 from .data import DataNotFoundError, ImageFiles
 from .embed import class_embeddings, encode_images, encode_texts
 from .emoji_training import checkpoint_path, checkpoint_problem, train_emoji_model  # noqa: F401
+from .emoji_training import load_snapshot, snapshot_epochs  # noqa: F401  (snapshot_epochs: for analysis)
 from .files import cache_root, remove_dead_temp_files  # noqa: F401  (cache_root: the CLI's cache-dir)
 from .metrics import zero_shot_top1
 from .models import LoadedModel, ModelNotFoundError, WeightsUnavailableError, load_model, require_weights
@@ -65,8 +67,26 @@ def embed_text_side(profile: Profile, *, loaded: LoadedModel | None = None, name
         class_names=names,
         corpus=candidates,
         id_text=class_embeddings(loaded, names, profile.id_templates, progress=progress),
-        corpus_emb=encode_texts(loaded, candidates.prompts(profile.corpus["prompts"]), progress=progress, desc="corpus"),
+        corpus_emb=corpus_embeddings(loaded, profile.corpus, candidates, progress=progress),
     )
+
+
+def full_corpus_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The corpus before the ID names are removed (the same for every split of a benchmark)."""
+    return {**spec, "remove_id_names": False}
+
+
+def corpus_embeddings(loaded: LoadedModel, spec: Mapping[str, Any], candidates: corpus_mod.Corpus, *,
+                      progress: bool = True) -> np.ndarray:
+    """``candidates`` embedded in the spec's prompts. Where they are the full corpus less the ID
+    names, the full corpus is embedded (cached once for every split: emoji-tiny and its near-OOD
+    variant share it) and the candidates' rows are taken from it."""
+    if spec.get("remove_id_names", False) and not spec.get("sample"):
+        full = build_corpus(full_corpus_spec(spec))
+        full_emb = encode_texts(loaded, full.prompts(spec["prompts"]), progress=progress, desc="corpus")
+        row = {w: i for i, w in enumerate(full.words)}
+        return full_emb[[row[w] for w in candidates.words]]
+    return encode_texts(loaded, candidates.prompts(spec["prompts"]), progress=progress, desc="corpus")
 
 
 def text_tower(profile: Profile, *, device: str = "auto") -> LoadedModel:
@@ -204,6 +224,24 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     )
 
 
+def embed_snapshot(emb: Embedded, epoch: int, *, progress: bool = False, device: str = "auto") -> Embedded:
+    """``emb`` with its ID and OOD images embedded by the image tower saved after ``epoch`` of the
+    same training run (:func:`emoji_training.load_snapshot`; the text tower is frozen, so the
+    class and corpus embeddings, and hence the mined negatives, are the same). Cached."""
+    if emb.profile.model.get("pretrained") != "@train":
+        raise ValueError(f"profile {emb.profile.name!r} uses pretrained weights; only a model trained here has snapshots")
+    loaded = load_snapshot(emb.profile, epoch, device=device)
+
+    def images(files: ImageFiles) -> np.ndarray:
+        return encode_images(loaded, files, progress=progress, desc=f"{files.name} (epoch {epoch})")
+
+    out = dataclasses.replace(emb, id_emb=images(emb.data.id_images), shift_emb={}, model_identity=loaded.identity,
+                              ood_emb={name: images(files) for name, files in emb.data.ood.items()})
+    out.similarity_by_eta.update(emb.similarity_by_eta)  # same text side: same mining scores
+    out.bank_cache.update(emb.bank_cache)
+    return out
+
+
 def candidate_scores(emb: Embedded | TextSide, eta: float) -> torch.Tensor:
     """s(w) of every candidate (:func:`negmining.percentile_similarity`), computed once per eta
     (sweeps mine many times with the same eta)."""
@@ -245,14 +283,24 @@ def csp_candidates(emb: Embedded) -> tuple[list[str], list[str], np.ndarray]:
     """CSP's candidates (../shared/SUCCESSORS.md, section 1): the corpus's nouns (embedded with the
     profile's noun prompt) and, in place of its adjectives, the "modified superclass names"
     ``"<adjective> <superclass word>"`` (:func:`corpus.csp_phrases`), each embedded as the mean of
-    CSP's four templates. Nouns first, as the official code."""
-    nouns = [i for i, p in enumerate(emb.corpus.pos) if p == "noun"]
-    adjectives = [w for w, p in zip(emb.corpus.words, emb.corpus.pos) if p == "adj"]
+    CSP's four templates. Nouns first, as the official code. As there, ID names are not removed
+    from the lexicon (the > 0.95 rule of :func:`csp_bank` drops them), so the phrases (and the
+    random superclass word each adjective draws) are the same for every split.
+
+    Deviation: the official nouns are embedded as the mean of eight templates; here with the
+    profile's one noun prompt (eight times the corpus on a CPU would dominate the build)."""
+    spec = emb.profile.corpus
+    loaded = text_tower(emb.profile)
+    full = build_corpus(full_corpus_spec(spec)) if not spec.get("sample") else emb.corpus
+    full_emb = corpus_embeddings(loaded, full_corpus_spec(spec), full, progress=False) if full is not emb.corpus \
+        else emb.corpus_emb
+    nouns = [i for i, p in enumerate(full.pos) if p == "noun"]
+    adjectives = [w for w, p in zip(full.words, full.pos) if p == "adj"]
     phrases = corpus_mod.csp_phrases(adjectives)
-    phrase_emb = class_embeddings(text_tower(emb.profile), phrases, corpus_mod.CSP_PHRASE_TEMPLATES, progress=False)
-    words = [emb.corpus.words[i] for i in nouns] + phrases
+    phrase_emb = class_embeddings(loaded, phrases, corpus_mod.CSP_PHRASE_TEMPLATES, progress=False)
+    words = [full.words[i] for i in nouns] + phrases
     pos = ["noun"] * len(nouns) + ["csp"] * len(phrases)
-    return words, pos, np.concatenate([emb.corpus_emb[nouns], phrase_emb]).astype(np.float32)
+    return words, pos, np.concatenate([full_emb[nouns], phrase_emb]).astype(np.float32)
 
 
 def csp_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:

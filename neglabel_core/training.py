@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -41,6 +42,8 @@ class TrainConfig:
     blur_p: float = 0.3
     caption_templates: tuple[str, ...] = CAPTION_TEMPLATES
     max_steps: int | None = None  # stop early (smoke tests); the schedule still spans all epochs
+    # the image tower is also saved after these epochs (the VLM-strength chapter; no extra training)
+    snapshot_epochs: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +124,7 @@ def train_image_tower(
     config: TrainConfig = TrainConfig(),
     *,
     progress: bool = True,
+    on_snapshot: Callable[[int, dict[str, torch.Tensor], TrainLog], None] | None = None,
 ) -> TrainLog:
     """Train ``model.visual`` (and ``model.logit_scale``) in place; the text tower stays frozen.
 
@@ -129,6 +133,10 @@ def train_image_tower(
     An epoch makes one pass over a fresh permutation of the concepts per image style present
     (``N // n_concepts`` passes); each step takes ``batch_size`` distinct concepts, one random
     image and one random caption of each. Only full batches count.
+
+    After each epoch in ``config.snapshot_epochs``, ``on_snapshot(epoch, state, log)`` receives a
+    copy of the image tower's state (contiguous tensors); it touches no random state, so the
+    final weights are those of a run without snapshots.
     """
     n_concepts = int(image_concepts.max()) + 1
     if int(caption_concepts.max()) + 1 != n_concepts or torch.bincount(caption_concepts, minlength=n_concepts).min() == 0:
@@ -187,6 +195,10 @@ def train_image_tower(
         log.epoch_loss.append(sum(losses) / max(1, len(losses)))
         logger.info("epoch %d/%d: mean loss %.4f, logit scale %.1f", _epoch + 1, config.epochs, log.epoch_loss[-1],
                     model.logit_scale.detach().exp().item())
+        if on_snapshot is not None and _epoch + 1 in config.snapshot_epochs:
+            log.steps, log.logit_scale = step, model.logit_scale.detach().exp().item()
+            state = {k: v.detach().clone().contiguous() for k, v in model.visual.state_dict().items()}
+            on_snapshot(_epoch + 1, state, log)
         if config.max_steps and step >= config.max_steps:
             break
     bar.close()

@@ -97,3 +97,56 @@ def test_checkpoint_key_follows_the_training_code(monkeypatch):
 
     monkeypatch.setattr(ex, "load_style_images", load_style_images)
     assert ex.checkpoint_path(profile, concepts=[]) != before
+
+
+def test_snapshots_are_copies_taken_after_their_epochs_and_change_nothing(tiny_hf):
+    """Snapshots are the image tower's state after each listed epoch, and taking them leaves the
+    final weights bit-identical to a run without them."""
+    taken = {}
+
+    def keep(epoch, state, log):
+        taken[epoch] = (state, log.steps)
+
+    plain, snap = tiny_hf(), tiny_hf()
+    config = TrainConfig(epochs=3, batch_size=8, snapshot_epochs=())
+    train_image_tower(plain.model, *toy_data(), config, progress=False)
+    log = train_image_tower(snap.model, *toy_data(), TrainConfig(epochs=3, batch_size=8, snapshot_epochs=(1, 2)),
+                            progress=False, on_snapshot=keep)
+    assert sorted(taken) == [1, 2] and [s for _, s in taken.values()] == [6, 12] and log.steps == 18
+    for (k, a), (_, b) in zip(plain.model.state_dict().items(), snap.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    # a snapshot holds every image-tower tensor, taken before the later epochs changed them
+    final = snap.model.visual.state_dict()
+    assert set(taken[1][0]) == set(final)
+    assert any(not torch.equal(taken[1][0][k], final[k]) for k in final)
+    assert all(v.is_contiguous() for v in taken[2][0].values())
+
+
+def test_snapshot_loading_and_its_errors(monkeypatch, tmp_path, tiny_model_name):
+    """load_snapshot puts the saved image tower into the model, names it in the identity (so the
+    embedding cache keeps snapshots apart) and refuses an epoch that was not saved or a corrupt file."""
+    from neglabel_core import emoji_training
+    from neglabel_core.profiles import load_profile
+
+    profile = load_profile("emoji-tiny", {"model": {"name": tiny_model_name.replace("clip", "minilm")},
+                                          "train": {"epochs": 4, "snapshot_epochs": [1, 2, 9]}})
+    assert emoji_training.snapshot_epochs(profile) == [1, 2, 4]
+    target = tmp_path / "m.pt"
+    base = load_model(profile.model["name"], None, device="cpu")
+    torch.save({"state_dict": base.model.state_dict()}, target)
+    state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in base.model.visual.state_dict().items()}
+    snap = emoji_training.snapshot_path(target, 2)
+    assert snap.name == "m.epoch02.pt"
+    torch.save({"state_dict": state}, snap)
+    import json
+    from neglabel_core.files import sha256_file
+    snap.with_suffix(".json").write_text(json.dumps({"checkpoint_sha256": sha256_file(snap)}))
+    monkeypatch.setattr(emoji_training, "train_emoji_model", lambda p, progress=False: target)
+    loaded = emoji_training.load_snapshot(profile, 2, device="cpu")
+    assert all(torch.equal(v, state[k]) for k, v in loaded.model.visual.state_dict().items())
+    assert loaded.identity["pretrained"] == "m.epoch02.pt" and loaded.identity["state_sha256"] != base.identity["state_sha256"]
+    with pytest.raises(ValueError, match=r"^epoch 3 was not saved; the training run saves epochs \[1, 2, 4\]$"):
+        emoji_training.load_snapshot(profile, 3)
+    snap.write_bytes(snap.read_bytes()[:-10])  # truncated
+    with pytest.raises(RuntimeError, match=r"m\.epoch02\.pt does not match its manifest's SHA-256 .*; run `neglabel train --force"):
+        emoji_training.load_snapshot(profile, 2)
