@@ -5,20 +5,23 @@ Layers, dependencies pointing one way (``tests/test_architecture.py`` enforces t
     cli ─────────────► analysis ──► experiments (the pipeline: profile -> embeddings -> scores -> results)
      │  book, browser_check │              │
      │                      ▼              ▼
-     │                   methods (registry) ──► scores, negmining, metrics ──► validation
+     │                   methods (registry) ──► scores, adaneg, negmining, metrics ──► validation
      │                                          (pure tensor math)
      └─► profiles (configs as data, checked against profile_schema.json)
     under experiments: benchmarks (what a profile evaluates on), emoji_training (the embedded model's checkpoint)
     building blocks under those: corpus, data, emoji (+ fetch), imagenet, models, embed (+ cache), training
     leaves: validation, files, profiles, data, training
 
-- pure math (nothing of ours but the leaf ``validation``): ``scores``, ``negmining``, ``metrics``;
-- ``methods``: the one registry of OOD methods (name, label, score function, parameters, needs);
+- pure math (nothing of ours but the leaf ``validation``): ``scores``, ``negmining``, ``metrics``, and
+  ``adaneg`` (AdaNeg's stream score, built on ``scores``);
+- ``methods``: the one registry of OOD methods (name, label, score function, parameters, needs, the
+  negative-label bank it reads, one-score or stream);
 - building blocks on the leaf ``files``: ``corpus``, ``data``, ``models``, ``embed``/``cache``,
   ``emoji``/``fetch``, ``imagenet``, ``training``; no sideways imports except embed -> cache,
   models and emoji -> data, fetch;
-- ``benchmarks`` (one loader per benchmark kind) and ``emoji_training`` (training, keying and
-  verifying the embedded model's checkpoint) sit between the blocks and the pipeline;
+- ``benchmarks`` (one loader per benchmark kind, with the clean-OOD filter, using ``corpus``'s
+  WordNet) and ``emoji_training`` (training, keying and verifying the embedded model's checkpoint
+  and its snapshots) sit between the blocks and the pipeline;
 - ``experiments`` (the pipeline) ties them together; ``analysis`` (the notebooks' tables) reads data only
   through it; the CLI and the notebooks call those two. Nothing imports the CLI, ``book/`` or
   ``notebooks/``.

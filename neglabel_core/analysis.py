@@ -650,3 +650,31 @@ def published(paper_results: str | Path, methods: Sequence[str]) -> pd.DataFrame
         [m for m in methods if m in set(paper["method"])]]
     table["source"] = paper.groupby("method")["source"].first()
     return table
+
+
+def near_variant(profile: str | Profile) -> str | None:
+    """The built-in near-OOD variant of a built-in profile (``<name>-near``), or ``None``."""
+    from .profiles import available_profiles
+
+    name = profile.name if isinstance(profile, Profile) else str(profile)
+    return f"{name}-near" if f"{name}-near" in available_profiles() else None
+
+
+def glue(name: str, value: Any) -> None:
+    """Glue ``value`` for the chapter's prose (myst-nb ``glue``, not displayed): a number as a
+    plain Python number (so ``{glue:text}`name:.2f``` can format it), text as Markdown (for
+    ``{glue:md}`name```). Outside a notebook build it does nothing."""
+    try:
+        from myst_nb import glue as nb_glue
+    except ImportError:
+        return
+    if isinstance(value, str):
+        from IPython.display import Markdown
+
+        nb_glue(name, Markdown(value), display=False)
+    elif isinstance(value, (bool, np.bool_)):
+        nb_glue(name, bool(value), display=False)
+    elif isinstance(value, (int, np.integer)):
+        nb_glue(name, int(value), display=False)
+    else:
+        nb_glue(name, float(value), display=False)

@@ -14,11 +14,21 @@ from neglabel_core.book import NOTEBOOKS
 from .test_end_to_end import REAL_DATA, SMALL
 
 ROOT = Path(__file__).resolve().parents[1]
+# the near-OOD split of the small configuration: same model (train groups), a sibling subgroup as near OOD
+SMALL_NEAR = {**SMALL, "name": "emoji-small-near-test",
+              "benchmark": {**SMALL["benchmark"],
+                            "split": {"id": ["Animals & Nature/animal-mammal", "Food & Drink/food-fruit"],
+                                      "ood": {"near: bugs": ["Animals & Nature/animal-bug"], "arrows": ["Symbols/arrow"]},
+                                      "near": ["near: bugs"]},
+                            "ood_filter": None}}
 NOTEBOOK_PARAMS = {
+    "00_benchmark": {"examples_per_group": 3},
     "03_corpus_ablation": {"web_words": 300, "dictionary_words": 300, "n_bootstrap": 20},
     "04_hyperparameters": {"etas": [0.05, 0.5], "ms": [20, 100], "groups": [1, 10], "taus": [0.01, 0.1],
                            "n_seeds": 3, "n_bootstrap": 20},
-    "06_findings": {"n_bootstrap": 20},
+    "06_findings": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR},
+    "08_successors": {"n_bootstrap": 20, "stream_seeds": 2, "near_overrides": SMALL_NEAR},
+    "09_vlm_strength": {"n_bootstrap": 20},
 }
 
 

@@ -79,7 +79,8 @@ def test_the_profile_rule_removes_and_lists(bench):
     assert data.near == ["hearts"] and "1F697" not in data.ood["cars"].units
     with pytest.raises(emoji.EmojiDataError, match=r"^the OOD filter removes every concept of OOD set 'hearts'; "):
         benchmarks.benchmark_data(fixture_profile(split=split, ood_filter={"wordnet_roots": ["cognition.n.01"]}))
-    with pytest.raises(emoji.EmojiDataError, match=r"^split.near names \['far'\], which are not OOD sets; expected some of \['cars', 'hearts'\]$"):
+    with pytest.raises(emoji.EmojiDataError,
+                       match=r"^split.near names \['far'\], which are not OOD sets; expected some of \['cars', 'hearts'\]$"):
         benchmarks.benchmark_data(fixture_profile(split={**split, "near": ["far"]}))
 
 

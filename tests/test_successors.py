@@ -12,7 +12,7 @@ from neglabel_core import experiments as ex
 from neglabel_core import methods as registry
 from neglabel_core.profiles import load_profile
 
-from .imagenet_fixture import OOD, fixture_overrides, make_data_root
+from .imagenet_fixture import fixture_overrides, make_data_root
 
 
 def test_csp_phrases_follow_the_official_random_sequence():
@@ -138,5 +138,6 @@ def test_summarize_with_id_scores_per_set():
     same = metrics.summarize({"a": id_a, "b": id_a}, ood, n_bootstrap=50, seed=3)
     plain = metrics.summarize(id_a, ood, n_bootstrap=50, seed=3)
     assert same.equals(plain)
-    with pytest.raises(ValueError, match=r"^id_scores has no ID scores for OOD set\(s\) \['b'\]; expected one array per OOD set$"):
+    with pytest.raises(ValueError,
+                       match=r"^id_scores has no ID scores for OOD set\(s\) \['b'\]; expected one array per OOD set$"):
         metrics.summarize({"a": id_a}, ood)

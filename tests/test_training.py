@@ -139,6 +139,7 @@ def test_snapshot_loading_and_its_errors(monkeypatch, tmp_path, tiny_model_name)
     assert snap.name == "m.epoch02.pt"
     torch.save({"state_dict": state}, snap)
     import json
+
     from neglabel_core.files import sha256_file
     snap.with_suffix(".json").write_text(json.dumps({"checkpoint_sha256": sha256_file(snap)}))
     monkeypatch.setattr(emoji_training, "train_emoji_model", lambda p, progress=False: target)
@@ -148,5 +149,6 @@ def test_snapshot_loading_and_its_errors(monkeypatch, tmp_path, tiny_model_name)
     with pytest.raises(ValueError, match=r"^epoch 3 was not saved; the training run saves epochs \[1, 2, 4\]$"):
         emoji_training.load_snapshot(profile, 3)
     snap.write_bytes(snap.read_bytes()[:-10])  # truncated
-    with pytest.raises(RuntimeError, match=r"m\.epoch02\.pt does not match its manifest's SHA-256 .*; run `neglabel train --force"):
+    with pytest.raises(RuntimeError,
+                       match=r"m\.epoch02\.pt does not match its manifest's SHA-256 .*; run `neglabel train --force"):
         emoji_training.load_snapshot(profile, 2)
