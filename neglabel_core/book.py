@@ -36,6 +36,14 @@ NOTEBOOKS: tuple[str, ...] = (
 )
 MATHJAX = NpmPackage("mathjax", "3.2.2",
                      "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==")
+# The static explorer's plotting library (Vega-Lite through vega-embed), served from the book's own folder.
+VEGA = (
+    NpmPackage("vega", "5.33.1", "sha512-1fArfVDUqVbb5z8n+/nVQb+VNBzx8svY6CrsyTK4Ujm4yrd9I1auoKxBAPXLCavY1LcrbHUskQbGUP8gXOzyQw=="),
+    NpmPackage("vega-lite", "5.23.0",
+               "sha512-l4J6+AWE3DIjvovEoHl2LdtCUkfm4zs8Xxx7INwZEAv+XVb6kR6vIN1gt3t2gN2gs/y4DYTs/RPoTeYAuEg6mA=="),
+    NpmPackage("vega-embed", "6.29.0",
+               "sha512-PmlshTLtLFLgWtF/b23T1OwX53AugJ9RZ3qPE2c01VFAbgt3/GSNI/etzA/GzdrkceXFma+FDHNXUppKuM0U6Q=="),
+)
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 
 
@@ -196,11 +204,28 @@ def vendor_mathjax(dest: Path) -> Path:
     return dest
 
 
+def vendor_vega(dest: Path) -> Path:
+    """vega, vega-lite and vega-embed (npm, pinned and verified): their minified UMD builds in ``dest``, once."""
+    for package in VEGA:
+        target = dest / f"{package.name}.min.js"
+        if target.is_file():
+            continue
+        tarball = npm_pack(package, cache_root() / "downloads")
+        staging = dest.parent / f".{package.name}-unpacked"
+        shutil.rmtree(staging, ignore_errors=True)
+        extract(tarball, staging, lambda p, name=package.name: p == f"build/{name}.min.js")
+        dest.mkdir(parents=True, exist_ok=True)
+        (staging / "build" / f"{package.name}.min.js").replace(target)
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
 def build_html(root: Path, *, out_dir: Path | None = None) -> Path:
     """``jupyter-book build`` of the book whose ``_config.yml``/``_toc.yml`` sit in ``root``, with
     warnings as errors. Returns the HTML folder."""
     out_dir = out_dir or root / "book"
     vendor_mathjax(root / "book" / "_vendor" / "mathjax")
+    vendor_vega(root / "book" / "_vendor" / "vega")
     jb = Path(sys.executable).with_name("jupyter-book")
     command = [str(jb if jb.exists() else "jupyter-book"), "build", str(root), "--path-output", str(out_dir), "-W",
                "--keep-going"]

@@ -130,6 +130,9 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
                 report.images = page.locator("img").count()
                 report.problems += [f"image does not load: {src}" for src in broken]
                 page.screenshot(path=report.screenshot, full_page=True)
+                if page.locator(".neglabel-explorer").count():
+                    report.problems += check_explorer(page, screenshot_dir / (rel.replace("/", "__") + ".explorer"),
+                                                      timeout_ms)
                 context.close()
                 reports.append(report)
         finally:
@@ -138,3 +141,47 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
     if problems:
         raise BrowserCheckError("browser check failed:\n" + "\n".join(problems))
     return reports
+
+
+def _explorer_state(page) -> dict:
+    return page.evaluate("""() => {
+        const root = document.querySelector('.neglabel-explorer');
+        const texts = Array.from(root.querySelectorAll('svg text')).map(t => t.textContent);
+        const bars = Array.from(root.querySelectorAll('svg path')).map(p => p.getAttribute('d') || '').join('|');
+        return {summary: texts.find(t => t.startsWith('AUROC')) || '', shapes: bars.length, hash: bars};
+    }""")
+
+
+def check_explorer(page, shot_prefix: Path, timeout_ms: int = 30000) -> list[str]:
+    """The static explorer reacts to its controls with no kernel: it is drawn, then moving the eta
+    and method controls changes the figure and the AUROC/FPR95 line. Screenshots before and after."""
+    problems: list[str] = []
+    try:
+        page.wait_for_function("() => document.querySelector('.neglabel-explorer svg text') !== null", timeout=timeout_ms)
+    except Exception:  # noqa: BLE001 - reported as a problem
+        return ["explorer: nothing was drawn (no SVG in the explorer's container)"]
+    explorer = page.locator(".neglabel-explorer")
+    explorer.screenshot(path=f"{shot_prefix}-before.png")
+    before = _explorer_state(page)
+    if not before["summary"]:
+        problems.append("explorer: no AUROC/FPR95 line is shown")
+    selects = page.locator(".neglabel-explorer .vega-bind select")
+    names = [page.locator(".neglabel-explorer .vega-bind-name").nth(i).inner_text().strip() for i in range(selects.count())]
+    for label, choose in (("eta", 0), ("method", 2)):
+        index = next((i for i, n in enumerate(names) if n.startswith(label)), None)
+        if index is None:
+            problems.append(f"explorer: no {label} control (controls: {names})")
+            continue
+        select = selects.nth(index)
+        options = select.locator("option")
+        current = select.input_value()
+        values = [options.nth(i).get_attribute("value") for i in range(options.count())]
+        target = next(v for v in values[choose:] + values if v != current)
+        select.select_option(target)
+        page.wait_for_timeout(400)
+        after = _explorer_state(page)
+        if after["summary"] == before["summary"] and after["hash"] == before["hash"]:
+            problems.append(f"explorer: moving {label} from {current} to {target} changed neither the figure nor the numbers")
+        before = after
+    explorer.screenshot(path=f"{shot_prefix}-after.png")
+    return problems

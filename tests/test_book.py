@@ -27,6 +27,8 @@ NOTEBOOK_PARAMS = {
     "04_hyperparameters": {"etas": [0.05, 0.5], "ms": [20, 100], "groups": [1, 10], "taus": [0.01, 0.1],
                            "n_seeds": 3, "n_bootstrap": 20},
     "06_findings": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR},
+    "07_explorer": {"explorer_grid": {"eta": [0.05, 0.5], "m": [20, 100], "n_groups": [1, 10], "tau": [0.01, 0.1],
+                                      "corpus": ["WordNet nouns + adjectives", "WordNet nouns"]}},
     "08_successors": {"n_bootstrap": 20, "stream_seeds": 2, "near_overrides": SMALL_NEAR},
     "09_vlm_strength": {"n_bootstrap": 20},
 }
@@ -42,7 +44,7 @@ def book_root(tmp_path):
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
     shutil.copytree(ROOT / "data", root / "data")
     (root / "book").mkdir()
-    for md in (ROOT / "book").glob("*.md"):
+    for md in [*(ROOT / "book").glob("*.md"), *(ROOT / "book").glob("*.bib")]:
         shutil.copy(md, root / "book" / md.name)
     vendored = ROOT / "book" / "_vendor"
     if vendored.is_dir():  # reuse MathJax vendored by an earlier build
