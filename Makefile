@@ -52,6 +52,7 @@ bench: system-deps
 	$(PY) benchmarks/scores_bench.py
 	$(PY) benchmarks/negmining_bench.py
 	$(PY) benchmarks/text_embed_bench.py
+	$(PY) benchmarks/explorer_bench.py
 
 lint: venv
 	$(PY) -m ruff check neglabel_core tests benchmarks

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import corpus as corpus_mod
 from . import experiments as ex
@@ -66,24 +67,49 @@ def explore(emb: ex.Embedded, *, corpus: str | None = None, method: str = "negla
     :func:`wordnet_variants`; default the profile's corpus), one method's scores on ID and on one
     OOD set (default all OOD images pooled), AUROC and FPR95 (percent, the profile's rule) and
     the first mined words. Without ``m`` the profile's mining rule (e.g. ``pos_fraction``) holds;
-    with ``m`` the lowest M are mined; M is capped at the corpus size and n_g at M."""
+    with ``m`` the lowest M are mined; M is capped at the corpus size and n_g at M.
+
+    Built for a slider: the corpus views (with their mining scores per eta), the mined negatives
+    and the image-to-label similarities are cached on ``emb`` per (corpus, eta, M), so moving
+    n_g or tau only rescores, and returning to a setting reuses its mining."""
+    cache = emb.bank_cache
     view = emb
     if corpus is not None:
-        idx = wordnet_variants(emb)[corpus]
-        view = with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
+        if ("explore-view", corpus) not in cache:
+            idx = wordnet_variants(emb)[corpus]
+            cache[("explore-view", corpus)] = with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
+        view = cache[("explore-view", corpus)]
     setting = {**emb.profile.params, **params}
     if "m" in params:
         setting["m"] = min(int(params["m"]), len(view.corpus))
         setting["pos_fraction"] = None
     if setting.get("pos_fraction") is None:
         setting["n_groups"] = min(setting["n_groups"], setting["m"])
-    scored = ex.score(view, setting, methods=(method,))
-    id_scores = scored.id[method]
-    ood = scored.ood[ood_set][method] if ood_set else np.concatenate([s[method] for s in scored.ood.values()])
-    rule = ex.fpr_rule(scored.params)
-    return {"params": scored.params, "id": id_scores, "ood": ood,
+    entry = registry.REGISTRY[method]
+    if entry.kind == "stream" or entry.bank != "neglabel":
+        scored = ex.score(view, setting, methods=(method,))
+        id_scores, negatives = scored.id_scores(method, ood_set or "pooled"), scored.negatives
+        ood = scored.ood_scores(method, ood_set or "pooled")
+        used = scored.params
+    else:
+        key = ("explore-sims", corpus, setting["eta"], setting["m"], setting.get("pos_fraction"))
+        if key not in cache:
+            negatives = ex.mine(view, eta=setting["eta"], m=setting["m"], pos_fraction=setting.get("pos_fraction"))
+            neg_text = torch.from_numpy(np.asarray(view.corpus_emb)[negatives])
+            sims = {}
+            for name, x in [("ID", view.id_emb), *view.ood_emb.items()]:
+                x = torch.from_numpy(np.array(x, dtype=np.float32))
+                sims[name] = (x @ torch.from_numpy(np.asarray(view.id_text)).T, x @ neg_text.T)
+            cache[key] = (negatives, sims)
+        negatives, sims = cache[key]
+        used = {**setting, "m": len(negatives), "perm_device_used": ex.perm_device(setting), "fpr_rule": ex.fpr_rule(setting)}
+        out = {name: entry.score(a, b, used).cpu().numpy() for name, (a, b) in sims.items()}
+        id_scores = out.pop("ID")
+        ood = out[ood_set] if ood_set else np.concatenate(list(out.values()))
+    rule = ex.fpr_rule(used)
+    return {"params": used, "id": id_scores, "ood": ood,
             "AUROC": 100 * metrics.auroc(id_scores, ood), "FPR95": 100 * metrics.fpr_at_tpr(id_scores, ood, rule=rule),
-            "mined": [view.corpus.words[i] for i in scored.negatives[:12]]}
+            "mined": [view.corpus.words[i] for i in negatives[:12]]}
 
 
 # ---------------------------------------------------------------- NegMining

@@ -208,7 +208,12 @@ def explorer_html(spec: Mapping[str, Any], *, element_id: str = "neglabel-explor
 {scripts}
 <script>
 window.define = window.__neglabel_define;
-vegaEmbed("#{element_id}", {payload}, {{"actions": false, "renderer": "svg"}})
-  .then(function (result) {{ window.neglabelExplorer = result.view; }})
-  .catch(function (err) {{ console.error("explorer: " + err); }});
+if (typeof vegaEmbed === "undefined") {{  /* e.g. live in JupyterLab, where the book's vendored scripts are not served */
+  document.getElementById("{element_id}").textContent =
+    "The static explorer is drawn in the built book (its scripts are served there); here, use the live widgets below.";
+}} else {{
+  vegaEmbed("#{element_id}", {payload}, {{"actions": false, "renderer": "svg"}})
+    .then(function (result) {{ window.neglabelExplorer = result.view; }})
+    .catch(function (err) {{ console.error("explorer: " + err); }});
+}}
 </script>"""
