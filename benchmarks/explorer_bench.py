@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from _util import print_table
+
 from neglabel_core import analysis as an
 from neglabel_core import experiments as ex
 

@@ -38,7 +38,8 @@ MATHJAX = NpmPackage("mathjax", "3.2.2",
                      "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==")
 # The static explorer's plotting library (Vega-Lite through vega-embed), served from the book's own folder.
 VEGA = (
-    NpmPackage("vega", "5.33.1", "sha512-1fArfVDUqVbb5z8n+/nVQb+VNBzx8svY6CrsyTK4Ujm4yrd9I1auoKxBAPXLCavY1LcrbHUskQbGUP8gXOzyQw=="),
+    NpmPackage("vega", "5.33.1",
+               "sha512-1fArfVDUqVbb5z8n+/nVQb+VNBzx8svY6CrsyTK4Ujm4yrd9I1auoKxBAPXLCavY1LcrbHUskQbGUP8gXOzyQw=="),
     NpmPackage("vega-lite", "5.23.0",
                "sha512-l4J6+AWE3DIjvovEoHl2LdtCUkfm4zs8Xxx7INwZEAv+XVb6kR6vIN1gt3t2gN2gs/y4DYTs/RPoTeYAuEg6mA=="),
     NpmPackage("vega-embed", "6.29.0",
