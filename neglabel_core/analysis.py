@@ -20,7 +20,7 @@ import torch
 from . import corpus as corpus_mod
 from . import experiments as ex
 from . import methods as registry
-from . import metrics
+from . import metrics, negmining
 from .profiles import Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,32 @@ def mining_table(emb: ex.Embedded, *, eta: float | None = None, m: int | None = 
         "eta": eta,
         "m": int(mined.sum()),
     }).sort_values("rank").reset_index(drop=True)
+
+
+def ood_name_ranks(emb: ex.Embedded, *, eta: float | None = None) -> pd.DataFrame:
+    """Where the OOD concepts' own names would rank by NegMining's score s(w) among the profile's
+    candidates (embedded with the noun prompt, scored against the same ID labels): each name's
+    s(w), the rank it would take (1 = farthest from the ID labels), whether it would fall within
+    the mined M, its nearest ID class and cosine to it. Empty where the OOD sets carry no names."""
+    names = word_list("oracle", emb=emb)
+    columns = ["name", "OOD set", "score", "rank", "would be mined", "nearest ID class", "cosine to it"]
+    if not names:
+        return pd.DataFrame(columns=columns)
+    eta = emb.profile.params["eta"] if eta is None else eta
+    words = corpus_mod.word_list_corpus(names, name="OOD names", pos="noun")
+    name_emb = ex.embed_words(emb.profile, words)
+    score = negmining.percentile_similarity(name_emb, emb.id_text, eta=eta).numpy()
+    corpus_scores = np.sort(ex.candidate_scores(emb, eta).numpy())
+    rank = np.searchsorted(corpus_scores, score, side="left") + 1
+    m = len(ex.mine(emb, eta=eta, **mining_rule(emb)))
+    sims = np.asarray(name_emb) @ np.asarray(emb.id_text).T
+    set_of = {emb.data.concepts[u]["name"].strip().lower(): n for n, f in emb.data.ood.items() for u in f.units
+              if u in emb.data.concepts}
+    out = pd.DataFrame({"name": words.words, "OOD set": [set_of.get(w, "") for w in words.words], "score": score,
+                        "rank": rank, "would be mined": rank <= m,
+                        "nearest ID class": np.asarray(emb.data.class_names, dtype=object)[sims.argmax(axis=1)],
+                        "cosine to it": sims.max(axis=1)})
+    return out.sort_values("rank").reset_index(drop=True)[columns]
 
 
 # ---------------------------------------------------------------- scores and results

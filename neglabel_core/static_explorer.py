@@ -158,7 +158,7 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: ex.Embedded,
               "(datum.method != 'neglabel' || (datum.eta == eta && datum.m == M && datum.n_groups == n_g && "
               "datum.corpus == corpus))")
     histogram = {
-        "width": 330, "height": 220,
+        "width": 290, "height": 220,
         "transform": [{"flatten": ["x0", "x1", "ID", "OOD"]}, {"fold": ["ID", "OOD"], "as": ["images", "fraction"]}],
         "mark": {"type": "bar", "opacity": 0.55, "binSpacing": 0},
         "encoding": {
@@ -166,11 +166,12 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: ex.Embedded,
             "x2": {"field": "x1"},
             "y": {"field": "fraction", "type": "quantitative", "stack": None, "title": "fraction of the images"},
             "y2": {"datum": 0},
-            "color": {"field": "images", "type": "nominal", "scale": {"domain": ["ID", "OOD"], "range": ["#1f77b4", "#ff7f0e"]}},
+            "color": {"field": "images", "type": "nominal", "scale": {"domain": ["ID", "OOD"], "range": ["#1f77b4", "#ff7f0e"]},
+                      "legend": {"orient": "top", "title": None}},
         },
     }
     roc = {
-        "width": 220, "height": 220,
+        "width": 190, "height": 220,
         "layer": [
             {"mark": {"type": "line", "color": "#2ca02c"}, "transform": [{"flatten": ["fpr", "tpr"]}],
              "encoding": {"x": {"field": "fpr", "type": "quantitative", "title": "FPR (OOD kept as ID)"},

@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
                        "__version__"},
     # the pipeline ties them together; analysis reads data only through it; the CLI calls the top
     "experiments": MATH | BLOCKS | LEAVES | {"methods", "benchmarks", "emoji_training"},
-    "analysis": {"experiments", "methods", "metrics", "corpus", "profiles"},
+    "analysis": {"experiments", "methods", "metrics", "negmining", "corpus", "profiles"},
     "static_explorer": {"analysis", "experiments", "methods", "metrics"},  # the book's explorer: a grid through the pipeline
     "book": {"fetch", "files"},  # vendors MathJax through the verified npm fetch
     "cli": {"analysis", "experiments", "profiles", "book", "browser_check", "__version__"},
