@@ -115,7 +115,7 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     target = checkpoint_path(profile, train, concepts)
     if target.exists() and target.with_suffix(".json").exists() and not force:
         problem = checkpoint_problem(target) or next(
-            (f"has a snapshot that {p}" for e in train.snapshot_epochs if (p := checkpoint_problem(snapshot_path(target, e)))),
+            (f"has a snapshot that {p}" for e in saved_snapshots(target) if (p := checkpoint_problem(snapshot_path(target, e)))),
             None)
         if problem is None:
             return target
@@ -129,6 +129,7 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     size = size[0] if isinstance(size, tuple) else size
     images, image_owner = load_style_images(bench, concepts, profile.benchmark["train_styles"], size)
     target.parent.mkdir(parents=True, exist_ok=True)
+    saved: list[int] = []
 
     def save_snapshot(epoch: int, state: dict[str, torch.Tensor], log: Any) -> None:
         path = snapshot_path(target, epoch)
@@ -139,6 +140,7 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
             "checkpoint": path.name, "checkpoint_sha256": sha256_file(path), "of": target.name, "epoch": epoch,
             "steps": log.steps, "epoch_loss": round(log.epoch_loss[-1], 4), "logit_scale": round(log.logit_scale, 2),
             "weights": "image tower only (model.visual); the text tower is the packaged MiniLM, frozen"}, indent=1))
+        saved.append(epoch)
 
     train_log = train_image_tower(loaded.model, images, image_owner, caption_emb, torch.tensor(owners), train,
                                   progress=progress, on_snapshot=save_snapshot)
@@ -165,6 +167,7 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
         "epoch_loss": [round(x, 4) for x in train_log.epoch_loss],
         "logit_scale": round(train_log.logit_scale, 2),
         "id_top1_eval_styles": top1,
+        "snapshots": saved,  # epochs whose image tower was saved beside the checkpoint
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "neglabel_core": __version__,
@@ -194,10 +197,21 @@ def snapshot_path(checkpoint: Path, epoch: int) -> Path:
     return checkpoint.with_name(f"{checkpoint.stem}.epoch{epoch:02d}.pt")
 
 
+def saved_snapshots(checkpoint: Path) -> list[int]:
+    """The epochs whose image tower the run that made ``checkpoint`` saved (its manifest says;
+    a run cut short by ``max_steps`` saves fewer than its config lists)."""
+    try:
+        return [int(e) for e in json.loads(checkpoint.with_suffix(".json").read_text("utf-8")).get("snapshots", [])]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
 def snapshot_epochs(profile: Profile) -> list[int]:
-    """The epochs a profile's training run saves, and its last epoch (the checkpoint itself)."""
+    """The points of the profile's training run that can be read: the saved snapshots' epochs and
+    the last epoch (the checkpoint itself). Trains first if needed."""
     train = TrainConfig(**profile.data.get("train", {}))
-    return sorted({*(e for e in train.snapshot_epochs if e < train.epochs), train.epochs})
+    target = train_emoji_model(profile, progress=False)
+    return sorted({*(e for e in saved_snapshots(target) if e < train.epochs), train.epochs})
 
 
 def load_snapshot(profile: Profile, epoch: int, *, device: str = "auto") -> LoadedModel:
@@ -206,7 +220,7 @@ def load_snapshot(profile: Profile, epoch: int, *, device: str = "auto") -> Load
     fingerprint, so cached embeddings of one snapshot are never taken for another's."""
     epochs = snapshot_epochs(profile)
     if epoch not in epochs:
-        raise ValueError(f"epoch {epoch} was not saved; the training run saves epochs {epochs}")
+        raise ValueError(f"epoch {epoch} was not saved; the training run saved epochs {epochs}")
     target = train_emoji_model(profile, progress=False)
     if epoch == epochs[-1]:
         return load_model(profile.model["name"], str(target), device=device)

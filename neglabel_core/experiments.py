@@ -25,7 +25,13 @@ from . import metrics, negmining
 from .benchmarks import LOCAL_BENCHMARKS, BenchmarkData, benchmark_data, class_names, prepare_data  # noqa: F401
 from .data import DataNotFoundError, ImageFiles
 from .embed import class_embeddings, encode_images, encode_texts
-from .emoji_training import checkpoint_path, checkpoint_problem, load_snapshot, snapshot_epochs, train_emoji_model  # noqa: F401  # noqa: F401  (snapshot_epochs: for analysis)
+from .emoji_training import (  # noqa: F401  (re-exported for the CLI and analysis)
+    checkpoint_path,
+    checkpoint_problem,
+    load_snapshot,
+    snapshot_epochs,
+    train_emoji_model,
+)
 from .files import cache_root, remove_dead_temp_files  # noqa: F401  (cache_root: the CLI's cache-dir)
 from .metrics import zero_shot_top1
 from .models import LoadedModel, ModelNotFoundError, WeightsUnavailableError, load_model, require_weights

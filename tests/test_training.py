@@ -129,9 +129,13 @@ def test_snapshot_loading_and_its_errors(monkeypatch, tmp_path, tiny_model_name)
     from neglabel_core.profiles import load_profile
 
     profile = load_profile("emoji-tiny", {"model": {"name": tiny_model_name.replace("clip", "minilm")},
-                                          "train": {"epochs": 4, "snapshot_epochs": [1, 2, 9]}})
-    assert emoji_training.snapshot_epochs(profile) == [1, 2, 4]
+                                          "train": {"epochs": 4, "snapshot_epochs": [1, 2, 3]}})
     target = tmp_path / "m.pt"
+    monkeypatch.setattr(emoji_training, "train_emoji_model", lambda p, progress=False: target)
+    import json
+    # the run saved epochs 1 and 2 only (cut short), as its manifest records
+    target.with_suffix(".json").write_text(json.dumps({"snapshots": [1, 2]}))
+    assert emoji_training.snapshot_epochs(profile) == [1, 2, 4]
     base = load_model(profile.model["name"], None, device="cpu")
     torch.save({"state_dict": base.model.state_dict()}, target)
     state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in base.model.visual.state_dict().items()}
@@ -142,11 +146,10 @@ def test_snapshot_loading_and_its_errors(monkeypatch, tmp_path, tiny_model_name)
 
     from neglabel_core.files import sha256_file
     snap.with_suffix(".json").write_text(json.dumps({"checkpoint_sha256": sha256_file(snap)}))
-    monkeypatch.setattr(emoji_training, "train_emoji_model", lambda p, progress=False: target)
     loaded = emoji_training.load_snapshot(profile, 2, device="cpu")
     assert all(torch.equal(v, state[k]) for k, v in loaded.model.visual.state_dict().items())
     assert loaded.identity["pretrained"] == "m.epoch02.pt" and loaded.identity["state_sha256"] != base.identity["state_sha256"]
-    with pytest.raises(ValueError, match=r"^epoch 3 was not saved; the training run saves epochs \[1, 2, 4\]$"):
+    with pytest.raises(ValueError, match=r"^epoch 3 was not saved; the training run saved epochs \[1, 2, 4\]$"):
         emoji_training.load_snapshot(profile, 3)
     snap.write_bytes(snap.read_bytes()[:-10])  # truncated
     with pytest.raises(RuntimeError,
