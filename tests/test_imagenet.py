@@ -320,7 +320,7 @@ def test_paper_profile_fails_fast_here_naming_what_is_missing(tmp_path):
 
 @pytest.mark.slow
 def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, monkeypatch):
-    """The book's seven notebooks, unchanged, on the paper profile's data layout (fixture folders,
+    """The book's notebooks, unchanged, on the paper profile's data layout (fixture folders,
     random-weight tiny model registered for the notebook kernels through $NEGLABEL_MODEL_CONFIGS)."""
     import nbformat
 
@@ -338,7 +338,8 @@ def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, mo
     profile.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, TINY_NAME)).to_json())
     root = Path(__file__).resolve().parents[1]
     params = {**NOTEBOOK_PARAMS, "04_hyperparameters": {**NOTEBOOK_PARAMS["04_hyperparameters"], "groups": [1, 5]},
-              "06_findings": {**NOTEBOOK_PARAMS["06_findings"], "paper_results": str(root / "data" / "paper_results.csv")}}
+              "06_findings": {**NOTEBOOK_PARAMS["06_findings"], "paper_results": str(root / "data" / "paper_results.csv")},
+              "08_successors": {**NOTEBOOK_PARAMS["08_successors"], "paper_results": str(root / "data" / "paper_results.csv")}}
     status = execute_notebooks(str(profile), tmp_path / "book", source_dir=root / "notebooks", extra=params)
     assert status == {name: "executed" for name in NOTEBOOKS}
     mined = (tmp_path / "book" / "mined_negatives.csv").read_text().splitlines()
