@@ -129,6 +129,12 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
                     "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
                 report.images = page.locator("img").count()
                 report.problems += [f"image does not load: {src}" for src in broken]
+                uncaptioned = page.evaluate(
+                    "() => Array.from(document.querySelectorAll('.cell_output img')).filter(i => {"
+                    " const f = i.closest('figure');"
+                    " return !(f && f.querySelector('figcaption') && (i.getAttribute('alt') || '').trim()); }).length")
+                if uncaptioned:
+                    report.problems.append(f"{uncaptioned} figure(s) without a caption or alt text")
                 page.screenshot(path=report.screenshot, full_page=True)
                 if page.locator(".neglabel-explorer").count():
                     report.problems += check_explorer(page, screenshot_dir / (rel.replace("/", "__") + ".explorer"),
