@@ -243,7 +243,8 @@ def embed_snapshot(emb: Embedded, epoch: int, *, progress: bool = False, device:
     out = dataclasses.replace(emb, id_emb=images(emb.data.id_images), shift_emb={}, model_identity=loaded.identity,
                               ood_emb={name: images(files) for name, files in emb.data.ood.items()})
     out.similarity_by_eta.update(emb.similarity_by_eta)  # same text side: same mining scores
-    out.bank_cache.update(emb.bank_cache)
+    out.bank_cache.update({k: v for k, v in emb.bank_cache.items()  # text-only banks; never cached image sims
+                           if k == "csp" or (isinstance(k, tuple) and k[0] == "csp")})
     return out
 
 
