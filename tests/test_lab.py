@@ -77,11 +77,23 @@ def test_explorer_widgets_redraw_live_in_jupyterlab(tmp_path, monkeypatch):
             page.on("pageerror", lambda err: errors.append(str(err)))
             page.goto(f"{base}/lab/tree/explorer.ipynb?token={token}", timeout=60000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Notebook", timeout=60000)
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            # the kernel must be connected and idle before "Run All Cells", or the request is dropped
+            page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=120000)
+            for _ in range(3):
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                try:  # a cell prompt turns to [*] or [1] once execution starts
+                    page.wait_for_function("() => Array.from(document.querySelectorAll('.jp-InputPrompt'))"
+                                           ".some(p => /\\[(\\*|1)\\]/.test(p.textContent))", timeout=20000)
+                    break
+                except Exception:  # noqa: BLE001 - try the menu again
+                    page.keyboard.press("Escape")
             slider = page.locator(".widget-hslider").filter(has_text="n_groups")
-            slider.wait_for(timeout=240000)
+            try:
+                slider.wait_for(timeout=240000)
+            except Exception:
+                page.screenshot(path=str(Path(os.environ.get("NEGLABEL_TEST_SHOTS", tmp_path)) / "lab-no-widget.png"))
+                raise
             output = page.locator(".jupyter-widgets-output-area, .widget-output").last
             output.locator("img").first.wait_for(timeout=120000)
             before = output.inner_html()
