@@ -73,12 +73,7 @@ def explore(emb: ex.Embedded, *, corpus: str | None = None, method: str = "negla
     and the image-to-label similarities are cached on ``emb`` per (corpus, eta, M), so moving
     n_g or tau only rescores, and returning to a setting reuses its mining."""
     cache = emb.bank_cache
-    view = emb
-    if corpus is not None:
-        if ("explore-view", corpus) not in cache:
-            idx = wordnet_variants(emb)[corpus]
-            cache[("explore-view", corpus)] = with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
-        view = cache[("explore-view", corpus)]
+    view = emb if corpus is None else corpus_view(emb, corpus)
     setting = {**emb.profile.params, **params}
     if "m" in params:
         setting["m"] = min(int(params["m"]), len(view.corpus))
@@ -465,6 +460,16 @@ def with_corpus(emb: ex.Embedded, corpus_emb: np.ndarray, corpus: corpus_mod.Cor
     import dataclasses
 
     return dataclasses.replace(emb, corpus_emb=corpus_emb, corpus=corpus or emb.corpus)
+
+
+def corpus_view(emb: ex.Embedded, corpus: str) -> ex.Embedded:
+    """``emb`` with its corpus narrowed to the WordNet variant ``corpus`` (a key of
+    :func:`wordnet_variants`), built once per ``emb`` and kept with its mining scores per eta."""
+    key = ("corpus-view", corpus)
+    if key not in emb.bank_cache:
+        idx = wordnet_variants(emb)[corpus]
+        emb.bank_cache[key] = with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
+    return emb.bank_cache[key]
 
 
 def wordnet_variants(emb: ex.Embedded) -> dict[str, np.ndarray]:

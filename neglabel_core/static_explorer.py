@@ -105,10 +105,8 @@ def explorer_records(emb: ex.Embedded, grid: Mapping[str, Sequence[Any]] | None 
     for setting in neglabel:  # one mining and one similarity matrix per (corpus, eta, M), reused for n_g and tau
         by_bank.setdefault((setting["corpus"], setting["eta"], setting["m"]), []).append(setting)
     score = registry.REGISTRY["neglabel"].score
-    views = {c: an.with_corpus(emb, np.asarray(emb.corpus_emb)[variants[c]], emb.corpus.subset(variants[c], c))
-             for c in grid["corpus"]}  # each keeps its mining scores per eta
     for (corpus, eta, m), group in tqdm(list(by_bank.items()), desc="explorer grid (NegLabel)", disable=not progress):
-        view = views[corpus]
+        view = an.corpus_view(emb, corpus)  # kept with its mining scores per eta
         m_used = min(int(m), len(view.corpus))
         negatives = ex.mine(view, eta=eta, m=m_used)
         neg_text = torch.from_numpy(np.asarray(view.corpus_emb)[negatives])
