@@ -28,3 +28,9 @@ Layers, dependencies pointing one way (``tests/test_architecture.py`` enforces t
 """
 
 __version__ = "0.1.0"
+
+# Pin the CPU floating-point configuration before torch's first tensor operation (see numerics).
+from . import numerics as _numerics  # noqa: E402
+
+_numerics.pin_environment()
+_numerics.pin_torch()

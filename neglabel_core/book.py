@@ -48,8 +48,80 @@ VEGA = (
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 
 
+# Every notebook execution is bounded: a cell that runs longer, or a kernel that does not answer
+# within the start timeout, fails with the notebook and the cell named (never a silent hang).
+CELL_TIMEOUT_S = 3600
+KERNEL_START_TIMEOUT_S = 120
+
+
 class NotebookFailedError(RuntimeError):
-    """A notebook raised while papermill executed it."""
+    """A notebook raised, timed out or could not start its kernel while papermill executed it."""
+
+
+class CellTimeoutError(TimeoutError):
+    """A cell ran past the per-cell timeout."""
+
+
+class KernelStartError(RuntimeError):
+    """The kernel did not start, or did not answer, within the start timeout."""
+
+
+def _engine() -> str:
+    """Register (once) and name the papermill engine the book runs on: nbclient without its
+    front-end mimic of ipywidgets' Output widget.
+
+    Why: for every output that lands in an Output widget (``widgets.interactive`` draws into
+    one), nbclient's mimic sends a ``comm_msg`` on the shell channel from its IOPub task while
+    the reply task is waiting on the same zmq.asyncio socket. Under CPU load that send can eat
+    the socket's edge-triggered wake-up, so the cell's ``execute_reply`` sits unread in the
+    queue: the kernel is idle, the client waits forever (with a timeout it resumes only when the
+    timeout's poll fires). The book drops widget state anyway (the static page shows the plain
+    outputs), so the client never mimics widgets and sends nothing while a cell runs.
+    """
+    from jupyter_core.utils import run_sync
+    from nbclient.exceptions import CellTimeoutError as NbclientCellTimeout
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    name = "neglabel-book"
+    if name in papermill_engines._engines:
+        return name
+
+    class BookClient(PapermillNotebookClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.widget_registry = {}  # no Output-widget mimic: no shell sends during a cell
+
+        async def async_start_new_kernel_client(self) -> Any:
+            try:
+                return await super().async_start_new_kernel_client()
+            except RuntimeError as exc:  # jupyter_client: "Kernel didn't respond in N seconds"
+                raise KernelStartError(f"the kernel did not start within {self.startup_timeout} s ({exc})") from None
+
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+        async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+            except NbclientCellTimeout:
+                first = next((line for line in cell.source.splitlines() if line.strip()), "")
+                raise CellTimeoutError(f"cell {cell_index} ({first[:70]!r}) did not finish within "
+                                       f"{self.timeout} s") from None
+
+        execute_cell = run_sync(async_execute_cell)  # nbclient binds its sync wrappers at class level
+
+    class BookEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                     stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+                                     execution_timeout: int | None = None, **kwargs: Any) -> Any:
+            kwargs = {k: v for k, v in kwargs.items() if k not in {"input_path", "timeout", "startup_timeout"}}
+            return BookClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
+                              kernel_name=kernel_name, log=log, log_output=log_output, stdout_file=stdout_file,
+                              stderr_file=stderr_file, **kwargs).execute()
+
+    papermill_engines.register(name, BookEngine)
+    return name
 
 
 def code_fingerprint(root: Path | None = None) -> str:
@@ -144,6 +216,8 @@ def execute_notebooks(
     kernel: str = "python3",
     context: Mapping[str, Any] | None = None,
     force: bool = False,
+    cell_timeout: int = CELL_TIMEOUT_S,
+    kernel_start_timeout: int = KERNEL_START_TIMEOUT_S,
 ) -> dict[str, str]:
     """Run each notebook with papermill (parameters ``profile``, ``overrides`` and ``extra[name]``)
     into ``out_dir``, in order, stopping at the first failure. Outputs are written atomically: a
@@ -151,7 +225,8 @@ def execute_notebooks(
 
     A notebook whose :func:`execution_key` (code cells, parameters, ``context``) equals the one
     stored in its executed copy is not run again; edited markdown is carried into that copy.
-    ``force`` runs every notebook. Returns ``{name: "executed" | "prose updated" | "current"}``.
+    ``force`` runs every notebook. A cell running past ``cell_timeout`` seconds, or a kernel not
+    answering within ``kernel_start_timeout``, fails the notebook naming it and the cell. Returns ``{name: "executed" | "prose updated" | "current"}``.
     """
     import nbformat
     import papermill
@@ -180,10 +255,13 @@ def execute_notebooks(
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(source_path), str(partial), parameters=params, kernel_name=kernel,
-                                       cwd=str(out_dir), progress_bar=False, log_output=False)
+                                       cwd=str(out_dir), progress_bar=False, log_output=False, engine_name=_engine(),
+                                       execution_timeout=cell_timeout, start_timeout=kernel_start_timeout)
         except papermill.PapermillExecutionError as exc:
             raise NotebookFailedError(f"notebook {name} failed: {exc.ename}: {exc.evalue} "
                                       f"(the executed copy is {partial})") from None
+        except (CellTimeoutError, KernelStartError) as exc:
+            raise NotebookFailedError(f"notebook {name}: {exc} (the executed copy is {partial})") from None
         _postprocess(partial, key)
         partial.replace(target)
         log.info("executed %s in %.0f s", name, time.perf_counter() - start)

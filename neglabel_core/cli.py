@@ -45,6 +45,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .emoji_training import PACKAGED, package_weights
     from .experiments import train_emoji_model
 
     profile = _profile(args)[0]
@@ -55,6 +56,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     manifest = json.loads(path.with_suffix(".json").read_text())
     print(f"checkpoint {path}\nID top-1 on the evaluation styles: {100 * manifest['id_top1_eval_styles']:.1f}% "
           f"({manifest['steps']} steps, {manifest['wall_s']:.0f} s)")
+    packaged = PACKAGED / f"{path.stem}.json"
+    if "installed_from" in manifest:
+        print(f"installed from the packaged weights {packaged.name} (train again with --force)")
+    elif packaged.is_file():
+        same = json.loads(packaged.read_text())["state_sha256"] == manifest["state_sha256"]
+        print(f"the packaged weights {packaged.name}: {'bit-identical to this run' if same else 'DIFFER from this run'}")
+    if args.package:
+        print(f"packaged: {package_weights(path)}")
     return 0
 
 
@@ -173,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("fetch", _cmd_fetch, "fetch and prepare the profile's benchmark data (emoji: npm packages)")
     train = command("train", _cmd_train, "train the embedded model's image tower (cached)")
     train.add_argument("--force", action="store_true", help="train again even if the checkpoint exists")
+    train.add_argument("--package", action="store_true",
+                       help="write the run's weights as the packaged ones (neglabel_core/weights/; developers)")
     evaluate = command("evaluate", _cmd_evaluate, "ID top-1 and the OOD table of every method")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     command("embed-corpus", _cmd_embed_corpus, "embed the profile's candidate corpus (cached; text tower only)")

@@ -1,6 +1,14 @@
 """Training the embedded default's image tower (profile ``"pretrained": "@train"``) and its
-cached checkpoint: the key that names it (config, data, training code), the manifest, and the
-check of a cached checkpoint against its manifest before use."""
+cached checkpoint: the key that names it (config, data, training code, the pinned CPU numerics),
+the manifest, and the check of a cached checkpoint against its manifest before use.
+
+The project ships what its own training produced for the built-in profile: the trained weights
+outside the frozen text tower, and the image tower at each snapshot epoch, as safetensors under
+``neglabel_core/weights/`` with a manifest (training key, SHA-256 of each file, the full model's
+state fingerprint). Where the packaged key equals the current one, the checkpoint is installed
+from them (seconds, bit-identical to training again under the pinned numerics; verified by
+fingerprint) instead of trained (minutes). ``neglabel train --force`` trains anyway and
+``neglabel train --package`` writes the packaged files from the cached run."""
 
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, emoji
+from . import __version__, emoji, numerics
 from .cache import StaleCacheWarning
 from .data import load_rgb
 from .embed import class_embeddings, encode_texts
@@ -30,6 +38,8 @@ from .profiles import Profile
 from .training import TrainConfig, normalize_images, train_image_tower
 
 log = logging.getLogger(__name__)
+PACKAGED = Path(__file__).parent / "weights"
+TEXT_PREFIX = "text."  # the frozen text tower: comes from the packaged MiniLM, never shipped here
 
 
 def captions_for(concepts: Sequence[emoji.Concept], templates: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -71,6 +81,8 @@ def _train_key(profile: Profile, train: TrainConfig, concepts: Sequence[emoji.Co
         "concepts": hashlib.sha256("|".join(c.id for c in concepts).encode()).hexdigest(),
         "torch": torch.__version__,
         "code": _training_code_sha256(),
+        # the float configuration the weights were computed under (numerics pins it on x86-64 with AVX2)
+        "numerics": {k: v for k, v in numerics.in_force().items() if k not in {"torch"}},
     }
 
 
@@ -82,7 +94,8 @@ def _training_code_sha256() -> str:
 
     from . import training
 
-    parts = [inspect.getsource(training), *(inspect.getsource(f) for f in (captions_for, load_style_images, train_emoji_model))]
+    parts = [inspect.getsource(training),
+             *(inspect.getsource(f) for f in (captions_for, load_style_images, train_emoji_model, write_snapshot))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -120,6 +133,8 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
         if problem is None:
             return target
         warnings.warn(f"checkpoint {target} {problem}; training it again", StaleCacheWarning, stacklevel=2)
+    if not force and install_packaged(profile, target, _train_key(profile, train, concepts)):
+        return target
     torch.manual_seed(train.seed)  # the image tower's initialisation
     loaded = load_model(profile.model["name"], None, device="cpu")
     loaded.model.lock_text_tower()  # frozen: the text side stays the pretrained MiniLM
@@ -132,14 +147,8 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     saved: list[int] = []
 
     def save_snapshot(epoch: int, state: dict[str, torch.Tensor], log: Any) -> None:
-        path = snapshot_path(target, epoch)
-        tmp = path.with_suffix(f".pt.{os.getpid()}.tmp")
-        torch.save({"state_dict": state}, tmp)
-        tmp.replace(path)
-        atomic_write_text(path.with_suffix(".json"), json.dumps({
-            "checkpoint": path.name, "checkpoint_sha256": sha256_file(path), "of": target.name, "epoch": epoch,
-            "steps": log.steps, "epoch_loss": round(log.epoch_loss[-1], 4), "logit_scale": round(log.logit_scale, 2),
-            "weights": "image tower only (model.visual); the text tower is the packaged MiniLM, frozen"}, indent=1))
+        write_snapshot(target, epoch, state, {"steps": log.steps, "epoch_loss": round(log.epoch_loss[-1], 4),
+                                              "logit_scale": round(log.logit_scale, 2)})
         saved.append(epoch)
 
     train_log = train_image_tower(loaded.model, images, image_owner, caption_emb, torch.tensor(owners), train,
@@ -168,7 +177,8 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
         "logit_scale": round(train_log.logit_scale, 2),
         "id_top1_eval_styles": top1,
         "snapshots": saved,  # epochs whose image tower was saved beside the checkpoint
-        "threads": torch.get_num_threads(),
+        "state_sha256": state_fingerprint(loaded.model),
+        "numerics": numerics.in_force(),
         "machine": platform.machine(),
         "neglabel_core": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -176,6 +186,99 @@ def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | N
     atomic_write_text(target.with_suffix(".json"), json.dumps(manifest, indent=1))
     log.info("trained %s: %d steps in %.0f s, ID top-1 %.3f", target.name, train_log.steps, train_log.wall_s, top1)
     return target
+
+
+def write_snapshot(target: Path, epoch: int, state: dict[str, torch.Tensor], info: dict[str, Any]) -> Path:
+    """The image tower after ``epoch`` of the run that makes ``target``, with its manifest (atomically)."""
+    path = snapshot_path(target, epoch)
+    tmp = path.with_suffix(f".pt.{os.getpid()}.tmp")
+    torch.save({"state_dict": state}, tmp)
+    tmp.replace(path)
+    atomic_write_text(path.with_suffix(".json"), json.dumps({
+        "checkpoint": path.name, "checkpoint_sha256": sha256_file(path), "of": target.name, "epoch": epoch, **info,
+        "weights": "image tower only (model.visual); the text tower is the packaged MiniLM, frozen"}, indent=1))
+    return path
+
+
+def _packaged_manifest(target: Path) -> Path:
+    return PACKAGED / f"{target.stem}.json"
+
+
+def install_packaged(profile: Profile, target: Path, key: dict[str, Any]) -> bool:
+    """Install the packaged weights for ``target`` into the cache, if the package holds this key.
+
+    Every packaged file is checked against its SHA-256 before it is read; the rebuilt model's
+    state fingerprint must equal the one the training run recorded. Returns False where no
+    package matches (then the caller trains)."""
+    from safetensors.torch import load_file
+
+    manifest_file = _packaged_manifest(target)
+    if not manifest_file.is_file():
+        return False
+    manifest = json.loads(manifest_file.read_text("utf-8"))
+    if manifest.get("key") != key:
+        return False
+    for name, expected in manifest["packaged_files"].items():
+        actual = sha256_file(PACKAGED / name)
+        if actual != expected:
+            raise RuntimeError(f"packaged weights {PACKAGED / name} are damaged (SHA-256 {actual[:12]}..., expected "
+                               f"{expected[:12]}...); reinstall the package or run `neglabel train --force`")
+    torch.manual_seed(key["train"]["seed"])  # as in training: the frozen text side's initialisation
+    loaded = load_model(profile.model["name"], None, device="cpu")
+    trained = load_file(PACKAGED / manifest["trained_file"])
+    missing, unexpected = loaded.model.load_state_dict(trained, strict=False)
+    if unexpected or any(not k.startswith(TEXT_PREFIX) for k in missing):
+        raise RuntimeError(f"packaged weights {manifest['trained_file']} do not fit {profile.model['name']}")
+    if state_fingerprint(loaded.model) != manifest["state_sha256"]:
+        raise RuntimeError(f"the model rebuilt from {manifest['trained_file']} is not the one trained "
+                           "(state fingerprint differs); run `neglabel train --force`")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for epoch, name in manifest["snapshot_files"].items():
+        info = manifest["snapshot_info"][epoch]
+        write_snapshot(target, int(epoch), load_file(PACKAGED / name), info)
+    tmp = target.with_suffix(f".pt.{os.getpid()}.tmp")
+    torch.save({"state_dict": loaded.model.state_dict()}, tmp)
+    tmp.replace(target)
+    local = {**manifest["training"], "checkpoint": target.name, "checkpoint_sha256": sha256_file(target),
+             "installed_from": manifest_file.name, "installed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    atomic_write_text(target.with_suffix(".json"), json.dumps(local, indent=1))
+    log.info("installed %s from the packaged weights (trained %s)", target.name, manifest["training"]["created"])
+    return True
+
+
+def package_weights(target: Path) -> Path:
+    """Write the packaged files for the cached run ``target`` (a developer's step after training
+    the built-in profile: ``neglabel train --package``); older packages of the model are removed."""
+    from safetensors.torch import save_file
+
+    training = json.loads(target.with_suffix(".json").read_text("utf-8"))
+    if problem := checkpoint_problem(target):
+        raise RuntimeError(f"checkpoint {target} {problem}")
+    PACKAGED.mkdir(exist_ok=True)
+    for old in PACKAGED.glob(f"{training['model']}-*"):
+        old.unlink()
+    state = torch.load(target, map_location="cpu", weights_only=True)["state_dict"]
+    files: dict[str, str] = {}
+
+    def save(name: str, tensors: dict[str, torch.Tensor]) -> str:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(PACKAGED / name))
+        files[name] = sha256_file(PACKAGED / name)
+        return name
+
+    trained_file = save(f"{target.stem}.safetensors", {k: v for k, v in state.items() if not k.startswith(TEXT_PREFIX)})
+    snapshot_files, snapshot_info = {}, {}
+    for epoch in saved_snapshots(target):
+        path = snapshot_path(target, epoch)
+        snapshot_files[str(epoch)] = save(f"{path.stem}.safetensors",
+                                          torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+        info = json.loads(path.with_suffix(".json").read_text("utf-8"))
+        snapshot_info[str(epoch)] = {k: info[k] for k in ("steps", "epoch_loss", "logit_scale")}
+    manifest = {"key": training["key"], "state_sha256": training["state_sha256"], "trained_file": trained_file,
+                "snapshot_files": snapshot_files, "snapshot_info": snapshot_info, "packaged_files": files,
+                "training": training}
+    out = _packaged_manifest(target)
+    atomic_write_text(out, json.dumps(manifest, indent=1))
+    return out
 
 
 def checkpoint_problem(checkpoint: Path) -> str | None:

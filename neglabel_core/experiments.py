@@ -21,7 +21,7 @@ import torch
 
 from . import corpus as corpus_mod
 from . import methods as registry
-from . import metrics, negmining
+from . import metrics, negmining, numerics
 from .benchmarks import LOCAL_BENCHMARKS, BenchmarkData, benchmark_data, class_names, prepare_data  # noqa: F401
 from .data import DataNotFoundError, ImageFiles
 from .embed import class_embeddings, encode_images, encode_texts
@@ -505,5 +505,6 @@ def evaluate(profile: Profile, *, progress: bool = True, device: str = "auto") -
         "corpus": {"name": emb.corpus.name, "size": len(emb.corpus)},
         "id_top1": zero_shot_top1(emb.id_emb, emb.id_text, emb.data.id_images.labels),
         "results": results_dict(scored),
+        "numerics": numerics.in_force(),  # the CPU float configuration behind every number above
         "wall_s": round(time.perf_counter() - start, 1),
     }

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import open_clip
 import torch
 
+from . import numerics
 from .files import CacheWriteError, atomic_write_text, cache_root, sha256_file
 
 HUB_PROBE_TIMEOUT_S = 3.0
@@ -320,10 +321,12 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
     # What the weights are, whatever their source (a random init included); a separate text
     # tower gets its own fingerprint so text embeddings survive retraining the image tower.
     identity["state_sha256"] = state_fingerprint(model)
+    identity["numerics"] = numerics.for_device(target)
     text_tower = getattr(model, "text", None)
     if text_tower is not None:
         identity["text"] = {
             "text_state_sha256": state_fingerprint(text_tower),
+            "numerics": identity["numerics"],
             "text_cfg": _portable((config or {}).get("text_cfg")),  # pooling and projection shape the output too
             "tokenizer": repr(type(tokenizer)),
         }

@@ -10,29 +10,30 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "neglabel_core"
 MATH = {"scores", "negmining", "metrics", "adaneg"}
 BLOCKS = {"corpus", "data", "emoji", "imagenet", "fetch", "models", "embed", "cache", "training"}
-LEAVES = {"validation", "files", "profiles"}
+LEAVES = {"validation", "files", "profiles", "numerics"}
 ALLOWED: dict[str, set[str]] = {
     # leaves: nothing of ours
     "validation": set(), "files": set(), "profiles": set(), "data": set(), "training": set(), "browser_check": set(),
+    "numerics": set(),  # the pinned CPU float configuration (applied when the package is imported)
     # pure tensor math: only the input checks
     "scores": {"validation"}, "negmining": {"validation"}, "metrics": {"validation"},
     "adaneg": {"scores", "validation"},  # AdaNeg's stream score is built on NegLabel's
     "methods": {"scores", "adaneg"},  # the registry: one entry per score
     # building blocks: no sideways imports but these documented ones
-    "corpus": {"files"}, "cache": {"files"}, "models": {"files"}, "fetch": {"files"},
+    "corpus": {"files"}, "cache": {"files"}, "models": {"files", "numerics"}, "fetch": {"files"},
     "embed": {"cache", "models"},  # embedding runs a model and caches its output
     "emoji": {"data", "fetch", "files"},  # the emoji benchmark is fetched, verified data
     "imagenet": {"data"},
     # what a profile evaluates on, and training the embedded model: under the pipeline
     "benchmarks": {"emoji", "imagenet", "data", "profiles", "corpus"},  # corpus: WordNet for the OOD filter
     "emoji_training": {"emoji", "training", "models", "embed", "files", "data", "metrics", "profiles", "cache",
-                       "__version__"},
+                       "numerics", "__version__"},
     # the pipeline ties them together; analysis reads data only through it; the CLI calls the top
     "experiments": MATH | BLOCKS | LEAVES | {"methods", "benchmarks", "emoji_training"},
     "analysis": {"experiments", "methods", "metrics", "negmining", "corpus", "profiles"},
     "static_explorer": {"analysis", "experiments", "methods", "metrics"},  # the book's explorer: a grid through the pipeline
     "book": {"fetch", "files"},  # vendors MathJax through the verified npm fetch
-    "cli": {"analysis", "experiments", "profiles", "book", "browser_check", "__version__"},
+    "cli": {"analysis", "experiments", "profiles", "book", "browser_check", "emoji_training", "__version__"},
 }
 
 
