@@ -10,10 +10,11 @@ operation (importing ``neglabel_core`` applies it):
 - ``ATEN_CPU_CAPABILITY=avx2``: ATen's AVX2 kernels (where the CPU has AVX2);
 - ``MKL_CBWR=AVX2,STRICT``: MKL's conditional numerical reproducibility, the AVX2 code path in
   strict mode (bitwise results on any CPU with AVX2, whatever the memory alignment);
-- ``ONEDNN_MAX_CPU_ISA=AVX2``, and oneDNN itself switched off for the CPU
-  (``torch.backends.mkldnn.enabled = False``): its convolution kernels also pick their blocking
-  from the CPU's cache sizes, which no setting fixes, so convolutions take ATen's own path
-  (im2col + MKL GEMM), which the two pins above decide;
+- ``ONEDNN_MAX_CPU_ISA=AVX2``: oneDNN's convolutions use their AVX2 kernels. (Switching oneDNN
+  off, so that convolutions take ATen's im2col + MKL GEMM path, which the pins above fully
+  decide, costs 2.5x in training and inference on a 2-core CPU; oneDNN stays on. Its kernels
+  also choose some loop blocking from the CPU's cache sizes, which no setting fixes: not seen to
+  change a result here, but not tested on CPUs with other caches.);
 - ``torch.set_num_threads(THREADS)``: the intra-op thread count, independent of the core count.
 
 The configuration in force is :func:`in_force`; the checkpoint manifest and ``evaluate --json``
@@ -65,7 +66,6 @@ def pin_torch() -> None:
     if not enabled():
         return
     torch.set_num_threads(THREADS)
-    torch.backends.mkldnn.enabled = False
     if cpu_has_avx2() and torch.backends.cpu.get_cpu_capability() != "AVX2" and not _applied.get("warned"):
         _applied["warned"] = True
         warnings.warn(
