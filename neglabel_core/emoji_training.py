@@ -216,7 +216,7 @@ def install_packaged(profile: Profile, target: Path, key: dict[str, Any]) -> boo
     if not manifest_file.is_file():
         return False
     manifest = json.loads(manifest_file.read_text("utf-8"))
-    if manifest.get("key") != key:
+    if manifest.get("key") != json.loads(json.dumps(key)):  # as JSON: tuples are lists there
         return False
     for name, expected in manifest["packaged_files"].items():
         actual = sha256_file(PACKAGED / name)

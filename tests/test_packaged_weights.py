@@ -1,0 +1,72 @@
+"""The embedded model's packaged weights: they are those of the current training key (a change to
+the training code, data or numerics without re-packaging fails here), they install into an empty
+cache as the trained model bit for bit, and a damaged packaged file is refused."""
+
+import json
+import shutil
+
+import pytest
+
+from neglabel_core import emoji_training as et
+from neglabel_core import numerics
+from neglabel_core.models import load_model, state_fingerprint
+from neglabel_core.profiles import load_profile
+
+from .test_end_to_end import REAL_DATA
+
+# The packaged weights carry the pinned numerics in their key: elsewhere the model is trained.
+pytestmark = pytest.mark.skipif(not numerics.in_force()["pinned"], reason="CPU numerics not pinned on this machine")
+
+
+@pytest.fixture
+def profile(monkeypatch):
+    monkeypatch.setenv("NEGLABEL_DATA", REAL_DATA)
+    return load_profile("emoji-tiny")
+
+
+def _packaged(profile):
+    target = et.checkpoint_path(profile)
+    manifest = et.PACKAGED / f"{target.stem}.json"
+    assert manifest.is_file(), (f"no packaged weights for the current training key {target.stem} (the training "
+                                "code, data or numerics changed): run `neglabel train --force --package`")
+    return target, json.loads(manifest.read_text())
+
+
+@pytest.mark.slow
+def test_packaged_weights_install_as_the_trained_model(profile):
+    target, packaged = _packaged(profile)
+    path = et.train_emoji_model(profile, progress=False)  # an empty cache: installs, does not train
+    assert path == target
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["installed_from"] == f"{target.stem}.json"
+    assert manifest["steps"] == packaged["training"]["steps"] and et.checkpoint_problem(path) is None
+    assert state_fingerprint(load_model(profile.model["name"], str(path)).model) == packaged["state_sha256"]
+    assert et.saved_snapshots(path) == [int(e) for e in packaged["snapshot_files"]] == list(
+        et.TrainConfig().snapshot_epochs)
+    for epoch in et.saved_snapshots(path):
+        assert et.checkpoint_problem(et.snapshot_path(path, epoch)) is None, epoch
+    # the snapshots are image towers that the pipeline loads (fingerprints differ from the final one)
+    early = et.load_snapshot(profile, 1, device="cpu")
+    assert early.identity["state_sha256"] != packaged["state_sha256"]
+
+
+def test_a_damaged_packaged_file_is_refused(profile, tmp_path, monkeypatch):
+    target, packaged = _packaged(profile)
+    copy = tmp_path / "weights"
+    shutil.copytree(et.PACKAGED, copy)
+    monkeypatch.setattr(et, "PACKAGED", copy)
+    damaged = copy / packaged["trained_file"]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError, match=rf"^packaged weights {damaged} are damaged \(SHA-256 "):
+        et.train_emoji_model(profile, progress=False)
+    assert not target.exists()
+
+
+def test_another_training_key_is_not_served_from_the_package(profile):
+    """A profile whose training differs (here: the seed) has no packaged weights: it trains."""
+    other = load_profile("emoji-tiny", {"train": {"seed": 1}})
+    target, _ = _packaged(profile)
+    assert et.checkpoint_path(other) != target
+    assert not (et.PACKAGED / f"{et.checkpoint_path(other).stem}.json").exists()
