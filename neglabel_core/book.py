@@ -226,7 +226,8 @@ def execute_notebooks(
     A notebook whose :func:`execution_key` (code cells, parameters, ``context``) equals the one
     stored in its executed copy is not run again; edited markdown is carried into that copy.
     ``force`` runs every notebook. A cell running past ``cell_timeout`` seconds, or a kernel not
-    answering within ``kernel_start_timeout``, fails the notebook naming it and the cell. Returns ``{name: "executed" | "prose updated" | "current"}``.
+    answering within ``kernel_start_timeout``, fails the notebook naming it and the cell.
+    Returns ``{name: "executed" | "prose updated" | "current"}``.
     """
     import nbformat
     import papermill
