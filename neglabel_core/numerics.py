@@ -78,9 +78,12 @@ def in_force() -> dict[str, Any]:
     """The configuration the float results of this process depend on (recorded with every result)."""
     import torch
 
+    capability = torch.backends.cpu.get_cpu_capability()
     return {
-        "pinned": enabled() and cpu_has_avx2(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        # in effect, not only asked for: torch may have fixed its capability before the pins
+        "pinned": enabled() and cpu_has_avx2() and capability == "AVX2" and torch.get_num_threads() == THREADS
+        and all(os.environ.get(k) == v for k, v in ENV.items()),
+        "cpu_capability": capability,
         "threads": torch.get_num_threads(),
         "mkldnn": bool(torch.backends.mkldnn.enabled),
         **{k: os.environ.get(k) for k in ENV},

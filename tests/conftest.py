@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import neglabel_core  # noqa: F401  (first: pins the CPU numerics before any torch computation)
 import open_clip
 import pytest
 
