@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -205,6 +206,36 @@ def _visible(nb: Any) -> list[tuple[str, str, list[str]]]:
     return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
 
 
+def default_jobs() -> int:
+    """Notebooks run at once: two where the machine has two or more cores. Each kernel computes
+    with the pinned thread count (numerics), so running two side by side changes no number; it
+    overlaps one notebook's single-threaded work (pandas, plotting, kernel start) with another's."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 2 if cpus >= 2 else 1
+
+
+def _run_notebook(name: str, source_path: Path, out_dir: Path, params: dict[str, Any], key: str, kernel: str,
+                  cell_timeout: int, kernel_start_timeout: int) -> float:
+    """Execute one notebook into ``out_dir/<name>.ipynb`` (through a partial copy, atomically);
+    returns the seconds it took. Raises :class:`NotebookFailedError`."""
+    import papermill
+
+    partial = out_dir / f".{name}.running.ipynb"
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(source_path), str(partial), parameters=params, kernel_name=kernel,
+                                   cwd=str(out_dir), progress_bar=False, log_output=False, engine_name=_engine(),
+                                   execution_timeout=cell_timeout, start_timeout=kernel_start_timeout)
+    except papermill.PapermillExecutionError as exc:
+        raise NotebookFailedError(f"notebook {name} failed: {exc.ename}: {exc.evalue} "
+                                  f"(the executed copy is {partial})") from None
+    except (CellTimeoutError, KernelStartError) as exc:
+        raise NotebookFailedError(f"notebook {name}: {exc} (the executed copy is {partial})") from None
+    _postprocess(partial, key)
+    partial.replace(out_dir / f"{name}.ipynb")
+    return time.perf_counter() - start
+
+
 def execute_notebooks(
     profile: str,
     out_dir: Path,
@@ -218,22 +249,24 @@ def execute_notebooks(
     force: bool = False,
     cell_timeout: int = CELL_TIMEOUT_S,
     kernel_start_timeout: int = KERNEL_START_TIMEOUT_S,
+    jobs: int = 1,
 ) -> dict[str, str]:
     """Run each notebook with papermill (parameters ``profile``, ``overrides`` and ``extra[name]``)
-    into ``out_dir``, in order, stopping at the first failure. Outputs are written atomically: a
+    into ``out_dir``, ``jobs`` at a time (each in its own process and kernel), stopping at the
+    first failure (notebooks not yet started are not run). Outputs are written atomically: a
     failed notebook leaves the previous good copy, never a half-run one.
 
     A notebook whose :func:`execution_key` (code cells, parameters, ``context``) equals the one
     stored in its executed copy is not run again; edited markdown is carried into that copy.
     ``force`` runs every notebook. A cell running past ``cell_timeout`` seconds, or a kernel not
     answering within ``kernel_start_timeout``, fails the notebook naming it and the cell.
-    Returns ``{name: "executed" | "prose updated" | "current"}``.
+    Returns ``{name: "executed" | "prose updated" | "current"}``, in the order of ``notebooks``.
     """
     import nbformat
-    import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    status = {}
+    status: dict[str, str] = {}
+    todo = []
     for name in notebooks:
         source_path = source_dir / f"{name}.ipynb"
         if not source_path.is_file():
@@ -252,21 +285,26 @@ def execute_notebooks(
                     _write_atomically(updated, target)
                 log.info("%s: code, parameters and inputs unchanged (%s)", name, status[name])
                 continue
-        partial = out_dir / f".{name}.running.ipynb"
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(str(source_path), str(partial), parameters=params, kernel_name=kernel,
-                                       cwd=str(out_dir), progress_bar=False, log_output=False, engine_name=_engine(),
-                                       execution_timeout=cell_timeout, start_timeout=kernel_start_timeout)
-        except papermill.PapermillExecutionError as exc:
-            raise NotebookFailedError(f"notebook {name} failed: {exc.ename}: {exc.evalue} "
-                                      f"(the executed copy is {partial})") from None
-        except (CellTimeoutError, KernelStartError) as exc:
-            raise NotebookFailedError(f"notebook {name}: {exc} (the executed copy is {partial})") from None
-        _postprocess(partial, key)
-        partial.replace(target)
-        log.info("executed %s in %.0f s", name, time.perf_counter() - start)
-        status[name] = "executed"
+        status[name] = "pending"
+        todo.append((name, source_path, out_dir, params, key, kernel, cell_timeout, kernel_start_timeout))
+    if jobs <= 1 or len(todo) <= 1:
+        for job in todo:
+            log.info("executed %s in %.0f s", job[0], _run_notebook(*job))
+            status[job[0]] = "executed"
+        return status
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_notebook, *job): job[0] for job in todo}
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in done if f.exception() is not None), None)
+        if failed is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise failed.exception()
+        for future, name in futures.items():
+            log.info("executed %s in %.0f s", name, future.result())
+            status[name] = "executed"
     return status
 
 

@@ -117,7 +117,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
     images = {"ID": len(emb.id_emb), **{k: len(v) for k, v in {**emb.ood_emb, **emb.shift_emb}.items()}}
     context = {"profile": profile.data, "model": emb.model_identity, "images": images, "code": book.code_fingerprint(root)}
     status = book.execute_notebooks(args.profile, root / "book", source_dir=root / "notebooks", overrides=overrides,
-                                    extra=extra, notebooks=args.notebooks or book.NOTEBOOKS, context=context, force=args.force)
+                                    extra=extra, notebooks=args.notebooks or book.NOTEBOOKS, context=context, force=args.force,
+                                    jobs=args.jobs or book.default_jobs(),
+                                    cell_timeout=args.cell_timeout or book.CELL_TIMEOUT_S)
     counts = Counter(status.values())
     print(f"notebooks: {', '.join(f'{n} {state}' for state, n in counts.items())} "
           f"({time.perf_counter() - start:.0f} s so far)")
@@ -193,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--notebook-params", default="", help='extra parameters per notebook as JSON: {"03_corpus_ablation": {...}}')
     bk.add_argument("--notebooks", nargs="*", help="run only these notebooks (names without .ipynb)")
     bk.add_argument("--no-check", action="store_true", help="skip the browser check")
+    bk.add_argument("--jobs", type=int, default=0, help="notebooks run at once (default: 2 on a machine with 2+ cores)")
+    bk.add_argument("--cell-timeout", type=int, default=0,
+                    help="seconds a notebook cell may run before the build fails naming it (default: an hour)")
     cl = command("compare-list", _cmd_compare_list, "compare a released negative-label list (e.g. the official "
                  "ImageNet-1k one) with the profile's corpus and mined labels")
     cl.add_argument("list", help="the list file: one label per line in its prompt ('the nice {}', 'This is a {} photo')")

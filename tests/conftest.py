@@ -1,7 +1,7 @@
-import json
+import json  # noqa: I001  (neglabel_core before open_clip: it pins the CPU numerics)
 from pathlib import Path
 
-import neglabel_core  # noqa: F401  (first: pins the CPU numerics before any torch computation)
+import neglabel_core  # noqa: F401
 import open_clip
 import pytest
 

@@ -91,3 +91,24 @@ def test_a_kernel_that_never_answers_fails_within_the_start_timeout(tmp_path, mo
     with pytest.raises(NotebookFailedError, match=r"^notebook mute: the kernel did not start within 3 s"):
         execute_notebooks("x", tmp_path / "out", source_dir=tmp_path / "src", notebooks=["mute"], kernel="mute",
                           kernel_start_timeout=3)
+
+
+def test_two_at_a_time_runs_every_notebook_and_stops_at_a_failure(tmp_path):
+    """jobs=2: each notebook in its own process and kernel; the statuses come back in the given
+    order; a failure is raised with its notebook named, and a notebook not yet started is not run."""
+    for i in range(3):
+        _write(tmp_path / "ok", f"nb{i}", [f"import os\nprint(os.getpid())\nvalue = {i}"])
+    status = execute_notebooks("x", tmp_path / "out", source_dir=tmp_path / "ok", notebooks=["nb2", "nb0", "nb1"],
+                               jobs=2)
+    assert list(status.items()) == [("nb2", "executed"), ("nb0", "executed"), ("nb1", "executed")]
+    kernels = {next(c for c in nbformat.read(tmp_path / "out" / f"nb{i}.ipynb", as_version=4).cells
+                    if "getpid" in c.source).outputs[0]["text"] for i in range(3)}
+    assert len(kernels) == 3  # three kernels
+
+    _write(tmp_path / "bad", "first", ["raise ValueError('broken on purpose')"])
+    _write(tmp_path / "bad", "slow", ["import time\ntime.sleep(3)"])
+    _write(tmp_path / "bad", "later", ["x = 1"])
+    with pytest.raises(NotebookFailedError, match=r"^notebook first failed: ValueError: broken on purpose"):
+        execute_notebooks("x", tmp_path / "out2", source_dir=tmp_path / "bad", notebooks=["first", "slow", "later"],
+                          jobs=2)
+    assert not (tmp_path / "out2" / "first.ipynb").exists()
