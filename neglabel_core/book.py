@@ -207,11 +207,14 @@ def _visible(nb: Any) -> list[tuple[str, str, list[str]]]:
 
 
 def default_jobs() -> int:
-    """Notebooks run at once: two where the machine has two or more cores. Each kernel computes
-    with the pinned thread count (numerics), so running two side by side changes no number; it
-    overlaps one notebook's single-threaded work (pandas, plotting, kernel start) with another's."""
+    """Notebooks run at once: one per ``numerics.THREADS`` cores. Each kernel computes with the
+    pinned thread count, so running several side by side changes no number; on a 2-core machine
+    two at a time were slower than one after the other (two 2-thread kernels on two cores: the
+    corpus and hyperparameter chapters took 225 s and 200 s side by side, 77 s and 75 s alone)."""
+    from .numerics import THREADS
+
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 2 if cpus >= 2 else 1
+    return max(1, cpus // THREADS)
 
 
 def _run_notebook(name: str, source_path: Path, out_dir: Path, params: dict[str, Any], key: str, kernel: str,
@@ -293,18 +296,16 @@ def execute_notebooks(
             status[job[0]] = "executed"
         return status
     import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_run_notebook, *job): job[0] for job in todo}
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in done if f.exception() is not None), None)
-        if failed is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise failed.exception()
-        for future, name in futures.items():
-            log.info("executed %s in %.0f s", name, future.result())
-            status[name] = "executed"
+        for future in as_completed(futures):  # each reported as it finishes
+            if future.exception() is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise future.exception()
+            log.info("executed %s in %.0f s", futures[future], future.result())
+            status[futures[future]] = "executed"
     return status
 
 

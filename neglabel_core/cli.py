@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--notebook-params", default="", help='extra parameters per notebook as JSON: {"03_corpus_ablation": {...}}')
     bk.add_argument("--notebooks", nargs="*", help="run only these notebooks (names without .ipynb)")
     bk.add_argument("--no-check", action="store_true", help="skip the browser check")
-    bk.add_argument("--jobs", type=int, default=0, help="notebooks run at once (default: 2 on a machine with 2+ cores)")
+    bk.add_argument("--jobs", type=int, default=0, help="notebooks run at once (default: one per 2 cores)")
     bk.add_argument("--cell-timeout", type=int, default=0,
                     help="seconds a notebook cell may run before the build fails naming it (default: an hour)")
     cl = command("compare-list", _cmd_compare_list, "compare a released negative-label list (e.g. the official "

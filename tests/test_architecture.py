@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "experiments": MATH | BLOCKS | LEAVES | {"methods", "benchmarks", "emoji_training"},
     "analysis": {"experiments", "methods", "metrics", "negmining", "corpus", "profiles"},
     "static_explorer": {"analysis", "experiments", "methods", "metrics"},  # the book's explorer: a grid through the pipeline
-    "book": {"fetch", "files"},  # vendors MathJax through the verified npm fetch
+    "book": {"fetch", "files", "numerics"},  # vendors MathJax through the verified npm fetch; jobs by thread count
     "cli": {"analysis", "experiments", "profiles", "book", "browser_check", "emoji_training", "__version__"},
 }
 
