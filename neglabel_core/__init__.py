@@ -10,7 +10,7 @@ Layers, dependencies pointing one way (``tests/test_architecture.py`` enforces t
      └─► profiles (configs as data, checked against profile_schema.json)
     under experiments: benchmarks (what a profile evaluates on), emoji_training (the embedded model's checkpoint)
     building blocks under those: corpus, data, emoji (+ fetch), imagenet, models, embed (+ cache), training
-    leaves: validation, files, profiles, data, training
+    leaves: validation, files, profiles, data, training, numerics (the pinned CPU float configuration, applied on import)
 
 - pure math (nothing of ours but the leaf ``validation``): ``scores``, ``negmining``, ``metrics``, and
   ``adaneg`` (AdaNeg's stream score, built on ``scores``);
