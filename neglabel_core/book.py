@@ -6,6 +6,7 @@ Top layer (beside the CLI): it runs the notebooks; it never imports them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -67,8 +68,9 @@ class KernelStartError(RuntimeError):
     """The kernel did not start, or did not answer, within the start timeout."""
 
 
+@functools.lru_cache(maxsize=None)
 def _engine() -> str:
-    """Register (once) and name the papermill engine the book runs on: nbclient without its
+    """Register (once per process) and name the papermill engine the book runs on: nbclient without its
     front-end mimic of ipywidgets' Output widget.
 
     Why: for every output that lands in an Output widget (``widgets.interactive`` draws into
@@ -85,8 +87,6 @@ def _engine() -> str:
     from papermill.engines import NBClientEngine, papermill_engines
 
     name = "neglabel-book"
-    if name in papermill_engines._engines:
-        return name
 
     class BookClient(PapermillNotebookClient):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
