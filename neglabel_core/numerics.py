@@ -12,7 +12,7 @@ operation (importing ``neglabel_core`` applies it):
   strict mode (bitwise results on any CPU with AVX2, whatever the memory alignment);
 - ``ONEDNN_MAX_CPU_ISA=AVX2``: oneDNN's convolutions use their AVX2 kernels. (Switching oneDNN
   off, so that convolutions take ATen's im2col + MKL GEMM path, which the pins above fully
-  decide, costs 2.5x in training and inference on a 2-core CPU; oneDNN stays on. Its kernels
+  decide, cost 2.5x per training step on a 2-core CPU; oneDNN stays on. Its kernels
   also choose some loop blocking from the CPU's cache sizes, which no setting fixes: not seen to
   change a result here, but not tested on CPUs with other caches.);
 - ``torch.set_num_threads(THREADS)``: the intra-op thread count, independent of the core count.
