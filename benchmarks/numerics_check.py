@@ -39,7 +39,8 @@ def run(name: str, env: dict[str, str], data: str, train: bool) -> dict:
         result = json.loads(out)
         kept = {k: v for k, v in result.items() if k not in IGNORED}
         kept["model"] = {k: v for k, v in kept["model"].items() if k != "numerics"}
-        manifest = json.loads(next((Path(cache) / "models").glob("*[0-9a-f].json")).read_text())
+        checkpoint = Path(cache) / "models" / result["model"]["pretrained"]
+        manifest = json.loads(checkpoint.with_suffix(".json").read_text())
         return {"config": name, "json_sha256": hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16],
                 "state_sha256": manifest["state_sha256"][:16], "id_top1": result["id_top1"],
                 "neglabel": result["results"]["average"]["neglabel"], "in force": result["numerics"],
@@ -49,10 +50,11 @@ def run(name: str, env: dict[str, str], data: str, train: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", action="store_true")
+    parser.add_argument("--configs", nargs="*", choices=list(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--data", default=str(Path.home() / ".cache" / "neglabel"),
                         help="a cache root holding the prepared emoji benchmark (NEGLABEL_DATA)")
     args = parser.parse_args()
-    rows = [run(name, env, args.data, args.train) for name, env in CONFIGS.items()]
+    rows = [run(name, CONFIGS[name], args.data, args.train) for name in args.configs]
     print(f"{'configuration':<42} {'evaluate --json':<17} {'model state':<17} {'ID top-1':>9} "
           f"{'NegLabel AUROC/FPR95':>21} {'s':>5}  in force")
     for r in rows:
