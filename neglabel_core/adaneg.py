@@ -1,7 +1,7 @@
 """AdaNeg (Zhang & Zhang, NeurIPS 2024): adaptive negative proxies from a memory of test images.
 
 Pure tensor math, as the official postprocessor ``TTAPromptPostprocessor_noadagap`` of
-OpenOOD-VLM computes it (../shared/SUCCESSORS.md, section 2; file:line sources there). Unlike the
+OpenOOD-VLM computes it (the official code: YBZh/OpenOOD-VLM). Unlike the
 one-score methods, AdaNeg scores an ordered *stream*: every batch first writes confident images
 into a memory, then is scored against proxies built from that memory, so a score depends on
 the images before it. :func:`adaneg_stream` takes the image embeddings in stream order; the

@@ -337,7 +337,7 @@ def read_prompt_list(path: os.PathLike | str, prompts: Mapping[str, str] = OFFIC
     return Corpus(tuple(words), tuple(pos_list), tuple(pos_list), Path(path).stem)
 
 
-# CSP (Chen et al., NeurIPS 2024), as its official code (../shared/SUCCESSORS.md, section 1):
+# CSP (Chen et al., NeurIPS 2024), as its official code (the official code: MengyuanChen21/NeurIPS2024-CSP):
 # each adjective gets one superclass word from random.choice(CSP_SUPERCLASS_WORDS) after one
 # random.seed(0), and the phrase is embedded with CSP_PHRASE_TEMPLATES averaged.
 CSP_SUPERCLASS_WORDS = ("environment", "space", "object", "scene", "place", "item", "area", "view", "thing",

@@ -286,7 +286,7 @@ CSP_FRACTION = 0.15  # the official CSP code keeps the lowest 15% of nouns and o
 
 
 def csp_candidates(emb: Embedded) -> tuple[list[str], list[str], np.ndarray]:
-    """CSP's candidates (../shared/SUCCESSORS.md, section 1): the corpus's nouns (embedded with the
+    """CSP's candidates (the official code: MengyuanChen21/NeurIPS2024-CSP): the corpus's nouns (embedded with the
     profile's noun prompt) and, in place of its adjectives, the "modified superclass names"
     ``"<adjective> <superclass word>"`` (:func:`corpus.csp_phrases`), each embedded as the mean of
     CSP's four templates. Nouns first, as the official code. As there, ID names are not removed

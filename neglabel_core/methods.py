@@ -110,7 +110,7 @@ register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logi
                 lambda ids, negs, p: scores.official_ungrouped_score(ids, tau=p["tau"]), params=("tau",),
                 main_table=False))
 
-# Successors (../shared/SUCCESSORS.md): not in the main table; the successors chapter runs them.
+# Successors (CSP, AdaNeg; as their official code runs them): not in the main table; the successors chapter runs them.
 register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(
     ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
     params=("tau", "n_groups", "seed", "perm_device", "eta", "csp_fraction"), needs="negatives", bank="csp",
