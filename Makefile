@@ -41,7 +41,7 @@ system-deps: venv
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_NEEDED) >/dev/null; \
 		else \
 			echo "missing system packages: $(APT_NEEDED) (install them with your package manager)"; \
-			$(PY) -c "from neglabel_core.corpus import ensure_wordnet; ensure_wordnet()"; \
+			$(PY) -c "from neglabel_core.data.corpus import ensure_wordnet; ensure_wordnet()"; \
 		fi; \
 	fi
 

@@ -1,6 +1,6 @@
 """One explorer step on the embedded default (emoji-tiny, cached embeddings): the time from a
 moved control to new scores and AUROC/FPR95, by the previous path (the full pipeline per step,
-``experiments.score`` on a fresh corpus view) and by ``analysis.explore`` (views, mining and
+``pipeline.score`` on a fresh corpus view) and by ``book.explorer.explore`` (views, mining and
 similarities cached per (corpus, eta, M)), side by side in one process. Goal: < 0.5 s for an
 n_g or tau step.
 
@@ -14,14 +14,14 @@ import time
 import numpy as np
 from _util import print_table
 
-from neglabel_core import analysis as an
-from neglabel_core import experiments as ex
+from neglabel_core import pipeline as ex
+from neglabel_core.book import chapter, corpora, explorer
 
 
 def previous_step(emb, corpus: str, **params) -> float:
     """The explorer before the caches: a fresh corpus view and the whole pipeline every step."""
-    idx = an.wordnet_variants(emb)[corpus]
-    view = an.with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
+    idx = corpora.wordnet_variants(emb)[corpus]
+    view = corpora.with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
     scored = ex.score(view, {**params, "pos_fraction": None}, methods=("neglabel",))
     return ex.results(scored)["pooled"]["neglabel"]["auroc"]
 
@@ -33,7 +33,7 @@ def timed(fn) -> float:
 
 
 def main() -> None:
-    emb = an.load("emoji-tiny")
+    emb = chapter.load("emoji-tiny")
     corpus = "WordNet nouns + adjectives"
     base = {"eta": 0.05, "m": 10000, "n_groups": 100, "tau": 0.01}
     steps = [("first view (corpus, eta, M new)", base), ("n_g 100 -> 10", {**base, "n_groups": 10}),
@@ -42,7 +42,7 @@ def main() -> None:
     rows = []
     for label, params in steps:
         old = min(timed(lambda p=params: previous_step(emb, corpus, **p)) for _ in range(2))
-        new = timed(lambda p=params: an.explore(emb, corpus=corpus, **p))
+        new = timed(lambda p=params: explorer.explore(emb, corpus=corpus, **p))
         rows.append([label, f"{old:.2f}", f"{new:.2f}", f"{old / new:.1f}x"])
     print_table("explorer step on emoji-tiny", ["step", "previous path (s)", "explore, cached (s)",
                                                                "speed-up"], rows)

@@ -27,10 +27,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import print_table  # noqa: E402
 
-from neglabel_core.cache import ArrayCache  # noqa: E402
-from neglabel_core.data import ImageFiles  # noqa: E402
-from neglabel_core.embed import default_num_workers, encode_images  # noqa: E402
-from neglabel_core.models import load_model  # noqa: E402
+from neglabel_core.data.images import ImageFiles  # noqa: E402
+from neglabel_core.models.cache import ArrayCache  # noqa: E402
+from neglabel_core.models.embed import default_num_workers, encode_images  # noqa: E402
+from neglabel_core.models.factory import load_model  # noqa: E402
 
 VIT_B16_GFLOPS = 17.58  # forward GFLOPs per 224 px image (multiply-adds x 2), open_clip ViT-B-16 image tower
 

@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import print_table
 
-from neglabel_core.negmining import mine_negatives
+from neglabel_core.ood.negmining import mine_negatives
 
 C, K, D, M, ETA = 70000, 1000, 512, 10000, 0.05
 

@@ -26,7 +26,7 @@ def official_loop(id_sims, neg_sims, tau=TAU, n_groups=GROUPS, seed=0):
     """The official code's shape: per group, concatenate ID and group sims, softmax, sum the ID mass."""
     import torch
 
-    from neglabel_core.scores import group_permutation
+    from neglabel_core.ood.scores import group_permutation
 
     groups = group_permutation(neg_sims.shape[1], n_groups, seed)
     total = torch.zeros(id_sims.shape[0])
@@ -39,7 +39,7 @@ def official_loop(id_sims, neg_sims, tau=TAU, n_groups=GROUPS, seed=0):
 def child(method: str, n: int, chunk: int) -> None:
     import torch
 
-    from neglabel_core.scores import neglabel_score
+    from neglabel_core.ood.scores import neglabel_score
 
     gen = torch.Generator().manual_seed(0)
     id_sims = torch.rand(n, K, generator=gen).mul_(0.2).add_(0.15)  # in place: no temporaries

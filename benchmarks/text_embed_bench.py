@@ -18,9 +18,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import print_table
 
-from neglabel_core.corpus import OFFICIAL_PROMPTS, wordnet_corpus
-from neglabel_core.embed import encode_texts
-from neglabel_core.models import load_model, minilm_text_cfg, register_model_config
+from neglabel_core.data.corpus import OFFICIAL_PROMPTS, wordnet_corpus
+from neglabel_core.models.embed import encode_texts
+from neglabel_core.models.factory import load_model, minilm_text_cfg, register_model_config
 
 NAME = "nl-bench-minilm"
 N = 4000

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import print_table  # noqa: E402
 
-from neglabel_core.experiments import train_emoji_model  # noqa: E402
+from neglabel_core.pipeline import train_emoji_model  # noqa: E402
 from neglabel_core.profiles import load_profile  # noqa: E402
 
 

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import print_table  # noqa: E402
 
-from neglabel_core.models import load_model  # noqa: E402
-from neglabel_core.training import augment, normalize_images  # noqa: E402
+from neglabel_core.models.factory import load_model  # noqa: E402
+from neglabel_core.models.training import augment, normalize_images  # noqa: E402
 
 STEPS, ROUNDS = 12, 2
 

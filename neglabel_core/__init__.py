@@ -1,30 +1,25 @@
 """neglabel_core: zero-shot OOD detection with negative labels (NegLabel, Jiang et al., ICLR 2024).
 
-Layers, dependencies pointing one way (``tests/test_architecture.py`` enforces them)::
+The folders are the layers; imports point down only (``tests/test_architecture.py`` holds the
+rule per folder)::
 
-    cli ─────────────► analysis ──► experiments (the pipeline: profile -> embeddings -> scores -> results)
-     │  book, browser_check │              │
-     │                      ▼              ▼
-     │                   methods (registry) ──► scores, adaneg, negmining, metrics ──► validation
-     │                                          (pure tensor math)
-     └─► profiles (configs as data, checked against profile_schema.json)
-    under experiments: benchmarks (what a profile evaluates on), emoji_training (the embedded model's checkpoint)
-    building blocks under those: corpus, data, emoji (+ fetch), imagenet, models, embed (+ cache), training
-    leaves: validation, files, profiles, data, training, numerics (the pinned CPU float configuration, applied on import)
+    cli.py                      the command line
+    book/                       the chapters' tables and sweeps, the explorer, building the book
+    pipeline/                   profile -> data, model, embeddings -> banks -> scores -> results
+    data/        models/        what a profile evaluates on | loading, embedding, caching, training
+    profiles/                   configs as data (builtin/*.json, checked against schema.json)
+    ood/                        pure tensor math: scores, NegMining, metrics, AdaNeg, the method registry
+    files.py  numerics.py       leaves: atomic files and the cache root | the pinned CPU float configuration
 
-- pure math (nothing of ours but the leaf ``validation``): ``scores``, ``negmining``, ``metrics``, and
-  ``adaneg`` (AdaNeg's stream score, built on ``scores``);
-- ``methods``: the one registry of OOD methods (name, label, score function, parameters, needs, the
-  negative-label bank it reads, one-score or stream);
-- building blocks on the leaf ``files``: ``corpus``, ``data``, ``models``, ``embed``/``cache``,
-  ``emoji``/``fetch``, ``imagenet``, ``training``; no sideways imports except embed -> cache,
-  models and emoji -> data, fetch;
-- ``benchmarks`` (one loader per benchmark kind, with the clean-OOD filter, using ``corpus``'s
-  WordNet) and ``emoji_training`` (training, keying and verifying the embedded model's checkpoint
-  and its snapshots) sit between the blocks and the pipeline;
-- ``experiments`` (the pipeline) ties them together; ``analysis`` (the notebooks' tables) reads data only
-  through it; the CLI and the notebooks call those two. Nothing imports the CLI, ``book/`` or
-  ``notebooks/``.
+- ``ood`` imports nothing of ours outside itself; its registry (``ood.methods``) is the one list of
+  methods (a method is added with one ``register`` call);
+- ``data`` and ``models`` sit on ``files``, ``profiles`` and ``ood``; they never import each other,
+  except ``models.emoji_training`` (the embedded model is trained on the emoji benchmark's images);
+- ``pipeline`` ties them together; ``book`` reads data only through it; ``cli`` calls both.
+  Nothing imports ``cli`` or ``book`` but the CLI, and nothing imports the notebooks.
+- ``numerics`` is applied when the package is imported, before torch's first operation.
+
+The methods' formulas and the official code they follow: ``docs/methods.md``.
 """
 
 __version__ = "0.1.0"

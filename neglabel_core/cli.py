@@ -38,15 +38,15 @@ def _profile(args: argparse.Namespace):
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from .experiments import prepare_data
+    from .pipeline import prepare_data
 
     print(prepare_data(_profile(args)[0], progress=not args.quiet))
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .emoji_training import PACKAGED, package_weights
-    from .experiments import train_emoji_model
+    from .models.emoji_training import PACKAGED, package_weights
+    from .pipeline import train_emoji_model
 
     profile = _profile(args)[0]
     if profile.model.get("pretrained") != "@train":
@@ -84,7 +84,7 @@ def _format_table(result: dict) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .experiments import evaluate
+    from .pipeline import evaluate
 
     result = evaluate(_profile(args)[0], progress=not args.quiet and not args.json)
     print(json.dumps(result, indent=1) if args.json else _format_table(result))
@@ -92,7 +92,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed_corpus(args: argparse.Namespace) -> int:
-    from .experiments import embed_corpus
+    from .pipeline import embed_corpus
 
     emb = embed_corpus(_profile(args)[0], progress=not args.quiet)
     print(f"corpus embeddings ready: {emb.shape[0]:,} x {emb.shape[1]}")
@@ -103,9 +103,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from . import book
-    from .browser_check import check_book
-    from .experiments import embed_profile
+    from .book import build as book
+    from .book.browser_check import check_book
+    from .pipeline import embed_profile
 
     root = Path(args.root).resolve()
     if not (root / "_config.yml").is_file():
@@ -136,7 +136,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
 def _cmd_check_html(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .browser_check import check_book
+    from .book.browser_check import check_book
 
     reports = check_book(Path(args.html), Path(args.screenshots))
     print(f"browser check passed: {len(reports)} pages")
@@ -144,14 +144,14 @@ def _cmd_check_html(args: argparse.Namespace) -> int:
 
 
 def _cmd_wordnet(args: argparse.Namespace) -> int:
-    from .analysis import wordnet_counts
+    from .book.corpora import wordnet_counts
 
     print(json.dumps(wordnet_counts(args.parts, official_exclusions=args.official_exclusions), indent=1))
     return 0
 
 
 def _cmd_compare_list(args: argparse.Namespace) -> int:
-    from .analysis import compare_with_list
+    from .book.corpora import compare_with_list
 
     table, reason = compare_with_list(_profile(args)[0], args.list, with_mining=not args.no_mining, progress=not args.quiet)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
@@ -161,7 +161,7 @@ def _cmd_compare_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .experiments import cache_root
+    from .files import cache_root
 
     print(cache_root())
     return 0

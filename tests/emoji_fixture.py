@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from neglabel_core import emoji
-from neglabel_core.fetch import NpmPackage, sri_sha512
+from neglabel_core.data import emoji
+from neglabel_core.data.fetch import NpmPackage, sri_sha512
 
 # (unified, name, short_names, category, subcategory, cldr slug for Fluent)
 ENTRIES = [

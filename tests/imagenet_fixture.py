@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from neglabel_core import imagenet
+from neglabel_core.data import imagenet
 
 CLASSES = (0, 1, 207)  # tench, goldfish, golden retriever
 PER_CLASS = 2

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from neglabel_core import adaneg, scores
+from neglabel_core.ood import adaneg, scores
 from tests.test_scores import reference_neglabel
 
 

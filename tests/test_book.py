@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from neglabel_core import cli
-from neglabel_core.book import NOTEBOOKS
+from neglabel_core.book.build import NOTEBOOKS
 
 from .test_end_to_end import REAL_DATA, SMALL
 
@@ -93,7 +93,7 @@ def test_book_builds_and_passes_the_browser_check(book_root, monkeypatch, capsys
 def test_failing_notebook_stops_the_build(tmp_path):
     import nbformat
 
-    from neglabel_core.book import NotebookFailedError, execute_notebooks
+    from neglabel_core.book.build import NotebookFailedError, execute_notebooks
 
     src = tmp_path / "src"
     src.mkdir()
@@ -122,7 +122,7 @@ def _tiny_notebook(path: Path, prose: str, code: str) -> None:
 def test_unchanged_notebooks_are_not_run_again_and_prose_edits_carry_over(tmp_path):
     import nbformat
 
-    from neglabel_core.book import execute_notebooks
+    from neglabel_core.book.build import execute_notebooks
 
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()

@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from neglabel_core.cache import ArrayCache, StaleCacheWarning, cache_key
 from neglabel_core.files import atomic_write_text, cache_root
+from neglabel_core.models.cache import ArrayCache, StaleCacheWarning, cache_key
 
 PAYLOAD = {"kind": "text", "model": {"model": "m", "weights_sha256": "ab"}, "texts": ["a", "b"]}
 
@@ -120,7 +120,7 @@ def test_atomic_write_text_replaces_whole_file(tmp_path):
 def test_array_without_manifest_is_left_to_its_writer(tmp_path, monkeypatch):
     """An array no manifest names may be a live writer's, about to be published: a reader leaves
     it alone (no warning); a later write removes it once it is old."""
-    import neglabel_core.cache as cache_mod
+    import neglabel_core.models.cache as cache_mod
 
     cache = ArrayCache(tmp_path)
     cache.store(PAYLOAD, np.ones((2, 2), np.float32))

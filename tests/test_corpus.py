@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from neglabel_core import corpus as corpus_mod
-from neglabel_core.corpus import (
+from neglabel_core.data import corpus as corpus_mod
+from neglabel_core.data.corpus import (
     LEXNAMES,
     OFFICIAL_EXCLUDED_LEXNAMES,
     OFFICIAL_PROMPTS,

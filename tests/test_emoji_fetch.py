@@ -4,9 +4,9 @@ import tarfile
 
 import pytest
 
-from neglabel_core import emoji
-from neglabel_core.data import load_rgb
-from neglabel_core.fetch import FetchError, NpmPackage, extract, npm_pack, sri_sha512
+from neglabel_core.data import emoji
+from neglabel_core.data.fetch import FetchError, NpmPackage, extract, npm_pack, sri_sha512
+from neglabel_core.data.images import load_rgb
 
 from . import emoji_fixture
 

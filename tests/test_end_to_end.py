@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from neglabel_core import cli, emoji
+from neglabel_core import cli
+from neglabel_core.data import emoji
+from neglabel_core.models import emoji_training
 from neglabel_core.profiles import load_profile
 
 REAL_DATA = os.environ.get("NEGLABEL_DATA") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neglabel")
@@ -63,8 +65,8 @@ def test_cli_evaluate_json_end_to_end(small_profile, capsys, isolated_cache):
 
 @pytest.mark.slow
 def test_corrupt_checkpoint_is_retrained_not_used(small_profile, capsys, isolated_cache):
-    from neglabel_core import experiments as ex
-    from neglabel_core.cache import StaleCacheWarning
+    from neglabel_core import pipeline as ex
+    from neglabel_core.models.cache import StaleCacheWarning
 
     profile = load_profile(small_profile)
     checkpoint = ex.train_emoji_model(profile, progress=False)
@@ -78,7 +80,7 @@ def test_corrupt_checkpoint_is_retrained_not_used(small_profile, capsys, isolate
     checkpoint.with_suffix(".json").write_text("{")
     with pytest.warns(StaleCacheWarning, match=r"has an unreadable manifest \(JSONDecodeError"):
         ex.train_emoji_model(profile, progress=False)
-    assert ex.checkpoint_problem(checkpoint) is None
+    assert emoji_training.checkpoint_problem(checkpoint) is None
 
 
 @pytest.mark.slow

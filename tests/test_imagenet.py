@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from neglabel_core import cli, imagenet
-from neglabel_core import experiments as ex
-from neglabel_core.data import DataNotFoundError
-from neglabel_core.imagenet import SetSpec, load_set, load_sets
+from neglabel_core import cli
+from neglabel_core import pipeline as ex
+from neglabel_core.data import imagenet
+from neglabel_core.data.imagenet import SetSpec, load_set, load_sets
+from neglabel_core.data.images import DataNotFoundError
 from neglabel_core.profiles import load_profile
 
 from .imagenet_fixture import CLASSES, OOD, PER_CLASS, fixture_overrides, make_data_root
@@ -153,13 +154,13 @@ def test_pipeline_end_to_end_with_a_random_weight_model(data_root, tiny_model_na
     assert pos == ["noun"] * int(0.15 * n_noun) + ["adj"] * int(0.15 * n_adj)
     assert result["params"]["m"] == len(negatives)  # the table records what was mined
     # Sweeps keep the profile's rule (15% per part of speech) except over M, which mines the lowest M
-    from neglabel_core import analysis as an
+    from neglabel_core.book import sweeps
 
-    by_eta = an.sweep(emb, "eta", [0.05, 0.5])
+    by_eta = sweeps.sweep(emb, "eta", [0.05, 0.5])
     assert by_eta["eta"].tolist() == [0.05, 0.5] and set(by_eta["m"]) == {len(negatives)}
-    assert an.sweep(emb, "m", [20, 10**6])["m"].tolist() == [20]  # M above the corpus size is skipped
+    assert sweeps.sweep(emb, "m", [20, 10**6])["m"].tolist() == [20]  # M above the corpus size is skipped
     with pytest.raises(ValueError, match=r"^no value of m in \[1000000\] fits: M must lie in \[n_groups, corpus size 600\]"):
-        an.sweep(emb, "m", [10**6])
+        sweeps.sweep(emb, "m", [10**6])
 
 
 def test_warm_run_writes_nothing_so_a_read_only_cache_works(data_root, tiny_model_name, tmp_path, capsys, monkeypatch):
@@ -182,7 +183,7 @@ def test_warm_run_writes_nothing_so_a_read_only_cache_works(data_root, tiny_mode
     assert cli.main(["evaluate", "--profile", str(path), "--json", "--quiet"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["results"] == first["results"] and again["id_top1"] == first["id_top1"]
-    monkeypatch.setattr("neglabel_core.imagenet.class_names", lambda: ["changed"] * 1000)  # now a write is needed
+    monkeypatch.setattr("neglabel_core.data.imagenet.class_names", lambda: ["changed"] * 1000)  # now a write is needed
     assert cli.main(["evaluate", "--profile", str(path), "--quiet"]) == 2
     assert "cannot write to the cache at " in capsys.readouterr().err
 
@@ -190,8 +191,8 @@ def test_warm_run_writes_nothing_so_a_read_only_cache_works(data_root, tiny_mode
 def test_a_method_is_added_by_one_registry_entry(data_root, tiny_model_name, tmp_path, capsys, monkeypatch):
     """A toy method (the mean ID cosine) registered once appears in the CLI's table and JSON,
     results_table and evaluate_params, with nothing else edited; a profile lists what it runs."""
-    from neglabel_core import analysis as an
-    from neglabel_core import methods as registry
+    from neglabel_core.book import tables
+    from neglabel_core.ood import methods as registry
 
     monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))  # leave the real registry as it was
     registry.register(registry.Method("mean_cos", "mean cosine", lambda ids, negs, p: ids.mean(dim=1)))
@@ -206,8 +207,8 @@ def test_a_method_is_added_by_one_registry_entry(data_root, tiny_model_name, tmp
     scored = ex.score(emb)
     mean_id = (emb.id_emb @ emb.id_text.T).mean(axis=1)
     np.testing.assert_allclose(scored.id["mean_cos"], mean_id, rtol=1e-5, atol=1e-6)
-    assert set(an.results_table(emb, scored, n_bootstrap=0)["method"]) == {"max_cos", "mean_cos"}
-    assert list(an.evaluate_params(emb, emb.profile.params)["method"]) == ["max_cos", "mean_cos"]
+    assert set(tables.results_table(emb, scored, n_bootstrap=0)["method"]) == {"max_cos", "mean_cos"}
+    assert list(tables.evaluate_params(emb, emb.profile.params)["method"]) == ["max_cos", "mean_cos"]
     torch.manual_seed(0)
     assert cli.main(["evaluate", "--profile", str(path), "--quiet"]) == 0
     assert "mean_cos AUROC/FPR95" in capsys.readouterr().out
@@ -221,8 +222,8 @@ def test_each_parameter_moves_only_the_methods_that_read_it(data_root, tiny_mode
     """Property tests of the pipeline: a parameter changes exactly the scores of the methods whose
     registry entry reads it (a swapped tau / mcm_tau would show here), and the explorer's initial
     setting reproduces the profile's own result."""
-    from neglabel_core import analysis as an
-    from neglabel_core import methods as registry
+    from neglabel_core.book import corpora, explorer
+    from neglabel_core.ood import methods as registry
 
     path = tmp_path / "fixture.json"
     path.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, tiny_model_name)).to_json())
@@ -235,26 +236,26 @@ def test_each_parameter_moves_only_the_methods_that_read_it(data_root, tiny_mode
         entries = {m: registry.REGISTRY[m] for m in base.id}
         readers = {m for m, e in entries.items() if param in e.params or (param == "eta" and e.needs == "negatives")}
         assert moved == readers, (param, moved, readers)
-    view = an.explore(emb, method="neglabel")
+    view = explorer.explore(emb, method="neglabel")
     pooled = ex.results(base)["pooled"]["neglabel"]
     assert view["AUROC"] == pytest.approx(pooled["auroc"]) and view["FPR95"] == pytest.approx(pooled["fpr95"])
     assert view["params"]["m"] == base.params["m"]  # the profile's own mining rule (15% per part of speech)
-    small = an.explore(emb, m=10**6, n_groups=1000, corpus="WordNet nouns")
-    assert small["params"]["m"] == len(an.wordnet_variants(emb)["WordNet nouns"])
+    small = explorer.explore(emb, m=10**6, n_groups=1000, corpus="WordNet nouns")
+    assert small["params"]["m"] == len(corpora.wordnet_variants(emb)["WordNet nouns"])
     assert small["params"]["n_groups"] <= small["params"]["m"]
 
 
 def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
     """results_table's average is the mean of its set rows, pooled is the concatenation, the
     paper comparison takes the average; the seed spread and paired gaps are consistent."""
-    from neglabel_core import analysis as an
-    from neglabel_core import metrics
+    from neglabel_core.book import corpora, sweeps, tables
+    from neglabel_core.ood import metrics
 
     path = tmp_path / "fixture.json"
     path.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, tiny_model_name)).to_json())
     emb = ex.embed_profile(load_profile(str(path)), progress=False)
     scored = ex.score(emb)
-    table = an.results_table(emb, scored, n_bootstrap=0)
+    table = tables.results_table(emb, scored, n_bootstrap=0)
     assert set(table["fpr_rule"]) == {"closest"}
     for method, rows in table.groupby("method"):
         rows = rows.set_index("ood_set")
@@ -265,7 +266,7 @@ def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
         assert rows.loc["pooled", "FPR95"] == pytest.approx(100 * metrics.fpr_at_tpr(scored.id[method], pooled, rule="closest"))
         inat = scored.ood["iNaturalist"][method]
         assert rows.loc["iNaturalist", "AUROC"] == pytest.approx(100 * metrics.auroc(scored.id[method], inat))
-    comparison = an.paper_comparison(emb, scored, Path(__file__).resolve().parents[1] / "data" / "paper_results.csv")
+    comparison = tables.paper_comparison(emb, scored, Path(__file__).resolve().parents[1] / "data" / "paper_results.csv")
     ours = comparison[comparison["source"] == "this build"]
     average = table[table["ood_set"] == "average"]
     assert ours["AUROC"].tolist() == average["AUROC"].tolist() and ours["FPR95"].tolist() == average["FPR95"].tolist()
@@ -273,9 +274,9 @@ def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
     paper = comparison[comparison["source"] != "this build"].set_index("method")
     assert paper.loc["NegLabel", "FPR95"] == 25.40 and paper.loc["NegLabel", "AUROC"] == 94.21
 
-    rules = an.fpr_rules_table(emb, scored)
+    rules = tables.fpr_rules_table(emb, scored)
     assert (rules["closest - at_least"] == rules["closest"] - rules["at_least"]).all()
-    spread = an.seed_spread(emb, range(3), n_bootstrap=20)
+    spread = sweeps.seed_spread(emb, range(3), n_bootstrap=20)
     per_seed = spread["per_seed"]
     assert sorted(per_seed["seed"].unique()) == [0, 1, 2] and set(per_seed["ood_set"]) == {*OOD, "average"}
     seed0 = ex.results(ex.score(emb, methods=("neglabel",)), ("neglabel",))
@@ -283,13 +284,13 @@ def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
     assert row["AUROC"] == seed0["SUN"]["neglabel"]["auroc"]
     summary = spread["summary"].set_index("ood_set")
     assert summary.loc["SUN", "AUROC max"] == per_seed[per_seed["ood_set"] == "SUN"]["AUROC"].max()
-    gaps = an.paired_gaps(emb, (scored, "neglabel"), (scored, "max_cos"), n_bootstrap=20).set_index("ood_set")
+    gaps = tables.paired_gaps(emb, (scored, "neglabel"), (scored, "max_cos"), n_bootstrap=20).set_index("ood_set")
     results = ex.results(scored)
     sun = results["SUN"]
     assert gaps.loc["SUN", "AUROC diff"] == pytest.approx(sun["neglabel"]["auroc"] - sun["max_cos"]["auroc"])
     assert summary.loc["SUN", "AUROC gap to max cosine"] == pytest.approx(gaps.loc["SUN", "AUROC diff"])
-    assert len(an.seed_spread_sentences(spread["summary"])) == len(OOD) + 1
-    ablation = an.corpus_ablation(emb, n_bootstrap=20).set_index(["corpus", "method"])
+    assert len(sweeps.seed_spread_sentences(spread["summary"])) == len(OOD) + 1
+    ablation = corpora.corpus_ablation(emb, n_bootstrap=20).set_index(["corpus", "method"])
     same = ablation.loc[("WordNet nouns + adjectives", "neglabel")]  # the profile's own corpus: a zero gap
     assert (same[["AUROC gap", "AUROC gap lo", "AUROC gap hi", "FPR95 gap"]] == 0).all()
     assert ablation.loc[("WordNet nouns", "max_cos"), ["AUROC gap"]].isna().all()  # gaps are NegLabel's only
@@ -324,7 +325,7 @@ def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, mo
     random-weight tiny model registered for the notebook kernels through $NEGLABEL_MODEL_CONFIGS)."""
     import nbformat
 
-    from neglabel_core.book import NOTEBOOKS, execute_notebooks
+    from neglabel_core.book.build import NOTEBOOKS, execute_notebooks
 
     from .conftest import TINY_CLIP, TINY_NAME
     from .test_book import NOTEBOOK_PARAMS

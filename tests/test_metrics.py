@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from neglabel_core import metrics
+from neglabel_core.ood import metrics
 
 
 def labelled(id_s, ood_s):
@@ -103,7 +103,7 @@ def test_metric_errors():
 
 def official_fpr_at_recall(id_s, ood_s, recall_level=0.95):
     """The OOD literature's ``fpr_and_fdr_at_recall`` (NegLabel's and MCM's code), transcribed
-    step by step from its description in shared/NEGLABEL.md: an independent reference."""
+    step by step from its description in docs/methods.md (section 4): an independent reference."""
     y_true = np.r_[np.ones(len(id_s)), np.zeros(len(ood_s))]
     y_score = np.r_[id_s, ood_s].astype(np.float64)
     order = np.argsort(y_score, kind="mergesort")[::-1]

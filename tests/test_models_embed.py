@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from neglabel_core import embed
-from neglabel_core.cache import ArrayCache, StaleCacheWarning
-from neglabel_core.data import CorruptImageError, ImageFiles
-from neglabel_core.models import ModelNotFoundError, WeightsUnavailableError, load_model
+from neglabel_core.data.images import CorruptImageError, ImageFiles
+from neglabel_core.models import embed
+from neglabel_core.models.cache import ArrayCache, StaleCacheWarning
+from neglabel_core.models.factory import ModelNotFoundError, WeightsUnavailableError, load_model
 
 TEXTS = ["the nice dog", "This is a sunny photo", "a photo of a very long and detailed description of a cat", "x"]
 
@@ -144,7 +144,7 @@ def test_no_stale_warnings_on_repeat(tiny, tmp_path):
 
 
 def test_uint8_loader_path_equals_full_transform(tiny, images):
-    from neglabel_core.data import load_rgb
+    from neglabel_core.data.images import load_rgb
 
     pil_part, mean, std = embed.split_transform(tiny.preprocess)
     assert mean is not None and "Normalize" not in repr(pil_part)
@@ -170,7 +170,7 @@ def test_text_cache_survives_retraining_the_image_tower(tiny_model_name, tmp_pat
 def test_identity_holds_no_path_of_this_environment_or_cache(tiny_model_name, tmp_path):
     """Cache keys survive moving the clone, the virtual environment or the cache: no absolute
     path in a model's identity (the weights are pinned by their hashes)."""
-    from neglabel_core.models import minilm_folder
+    from neglabel_core.models.factory import minilm_folder
 
     loaded = load_model(tiny_model_name.replace("clip", "minilm"), device="cpu")
     text = json.dumps(loaded.identity)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from neglabel_core import negmining
+from neglabel_core.ood import negmining
 
 
 def unit_rows(rng, n, d):

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from neglabel_core.book import NotebookFailedError, execute_notebooks
+from neglabel_core.book.build import NotebookFailedError, execute_notebooks
 
 # The explorer's pattern: widgets.interactive draws a figure and prints into its Output widget.
 WIDGET_SETUP = """import matplotlib.pyplot as plt

@@ -18,9 +18,9 @@ import hashlib, json
 import neglabel_core  # applies the pins before torch's first operation
 from neglabel_core import numerics
 import torch
-from neglabel_core.embed import encode_texts
-from neglabel_core.models import load_model
-from neglabel_core.training import TrainConfig, train_image_tower
+from neglabel_core.models.embed import encode_texts
+from neglabel_core.models.factory import load_model
+from neglabel_core.models.training import TrainConfig, train_image_tower
 
 torch.manual_seed(0)
 m = load_model("emoji-tiny-rn16", None, device="cpu")

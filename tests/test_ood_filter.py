@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from neglabel_core import benchmarks, corpus, emoji
+from neglabel_core.data import benchmarks, corpus, emoji
 from neglabel_core.profiles import ProfileError, load_profile
 
 from . import emoji_fixture

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from neglabel_core import emoji_training as et
 from neglabel_core import numerics
-from neglabel_core.models import load_model, state_fingerprint
+from neglabel_core.models import emoji_training as et
+from neglabel_core.models.factory import load_model, state_fingerprint
 from neglabel_core.profiles import load_profile
 
 from .test_end_to_end import REAL_DATA

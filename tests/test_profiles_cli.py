@@ -78,9 +78,9 @@ ALLOWED_PARAMS = ("['adaneg_batch_size', 'adaneg_beta', 'adaneg_gamma', 'adaneg_
     ('{"train": {"epochs": 1.5}}', "train.epochs: 1.5 is of type float; expected integer"),
 ])
 def test_bad_overrides_are_one_error_before_any_work(overrides, problem, capsys, monkeypatch):
-    from neglabel_core import experiments
+    from neglabel_core.pipeline import scoring
 
-    monkeypatch.setattr(experiments, "embed_profile", lambda *a, **k: pytest.fail("work started before validation"))
+    monkeypatch.setattr(scoring, "embed_profile", lambda *a, **k: pytest.fail("work started before validation"))
     assert cli.main(["evaluate", "--quiet", "--overrides", overrides]) == 2
     err = capsys.readouterr().err
     source = f"profile 'emoji-tiny' with overrides {json.dumps(json.loads(overrides))}"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from neglabel_core import scores
+from neglabel_core.ood import scores
 
 
 def reference_neglabel(id_sims, neg_sims, tau, n_groups, seed):

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from neglabel_core import experiments as ex
-from neglabel_core import metrics
-from neglabel_core import static_explorer as se
+from neglabel_core import pipeline as ex
+from neglabel_core.book import explorer, vega
+from neglabel_core.ood import metrics
 
 from .test_successors import synthetic  # noqa: F401  (fixture)
 
@@ -17,7 +17,7 @@ GRID = {"eta": [0.05, 0.5], "m": [10, 20], "n_groups": [1, 2], "tau": [0.01, 0.1
 
 def test_records_are_the_pipelines_numbers(synthetic):  # noqa: F811
     emb = synthetic
-    records = se.explorer_records(emb, GRID, methods=("neglabel", "mcm", "max_cos"))
+    records = explorer.explorer_records(emb, GRID, methods=("neglabel", "mcm", "max_cos"))
     n_sets = len(emb.ood_emb) + 1
     assert len(records) == (2 * 2 * 2 * 2 + 2 + 1) * n_sets  # NegLabel's grid, MCM per tau, max cosine once
     rec = next(r for r in records if r["method"] == "neglabel" and r["set"] == "B" and r["eta"] == 0.5
@@ -27,20 +27,20 @@ def test_records_are_the_pipelines_numbers(synthetic):  # noqa: F811
     assert rec["auroc"] == round(100 * metrics.auroc(id_s, ood_s), 2)
     assert rec["fpr95"] == round(100 * metrics.fpr_at_tpr(id_s, ood_s, rule="closest"), 2)
     assert sum(rec["ID"]) == pytest.approx(1, abs=1e-3) and sum(rec["OOD"]) == pytest.approx(1, abs=1e-3)
-    assert rec["fpr"][0] == 0 and rec["fpr"][-1] == 1 and rec["tpr"][-1] == 1 and len(rec["x0"]) == se.BINS
-    mcm = [r for r in records if r["method"] == "mcm" and r["set"] == se.POOLED]
+    assert rec["fpr"][0] == 0 and rec["fpr"][-1] == 1 and rec["tpr"][-1] == 1 and len(rec["x0"]) == explorer.BINS
+    mcm = [r for r in records if r["method"] == "mcm" and r["set"] == explorer.POOLED]
     assert sorted(r["tau"] for r in mcm) == [0.01, 0.1] and all(r["eta"] is None for r in mcm)
-    pooled = next(r for r in records if r["method"] == "max_cos" and r["set"] == se.POOLED)
+    pooled = next(r for r in records if r["method"] == "max_cos" and r["set"] == explorer.POOLED)
     all_ood = np.concatenate([s["max_cos"] for s in ex.score(emb, methods=("max_cos",)).ood.values()])
     assert pooled["auroc"] == round(100 * metrics.auroc(ex.score(emb, methods=("max_cos",)).id["max_cos"], all_ood), 2)
     with pytest.raises(ValueError, match=r"^unknown corpus \['Wikipedia'\]; expected some of \['WordNet nouns', "):
-        se.explorer_records(emb, {**GRID, "corpus": ["Wikipedia"]})
+        explorer.explorer_records(emb, {**GRID, "corpus": ["Wikipedia"]})
 
 
 def test_spec_filters_to_one_record_per_setting(synthetic):  # noqa: F811
     emb = synthetic
-    records = se.explorer_records(emb, GRID, methods=("neglabel", "max_cos"))
-    spec = se.explorer_spec(records, emb, GRID)
+    records = explorer.explorer_records(emb, GRID, methods=("neglabel", "max_cos"))
+    spec = vega.explorer_spec(records, emb, GRID)
     json.dumps(spec, allow_nan=False)  # the page gets strict JSON
     params = {p["name"]: p for p in spec["params"]}
     assert set(params) == {"method", "ood_set", "corpus", "eta", "M", "n_g", "tau"}
@@ -54,7 +54,7 @@ def test_spec_filters_to_one_record_per_setting(synthetic):  # noqa: F811
                        "tau": tau}
                 hits = [r for r in records if _filter(expr, r, env)]
                 assert len(hits) == 1, (method, eta, tau)
-    html = se.explorer_html(spec)
+    html = vega.explorer_html(spec)
     assert html.count("<script src=") == 3 and '"renderer": "svg"' in html
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from neglabel_core import corpus, metrics, negmining, scores
-from neglabel_core import experiments as ex
-from neglabel_core import methods as registry
+from neglabel_core import pipeline as ex
+from neglabel_core.data import corpus
+from neglabel_core.ood import methods as registry
+from neglabel_core.ood import metrics, negmining, scores
 from neglabel_core.profiles import load_profile
 
 from .imagenet_fixture import fixture_overrides, make_data_root
@@ -95,7 +96,7 @@ def test_stream_methods_score_each_set_in_its_own_shuffled_stream(synthetic):
     assert scored.params["stream_seed"] == 0
     out = ex.results(scored)
     for name in emb.ood_emb:
-        id_s, ood_s = ex.stream_scores("adaneg", emb.id_emb, emb.ood_emb[name], emb.id_text,
+        id_s, ood_s = registry.stream_scores("adaneg", emb.id_emb, emb.ood_emb[name], emb.id_text,
                                        emb.corpus_emb[scored.negatives], scored.params)
         np.testing.assert_array_equal(scored.stream["adaneg"][name][0], id_s)
         assert out[name]["adaneg"]["auroc"] == 100 * metrics.auroc(id_s, ood_s)
@@ -118,8 +119,8 @@ def test_stream_methods_score_each_set_in_its_own_shuffled_stream(synthetic):
 def test_stream_methods_are_not_per_image_scores_and_the_registry_checks_kinds():
     rng = np.random.default_rng(0)
     x, t, n = (rng.normal(size=(k, 4)).astype(np.float32) for k in (3, 2, 6))
-    with pytest.raises(ValueError, match=r"^stream method\(s\) \['adaneg'\] score a stream, not a set of images; use score\(\)$"):
-        ex.method_scores(x, t, n, {"tau": 0.01, "seed": 0}, ("max_cos", "adaneg"))
+    with pytest.raises(ValueError, match=r"^stream method\(s\) \['adaneg'\] score a stream, not a set of images; use the pipeline's score\(\)$"):
+        registry.method_scores(x, t, n, {"tau": 0.01, "seed": 0}, ("max_cos", "adaneg"))
     with pytest.raises(ValueError, match=r"^method 'y' has kind 'online'; expected one of \['scores', 'stream'\]$"):
         registry.register(registry.Method("y", "y", lambda *a: None, kind="online"))
     with pytest.raises(ValueError, match=r"^method 'z' reads bank 'mine'; expected one of \['neglabel', 'csp'\]$"):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from neglabel_core.models import CheckpointMismatchError, load_model
-from neglabel_core.training import TrainConfig, augment, lr_at, normalize_images, train_image_tower
+from neglabel_core.models.factory import CheckpointMismatchError, load_model
+from neglabel_core.models.training import TrainConfig, augment, lr_at, normalize_images, train_image_tower
 
 
 def toy_data(n_concepts=24, styles=2, dim=384, seed=0):
@@ -85,7 +85,7 @@ def test_batch_larger_than_concepts_is_an_error(tiny_hf):
 
 def test_checkpoint_key_follows_the_training_code(monkeypatch):
     """A checkpoint trained by other training code must not be taken for the current one."""
-    from neglabel_core import emoji_training as ex
+    from neglabel_core.models import emoji_training as ex
     from neglabel_core.profiles import load_profile
 
     profile = load_profile("emoji-tiny")
@@ -125,7 +125,7 @@ def test_snapshots_are_copies_taken_after_their_epochs_and_change_nothing(tiny_h
 def test_snapshot_loading_and_its_errors(monkeypatch, tmp_path, tiny_model_name):
     """load_snapshot puts the saved image tower into the model, names it in the identity (so the
     embedding cache keeps snapshots apart) and refuses an epoch that was not saved or a corrupt file."""
-    from neglabel_core import emoji_training
+    from neglabel_core.models import emoji_training
     from neglabel_core.profiles import load_profile
 
     profile = load_profile("emoji-tiny", {"model": {"name": tiny_model_name.replace("clip", "minilm")},

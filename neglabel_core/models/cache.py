@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .files import (
+from ..files import (
     CacheWriteError,
     atomic_write_text,
     cache_root,

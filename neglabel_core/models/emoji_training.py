@@ -27,14 +27,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, emoji, numerics
+from .. import __version__, numerics
+from ..data import emoji
+from ..data.images import load_rgb
+from ..files import atomic_write_text, cache_root, sha256_file
+from ..ood.metrics import zero_shot_top1
+from ..profiles import Profile
 from .cache import StaleCacheWarning
-from .data import load_rgb
 from .embed import class_embeddings, encode_texts
-from .files import atomic_write_text, cache_root, sha256_file
-from .metrics import zero_shot_top1
-from .models import BUILTIN_CONFIGS, LoadedModel, file_sha256, load_model, minilm_folder, state_fingerprint
-from .profiles import Profile
+from .factory import BUILTIN_CONFIGS, LoadedModel, file_sha256, load_model, minilm_folder, state_fingerprint
 from .training import TrainConfig, normalize_images, train_image_tower
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .data import DataNotFoundError, ImageFiles, list_images
+from .images import DataNotFoundError, ImageFiles, list_images
 
 LAYOUTS = ("synset_folders", "index_folders", "labels_file", "images")
 N_CLASSES = 1000

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .fetch import NpmPackage, extract, npm_pack
-from .files import atomic_write_text, cache_root
+from ..data.fetch import NpmPackage, extract, npm_pack
+from ..files import atomic_write_text, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,12 @@ def _engine() -> str:
 def code_fingerprint(root: Path | None = None) -> str:
     """SHA-256 over the project's code and pins: every module, profile and model config of the
     ``neglabel_core`` package, and ``pyproject.toml`` where it sits beside the package."""
-    package = Path(__file__).parent
+    package = Path(__file__).parents[1]
     files = sorted(f for f in package.rglob("*") if f.suffix in {".py", ".json"} and "__pycache__" not in f.parts)
     pins = (root or package.parent) / "pyproject.toml"
     digest = hashlib.sha256()
     for f in [*files, *([pins] if pins.is_file() else [])]:
-        digest.update(str(f.relative_to(f.parents[1])).encode() + b"\0" + f.read_bytes() + b"\0")
+        digest.update(str(f.relative_to(package.parent)).encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -211,7 +211,7 @@ def default_jobs() -> int:
     pinned thread count, so running several side by side changes no number; on a 2-core machine
     two at a time were slower than one after the other (two 2-thread kernels on two cores: the
     corpus and hyperparameter chapters took 225 s and 200 s side by side, 77 s and 75 s alone)."""
-    from .numerics import THREADS
+    from ..numerics import THREADS
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cpus // THREADS)

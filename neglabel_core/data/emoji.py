@@ -25,9 +25,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data import ImageFiles
+from ..files import atomic_write_text, cache_root
 from .fetch import NpmPackage, extract, npm_pack
-from .files import atomic_write_text, cache_root
+from .images import ImageFiles
 
 INDEX_VERSION = 1
 IMAGE_SIZE = 64

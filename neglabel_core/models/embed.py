@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .cache import ArrayCache
 
 if TYPE_CHECKING:  # typing only: embed does not depend on how models are loaded
-    from .models import LoadedModel
+    from .factory import LoadedModel
 
 CacheArg = Union[bool, ArrayCache, None]
 

@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-PROFILE_DIR = Path(__file__).parent / "profiles"
-SCHEMA_PATH = Path(__file__).parent / "profile_schema.json"
+PROFILE_DIR = Path(__file__).parent / "builtin"
+SCHEMA_PATH = Path(__file__).parent / "schema.json"
 DEFAULT_PROFILE = "emoji-tiny"
 REQUIRED_KEYS = ("name", "model", "benchmark", "id_templates", "corpus", "params")
 
@@ -28,7 +28,7 @@ class ProfileError(ValueError):
 
 @lru_cache(maxsize=1)
 def profile_schema() -> dict[str, Any]:
-    """The JSON Schema of a profile (``neglabel_core/profile_schema.json``): every key, its type,
+    """The JSON Schema of a profile (``neglabel_core/profiles/schema.json``): every key, its type,
     its allowed values or range. The one place the profile format is defined."""
     return json.loads(SCHEMA_PATH.read_text("utf-8"))
 

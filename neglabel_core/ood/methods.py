@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from . import adaneg, scores
@@ -44,6 +45,7 @@ class Method:
     bank: str = "neglabel"  # the negative labels it reads (needs "negatives" or kind "stream")
     kind: str = "scores"
     reference: str = ""  # the paper, for tables and the bibliography
+    groups: tuple[str, ...] = ()  # named groups the book's chapters iterate ("baselines", "successors")
 
 
 REGISTRY: dict[str, Method] = {}
@@ -68,6 +70,15 @@ def default_methods() -> tuple[str, ...]:
     return tuple(name for name, m in REGISTRY.items() if m.main_table)
 
 
+def group(name: str) -> tuple[str, ...]:
+    """The methods of a named group, in registry order: ``"baselines"`` (the zero-shot baselines
+    NegLabel is compared with), ``"successors"`` (methods built on NegLabel's negative labels)."""
+    known = sorted({g for m in REGISTRY.values() for g in m.groups})
+    if name not in known:
+        raise ValueError(f"unknown method group {name!r}; expected one of {known}")
+    return tuple(n for n, m in REGISTRY.items() if name in m.groups)
+
+
 def check_methods(names: Sequence[str]) -> tuple[str, ...]:
     """``names`` as a tuple, after checking each is registered."""
     unknown = [n for n in names if n not in REGISTRY]
@@ -82,6 +93,50 @@ def label(name: str) -> str:
 
 def is_stream(name: str) -> bool:
     return REGISTRY[name].kind == "stream"
+
+
+# ---------------------------------------------------------------- the two call shapes
+
+
+def method_scores(
+    image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any],
+    methods: Sequence[str] | None = None, other_banks: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Each registered one-score method's score for a set of images (higher = more
+    in-distribution): ``methods`` (default: :func:`methods.default_methods`). ``neg_text`` is
+    NegMining's bank; a method reading another bank finds it in ``other_banks``."""
+    names = check_methods(default_methods() if methods is None else methods)
+    streams = [m for m in names if is_stream(m)]
+    if streams:
+        raise ValueError(f"stream method(s) {streams} score a stream, not a set of images; use the pipeline's score()")
+    x = torch.from_numpy(np.array(image_emb, dtype=np.float32))  # a writable copy (cache reads are memory maps)
+    id_sims = x @ torch.from_numpy(np.asarray(id_text)).T
+    sims = {"neglabel": x @ torch.from_numpy(np.asarray(neg_text)).T}
+    out = {}
+    for m in names:
+        bank = REGISTRY[m].bank
+        if bank not in sims:
+            sims[bank] = x @ torch.from_numpy(np.asarray((other_banks or {})[bank])).T
+        out[m] = REGISTRY[m].score(id_sims, sims[bank], params).cpu().numpy()
+    return out
+
+
+def stream_scores(method: str, id_emb: np.ndarray, ood_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray,
+                  params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A stream method on one stream: the ID and OOD images shuffled together by
+    ``np.random.default_rng(params["stream_seed"]).permutation`` (as AdaNeg's authors evaluate:
+    one shuffled ID+OOD loader per OOD set, the memory reset for each), scored in that order.
+    Returns the ID and the OOD scores, each in its images' own order."""
+    x = np.concatenate([id_emb, ood_emb]).astype(np.float32)
+    order = np.random.default_rng(params.get("stream_seed", 0)).permutation(len(x))
+    scored = REGISTRY[method].score(torch.from_numpy(x[order]), torch.from_numpy(np.asarray(id_text)),
+                                             torch.from_numpy(np.asarray(neg_text)), params).cpu().numpy()
+    back = np.empty_like(scored)
+    back[order] = scored
+    return back[:len(id_emb)], back[len(id_emb):]
+
+
+# ---------------------------------------------------------------- the methods
 
 
 def _adaneg(mode: str) -> StreamFunction:
@@ -101,10 +156,11 @@ ADANEG_PARAMS = ("adaneg_batch_size", "adaneg_memory_length", "adaneg_gamma", "a
 register(Method("neglabel", "NegLabel", lambda ids, negs, p: scores.neglabel_score(
     ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
     params=("tau", "n_groups", "seed", "perm_device"), needs="negatives"))
-register(Method("mcm", "MCM", lambda ids, negs, p: scores.mcm_score(ids, tau=p.get("mcm_tau", 1.0)), params=("mcm_tau",)))
-register(Method("max_cos", "max cosine", lambda ids, negs, p: scores.max_cos_score(ids)))
+register(Method("mcm", "MCM", lambda ids, negs, p: scores.mcm_score(ids, tau=p.get("mcm_tau", 1.0)), params=("mcm_tau",),
+                groups=("baselines",)))
+register(Method("max_cos", "max cosine", lambda ids, negs, p: scores.max_cos_score(ids), groups=("baselines",)))
 register(Method("energy", "energy", lambda ids, negs, p: scores.energy_score(ids, tau=p.get("energy_tau", 0.01)),
-                params=("energy_tau",)))
+                params=("energy_tau",), groups=("baselines",)))
 # The official code's n_g = 1 path (not Eq. 6): shown beside NegLabel in the n_g sweep only.
 register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logits)",
                 lambda ids, negs, p: scores.official_ungrouped_score(ids, tau=p["tau"]), params=("tau",),
@@ -114,8 +170,9 @@ register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logi
 register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(
     ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
     params=("tau", "n_groups", "seed", "perm_device", "eta", "csp_fraction"), needs="negatives", bank="csp",
-    main_table=False, reference="Chen et al., NeurIPS 2024"))
+    main_table=False, reference="Chen et al., NeurIPS 2024", groups=("successors",)))
 register(Method("adaneg", "AdaNeg (task-adaptive)", _adaneg("ta"), params=ADANEG_PARAMS, needs="negatives",
-                kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024"))
+                kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024", groups=("successors",)))
 register(Method("adaneg_sa", "AdaNeg (sample-adaptive)", _adaneg("sa"), params=(*ADANEG_PARAMS, "adaneg_beta"),
-                needs="negatives", kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024"))
+                needs="negatives", kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024",
+                groups=("successors",)))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .files import atomic_write_text, cache_root, sha256_file
+from ..files import atomic_write_text, cache_root, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +349,10 @@ def csp_phrases(adjectives: Sequence[str], *, seed: int = 0,
                 words: Sequence[str] = CSP_SUPERCLASS_WORDS) -> list[str]:
     """CSP's "modified superclass names": ``"<adjective> <word>"``, one word per adjective drawn in
     order by ``random.Random(seed).choice(words)`` (the same sequence as the official
-    ``random.seed(0)`` followed by ``random.choice`` per adjective)."""
+    ``random.seed(0)`` followed by ``random.choice`` per adjective). The sequence matches the
+    official one only where the adjective list does: ours comes from our corpus (its order, and
+    words that are nouns too kept as nouns), not CSP's files, so most adjectives draw another word
+    than in the official code (``docs/methods.md``, section 5)."""
     if not words:
         raise ValueError("CSP needs at least one superclass word; got none")
     rng = random.Random(seed)

@@ -1,4 +1,4 @@
-"""NegMining (paper Sec. 3.2, Eq. 4-5): pick the candidate labels farthest from the ID labels.
+"""NegMining (paper Sec. 3.1): pick the candidate labels farthest from the ID labels.
 
 For candidate w with text embedding u_w and ID label embeddings t_1..t_K (all L2-normalised)::
 
@@ -6,7 +6,8 @@ For candidate w with text embedding u_w and ID label embeddings t_1..t_K (all L2
 
 the (1 - eta) quantile with linear interpolation (as ``torch.quantile``). The M candidates with
 the smallest s(w) are the negative labels. Pure tensor math: inputs are embeddings, outputs
-indices; what the candidates are is the corpus layer's business.
+indices; what the candidates are is the corpus layer's business. Specification, the official
+code's file:line and where we differ: ``docs/methods.md`` (sections 1 and 5).
 """
 
 from __future__ import annotations

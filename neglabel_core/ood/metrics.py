@@ -2,6 +2,7 @@
 
 All single metrics return fractions in [0, 1]; :func:`summarize` reports percent, as papers do.
 Pure numpy (plus pandas for the table); scikit-learn serves only as the tests' reference.
+The two FPR95 rules and the official code's: ``docs/methods.md`` (section 4).
 """
 
 from __future__ import annotations

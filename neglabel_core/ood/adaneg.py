@@ -5,7 +5,8 @@ OpenOOD-VLM computes it (the official code: YBZh/OpenOOD-VLM). Unlike the
 one-score methods, AdaNeg scores an ordered *stream*: every batch first writes confident images
 into a memory, then is scored against proxies built from that memory, so a score depends on
 the images before it. :func:`adaneg_stream` takes the image embeddings in stream order; the
-caller owns the order (and its seed).
+caller owns the order (and its seed). Specification and where we differ from the official code:
+``docs/methods.md`` (section 6).
 
 For a batch of images x with ID cosines a = x.t_k (K) and negative cosines b = x.u_j (M):
 

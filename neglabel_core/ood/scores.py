@@ -5,6 +5,9 @@ Inputs are ``(N, K)`` image-to-ID-label cosines (and ``(N, M)`` image-to-negativ
 cosines for NegLabel), as torch tensors or numpy arrays. Outputs are torch tensors of shape
 ``(N,)`` on the device of the inputs (float32, or float64 for float64 inputs). All scores are computed in log space, so
 ``tau = 0.01`` (logits up to 100, beyond float32's ``exp`` range) is safe.
+
+The formulas, the official code they follow (file:line) and where we differ: ``docs/methods.md``
+(sections 2 and 3).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def neglabel_score(
     perm_device: str | torch.device = "cpu",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
-    """NegLabel score with grouping (paper Eq. 6 and Sec. 3.3).
+    """NegLabel score with grouping (paper Sec. 3.2, Eq. 6, and its grouping strategy).
 
     For one group G of negatives, with a_k = v.t_k (ID) and b_j = v.u_j (negatives)::
 
@@ -123,7 +126,9 @@ def max_cos_score(id_sims: ArrayLike) -> torch.Tensor:
 
 
 def energy_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.Tensor:
-    """Negative free energy on the ID logits: ``log sum_k exp(a_k / tau)``."""
+    """Negative free energy on the ID logits: ``log sum_k exp(a_k / tau)``, without the factor
+    ``tau`` of the usual ``tau * LSE`` (a positive constant for a fixed ``tau``: the same ranking,
+    so the same AUROC and FPR95)."""
     a = _id_sims(id_sims)
     check_tau(tau)
     return torch.logsumexp(a / tau, dim=1)

@@ -23,8 +23,8 @@ from urllib.parse import urlparse
 import open_clip
 import torch
 
-from . import numerics
-from .files import CacheWriteError, atomic_write_text, cache_root, sha256_file
+from .. import numerics
+from ..files import CacheWriteError, atomic_write_text, cache_root, sha256_file
 
 HUB_PROBE_TIMEOUT_S = 3.0
 
@@ -125,7 +125,7 @@ def _reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
         return False
 
 
-BUILTIN_CONFIGS = Path(__file__).parent / "model_configs"
+BUILTIN_CONFIGS = Path(__file__).parent / "configs"
 
 
 CONFIGS_ENV = "NEGLABEL_MODEL_CONFIGS"
@@ -139,7 +139,7 @@ def config_folders() -> list[Path]:
 
 
 def register_builtin_configs() -> list[str]:
-    """Register the project's own open_clip configs (``neglabel_core/model_configs/*.json``, and
+    """Register the project's own open_clip configs (``neglabel_core/models/configs/*.json``, and
     those in ``$NEGLABEL_MODEL_CONFIGS``).
 
     ``"text_cfg": "@minilm"`` stands for :func:`minilm_text_cfg` (resolved here, never a

@@ -1,6 +1,6 @@
 """Benchmarks: what a profile evaluates on, one loader per kind (configs as data: the profile's
 ``benchmark.kind`` picks the loader). Emoji data is fetched and prepared here; ImageNet data is
-read from local folders (:mod:`neglabel_core.imagenet`)."""
+read from local folders (:mod:`neglabel_core.data.imagenet`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..profiles import Profile
 from . import corpus, emoji, imagenet
-from .data import ImageFiles
-from .profiles import Profile
+from .images import ImageFiles
 
 
 @dataclass
@@ -110,7 +110,7 @@ def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = 
 
 def imagenet_benchmark_data(profile: Profile) -> BenchmarkData:
     """ImageNet-1k val as ID, the MOS OOD sets, the domain-shift sets that are present, from the
-    local folders under ``benchmark.root`` (see :mod:`neglabel_core.imagenet`)."""
+    local folders under ``benchmark.root`` (see :mod:`neglabel_core.data.imagenet`)."""
     spec = profile.benchmark
     sets = imagenet.load_sets(spec.get("root"), spec["id"], spec["ood"], spec.get("shift"))
     names = imagenet.class_names()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import dir_mode, remove_dead_temp_files, temp_name
+from ..files import dir_mode, remove_dead_temp_files, temp_name
 
 
 class FetchError(RuntimeError):

@@ -1,0 +1,130 @@
+"""What every chapter starts and ends with: its one setup call (theme, every embedding of the
+profile, a line saying what it runs on), the benchmark's sets and example images (chapter 00),
+the method labels, interval tables for the page and ``glue`` for the prose. A chapter imports this
+and the topic module it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import pipeline
+from ..ood import methods as registry
+from ..profiles import Profile, available_profiles, load_profile
+
+method_label = registry.label  # a method's display name, from the registry (tables, figures)
+
+
+def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None, *,
+         progress: bool = False) -> pipeline.Embedded:
+    """Every embedding of a profile (preparing data, model and caches on first use)."""
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    if overrides:
+        prof = prof.with_overrides(overrides)
+    return pipeline.embed_profile(prof, progress=progress)
+
+
+def setup(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None) -> pipeline.Embedded:
+    """A chapter's one setup call: the plotting theme, every embedding of the profile (cached),
+    and one line saying what the chapter runs on."""
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    pd.set_option("display.max_colwidth", None)  # tables show whole names and sources, never "..."
+    emb = load(profile, overrides)
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(describe(emb)))  # wraps on the page (a print runs off the right edge)
+    except ImportError:
+        print(describe(emb))
+    return emb
+
+
+def describe(emb: pipeline.Embedded) -> str:
+    """One line: the profile, its ID classes and images, OOD sets and corpus."""
+    return (f"profile {emb.profile.name}: {len(emb.data.class_names)} ID classes, {len(emb.id_emb)} ID images, "
+            f"{sum(len(v) for v in emb.ood_emb.values())} OOD images in {len(emb.ood_emb)} sets, "
+            f"corpus {emb.corpus.name} ({len(emb.corpus):,})")
+
+
+def benchmark_sets(emb: pipeline.Embedded) -> pd.DataFrame:
+    """The profile's image sets: role (ID, near OOD, far OOD, domain shift), concepts, images and
+    concepts removed by the OOD filter."""
+    def row(name: str, role: str, files: Any) -> dict[str, Any]:
+        return {"set": name, "role": role, "concepts": len(set(files.units)), "images": len(files.paths),
+                "removed by the OOD filter": len(emb.data.removed.get(name, []))}
+
+    rows = [row("ID", "ID", emb.data.id_images)]
+    rows += [row(n, "near OOD" if n in emb.data.near else "far OOD", f) for n, f in emb.data.ood.items()]
+    rows += [row(n, "domain shift (ID)", f) for n, f in emb.data.shift.items()]
+    return pd.DataFrame(rows)
+
+
+def group_examples(emb: pipeline.Embedded, per_group: int = 8) -> dict[str, list[tuple[str, str]]]:
+    """Up to ``per_group`` example images (path, concept name) of every Unicode group in the ID
+    and OOD sets, evenly spaced through each group, on the first evaluation style."""
+    by_group: dict[str, list[tuple[str, str]]] = {}
+    for files in [emb.data.id_images, *emb.data.ood.values()]:
+        for path, unit in zip(files.paths, files.units):
+            info = emb.data.concepts.get(unit, {})
+            by_group.setdefault(info.get("group", files.name), []).append((path, info.get("name", unit)))
+    out = {}
+    for group, items in by_group.items():
+        seen, unique = set(), []
+        for path, name in items:  # one image per concept (the first style)
+            if name not in seen:
+                seen.add(name)
+                unique.append((path, name))
+        idx = np.linspace(0, len(unique) - 1, min(per_group, len(unique))).round().astype(int)
+        out[group] = [unique[i] for i in idx]
+    return out
+
+
+def near_variant(profile: str | Profile) -> str | None:
+    """The built-in near-OOD variant of a built-in profile (``<name>-near``), or ``None``."""
+    name = profile.name if isinstance(profile, Profile) else str(profile)
+    return f"{name}-near" if f"{name}-near" in available_profiles() else None
+
+
+def log_odds(scores: np.ndarray) -> np.ndarray:
+    """``log(S / (1 - S))`` for scores in [0, 1] (clipped 1e-12 from the ends): NegLabel's score
+    piles up near 1 for most images, its log-odds spread what separates them. Monotone, so ranks,
+    AUROC and FPR95 are those of the score itself."""
+    s = np.asarray(scores, dtype=np.float64)
+    return np.log(np.clip(s, 1e-12, None)) - np.log(np.clip(1 - s, 1e-12, None))
+
+
+def with_intervals(table: pd.DataFrame, metric: str = "AUROC", *, rows: str = "label", columns: str = "ood_set",
+                   digits: int = 1) -> pd.DataFrame:
+    """A pivot of ``metric`` as "value [lo, hi]" text (one cell per row label and column), in the
+    order the rows and columns first appear: tables a reader can scan."""
+    cells = table.assign(cell=[f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if pd.notna(lo) else f"{v:.{digits}f}"
+                               for v, lo, hi in zip(table[metric], table.get(f"{metric}_lo", np.nan),
+                                                    table.get(f"{metric}_hi", np.nan))])
+    out = cells.pivot(index=rows, columns=columns, values="cell")
+    return out.loc[list(dict.fromkeys(table[rows])), list(dict.fromkeys(table[columns]))].rename_axis(
+        index=None, columns=f"{metric} (%) [95% interval]")
+
+
+def glue(name: str, value: Any) -> None:
+    """Glue ``value`` for the chapter's prose (myst-nb ``glue``, not displayed): a number as a
+    plain Python number (so ``{glue:text}`name:.2f``` can format it), text as Markdown (for
+    ``{glue:md}`name```). Outside a notebook build it does nothing."""
+    try:
+        from myst_nb import glue as nb_glue
+    except ImportError:
+        return
+    if isinstance(value, str):
+        from IPython.display import Markdown
+
+        nb_glue(name, Markdown(value), display=False)
+    elif isinstance(value, (bool, np.bool_)):
+        nb_glue(name, bool(value), display=False)
+    elif isinstance(value, (int, np.integer)):
+        nb_glue(name, int(value), display=False)
+    else:
+        nb_glue(name, float(value), display=False)

@@ -1,0 +1,214 @@
+"""Candidate corpora and what NegMining picks from them (chapters 01, 03, the CLI's ``wordnet``
+and ``compare-list``): counts, the mining table, where the OOD names would rank, WordNet variants
+and other word lists, overlap with a released list, and the corpus ablation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import pipeline
+from ..data import corpus as corpus_mod
+from ..ood import negmining
+from ..profiles import Profile
+from .tables import average_frame, paired_gaps
+
+log = logging.getLogger(__name__)
+
+
+def corpus_counts(corpus: corpus_mod.Corpus) -> pd.DataFrame:
+    """Candidates per part of speech and group (WordNet lexname)."""
+    frame = pd.DataFrame({"pos": corpus.pos, "group": corpus.groups})
+    return frame.value_counts().rename("candidates").reset_index().sort_values(["pos", "candidates"], ascending=[True, False])
+
+
+def mining_table(emb: pipeline.Embedded, *, eta: float | None = None, m: int | None = None) -> pd.DataFrame:
+    """Every candidate with its percentile similarity s(w), rank (1 = farthest from the ID
+    labels) and whether it is mined (by the profile's rule, or the lowest ``m`` when ``m`` is
+    given), plus its nearest ID class."""
+    eta = emb.profile.params["eta"] if eta is None else eta
+    rule = pipeline.mining_rule(emb, m)
+    score = pipeline.candidate_scores(emb, eta).numpy()
+    order = np.argsort(score, kind="stable")
+    rank = np.empty(len(score), dtype=int)
+    rank[order] = np.arange(1, len(score) + 1)
+    mined = np.zeros(len(score), dtype=bool)
+    mined[pipeline.mine(emb, eta=eta, **rule)] = True
+    nearest = np.argmax(np.asarray(emb.corpus_emb) @ emb.id_text.T, axis=1)
+    return pd.DataFrame({
+        "word": emb.corpus.words,
+        "pos": emb.corpus.pos,
+        "group": emb.corpus.groups,
+        "score": score,
+        "rank": rank,
+        "mined": mined,
+        "nearest_id_class": np.asarray(emb.data.class_names, dtype=object)[nearest],
+        "eta": eta,
+        "m": int(mined.sum()),
+    }).sort_values("rank").reset_index(drop=True)
+
+
+def ood_name_ranks(emb: pipeline.Embedded, *, eta: float | None = None) -> pd.DataFrame:
+    """Where the OOD concepts' own names would rank by NegMining's score s(w) among the profile's
+    candidates (embedded with the noun prompt, scored against the same ID labels): each name's
+    s(w), the rank it would take (1 = farthest from the ID labels), whether it would fall within
+    the mined M, its nearest ID class and cosine to it. Empty where the OOD sets carry no names."""
+    names = word_list("oracle", emb=emb)
+    columns = ["name", "OOD set", "score", "rank", "would be mined", "nearest ID class", "cosine to it"]
+    if not names:
+        return pd.DataFrame(columns=columns)
+    eta = emb.profile.params["eta"] if eta is None else eta
+    words = corpus_mod.word_list_corpus(names, name="OOD names", pos="noun")
+    name_emb = pipeline.embed_words(emb.profile, words)
+    score = negmining.percentile_similarity(name_emb, emb.id_text, eta=eta).numpy()
+    corpus_scores = np.sort(pipeline.candidate_scores(emb, eta).numpy())
+    rank = np.searchsorted(corpus_scores, score, side="left") + 1
+    m = len(pipeline.mine(emb, eta=eta, **pipeline.mining_rule(emb)))
+    sims = np.asarray(name_emb) @ np.asarray(emb.id_text).T
+    set_of = {emb.data.concepts[u]["name"].strip().lower(): n for n, f in emb.data.ood.items() for u in f.units
+              if u in emb.data.concepts}
+    out = pd.DataFrame({"name": words.words, "OOD set": [set_of.get(w, "") for w in words.words], "score": score,
+                        "rank": rank, "would be mined": rank <= m,
+                        "nearest ID class": np.asarray(emb.data.class_names, dtype=object)[sims.argmax(axis=1)],
+                        "cosine to it": sims.max(axis=1)})
+    return out.sort_values("rank").reset_index(drop=True)[columns]
+
+
+def wordnet_counts(parts: Sequence[str] = ("noun", "adj"), *, official_exclusions: bool = False) -> dict[str, Any]:
+    """Size of the WordNet candidate corpus, by part of speech (the CLI's ``wordnet``)."""
+    from collections import Counter
+
+    excluded = corpus_mod.OFFICIAL_EXCLUDED_LEXNAMES if official_exclusions else ()
+    words = corpus_mod.wordnet_corpus(tuple(parts), exclude_lexnames=excluded)
+    return {"name": words.name, "size": len(words), "by_pos": dict(Counter(words.pos))}
+
+
+def list_overlap(reference: corpus_mod.Corpus, pool: corpus_mod.Corpus, mined: Sequence[int] | None = None) -> pd.DataFrame:
+    """A released negative-label list (``reference``, e.g. the official ImageNet-1k list) against
+    ours, per part of speech and overall: how many of its words our candidate ``pool`` holds
+    (coverage), and, given our ``mined`` indices into ``pool``, the Jaccard overlap |A & B| / |A | B|."""
+    rows = []
+    for part in [*dict.fromkeys(reference.pos), "all"]:
+        ref = {w for w, p in zip(reference.words, reference.pos) if part in (p, "all")}
+        ours = {w for w, p in zip(pool.words, pool.pos) if part in (p, "all")}
+        row = {"part": part, "reference words": len(ref), "pool words": len(ours),
+               "coverage": len(ref & ours) / len(ref)}
+        if mined is not None:
+            got = {pool.words[i] for i in mined if part in (pool.pos[i], "all")}
+            row.update({"mined": len(got), "jaccard": len(ref & got) / len(ref | got)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare_with_list(profile: Profile, path: str, *, with_mining: bool = True, progress: bool = False
+                      ) -> tuple[pd.DataFrame, str | None]:
+    """The profile's corpus (and, where its weights are available and ``with_mining``, its mined
+    labels) against a released list such as the official ImageNet-1k one: :func:`list_overlap`.
+    Returns the table and, when no mining was done, the reason."""
+    reference = corpus_mod.read_prompt_list(path, profile.corpus["prompts"])
+    reason = pipeline.weights_problem(profile) if with_mining else "mining not asked for"
+    if reason is not None:
+        return list_overlap(reference, pipeline.build_corpus(profile.corpus, pipeline.class_names(profile))), reason
+    text = pipeline.embed_text_side(profile, progress=progress)
+    p = profile.params
+    mined = pipeline.mine(text, eta=p["eta"], m=p["m"], pos_fraction=p.get("pos_fraction"))
+    return list_overlap(reference, text.corpus, mined), None
+
+
+def with_corpus(emb: pipeline.Embedded, corpus_emb: np.ndarray, corpus: corpus_mod.Corpus | None = None) -> pipeline.Embedded:
+    import dataclasses
+
+    return dataclasses.replace(emb, corpus_emb=corpus_emb, corpus=corpus or emb.corpus)
+
+
+def corpus_view(emb: pipeline.Embedded, corpus: str) -> pipeline.Embedded:
+    """``emb`` with its corpus narrowed to the WordNet variant ``corpus`` (a key of
+    :func:`wordnet_variants`), built once per ``emb`` and kept with its mining scores per eta."""
+    key = ("corpus-view", corpus)
+    if key not in emb.bank_cache:
+        idx = wordnet_variants(emb)[corpus]
+        emb.bank_cache[key] = with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
+    return emb.bank_cache[key]
+
+
+def wordnet_variants(emb: pipeline.Embedded) -> dict[str, np.ndarray]:
+    """Index sets into the profile's WordNet corpus: nouns, adjectives, both, and each without
+    the official lexname exclusions (noun.animal, noun.food)."""
+    pos = np.asarray(emb.corpus.pos)
+    groups = np.asarray(emb.corpus.groups)
+    official = ~np.isin(groups, corpus_mod.OFFICIAL_EXCLUDED_LEXNAMES)
+    return {
+        "WordNet nouns": np.flatnonzero(pos == "noun"),
+        "WordNet adjectives": np.flatnonzero(pos == "adj"),
+        "WordNet nouns + adjectives": np.arange(len(pos)),
+        "WordNet nouns, official exclusions": np.flatnonzero((pos == "noun") & official),
+        "WordNet nouns + adjectives, official exclusions": np.flatnonzero(official),
+    }
+
+
+def word_list(name: str, *, size: int | None = None, emb: pipeline.Embedded | None = None) -> list[str]:
+    """Other corpora: ``"wordfreq"`` (the most frequent English words on the web, top ``size``),
+    ``"english-words"`` (a dictionary word list), ``"oracle"`` (the OOD concepts' own names where
+    the benchmark knows them: leaks the answer; needs ``emb``)."""
+    if name == "wordfreq":
+        from wordfreq import top_n_list
+
+        words = [w for w in top_n_list("en", size or 30000) if w.isalpha() and len(w) > 2]
+    elif name == "english-words":
+        from english_words import get_english_words_set
+
+        words = sorted(get_english_words_set(["web2"], lower=True, alpha=True))
+        if size:
+            words = words[:: max(1, len(words) // size)][:size]
+    elif name == "oracle":
+        if emb is None:
+            raise ValueError("the oracle corpus needs the embedded benchmark (emb=...)")
+        names = [emb.data.concepts[u]["name"] for files in emb.data.ood.values() for u in dict.fromkeys(files.units)
+                 if u in emb.data.concepts]
+        words = list(dict.fromkeys(names))  # empty where no OOD set has class names (flat image folders)
+    else:
+        raise ValueError(f"unknown word list {name!r}; expected 'wordfreq', 'english-words' or 'oracle'")
+    return words
+
+
+def corpus_ablation(emb: pipeline.Embedded, extra: Mapping[str, Sequence[str]] | None = None, *,
+                    m: int | None = None, progress: bool = False, n_bootstrap: int = 0) -> pd.DataFrame:
+    """NegLabel (and, for reference, max cosine) with the negatives mined from each corpus:
+    the WordNet variants (from the profile's cached corpus embedding) and word lists in
+    ``extra`` (embedded with the profile's noun prompt, cached). M is capped at a tenth of small
+    corpora (mining all of a corpus selects nothing). AUROC and FPR95 are the mean over the OOD
+    sets. With ``n_bootstrap``, NegLabel's rows also get the gap to the profile's own corpus mined
+    at the same M (``AUROC gap``, ``FPR95 gap``) with paired bootstrap intervals over concepts."""
+    frames = []
+    m = emb.profile.params["m"] if m is None else m
+    variants: dict[str, tuple[corpus_mod.Corpus, np.ndarray]] = {
+        name: (emb.corpus.subset(idx, name), np.asarray(emb.corpus_emb)[idx]) for name, idx in wordnet_variants(emb).items()
+    }
+    if extra:
+        loaded = pipeline.text_tower(emb.profile)
+        for name, words in extra.items():
+            words_corpus = corpus_mod.word_list_corpus(words, name=name).without(emb.data.class_names)
+            variants[name] = (words_corpus, pipeline.embed_words(emb.profile, words_corpus, loaded=loaded, progress=progress))
+    reference: dict[int, pipeline.Scored] = {}  # the profile's corpus, mined at each M used
+    for name, (words_corpus, vectors) in variants.items():
+        m_used = min(m, max(1, len(words_corpus) // 10)) if len(words_corpus) < 10 * m else m
+        params = {**emb.profile.params, "m": m_used, "n_groups": min(emb.profile.params["n_groups"], m_used),
+                  "pos_fraction": None}  # every corpus mines the same M
+        scored = pipeline.score(with_corpus(emb, vectors, words_corpus), params, methods=("neglabel", "max_cos"))
+        frame = average_frame(scored)
+        if n_bootstrap:
+            if m_used not in reference:
+                reference[m_used] = pipeline.score(emb, params, methods=("neglabel",))
+            gap = paired_gaps(emb, (scored, "neglabel"), (reference[m_used], "neglabel"),
+                              n_bootstrap=n_bootstrap).set_index("ood_set").loc["average"]
+            for metric in ("AUROC", "FPR95"):
+                frame.loc[frame["method"] == "neglabel", [f"{metric} gap", f"{metric} gap lo", f"{metric} gap hi"]] = (
+                    gap[f"{metric} diff"], gap[f"{metric} lo"], gap[f"{metric} hi"])
+        frame.insert(0, "corpus", name)
+        frame.insert(1, "corpus_size", len(words_corpus))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,177 @@
+"""The explorer (chapter 07): one setting at a time for the live widgets (:func:`explore`), and
+every setting of a parameter grid computed at build time for the static page
+(:func:`explorer_records`, drawn by :mod:`.vega` in the page: JavaScript vendored by :mod:`.build`,
+loaded once per page, no request leaves the machine)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import pipeline
+from ..ood import methods as registry
+from ..ood import metrics
+from .chapter import log_odds
+from .corpora import corpus_view, wordnet_variants
+
+DEFAULT_GRID: dict[str, list[Any]] = {
+    "eta": [0.01, 0.05, 0.25],
+    "m": [1000, 10000, 50000],
+    "n_groups": [1, 100],
+    "tau": [0.01, 0.1, 1.0],
+    "corpus": ["WordNet nouns + adjectives", "WordNet nouns"],
+}
+METHODS = registry.default_methods()  # the main table's methods
+# the temperature each method reads (NegLabel's tau, MCM's mcm_tau, energy's energy_tau; max cosine has none)
+TAU_PARAM = {m: t for m in METHODS for t in registry.REGISTRY[m].params if t.endswith("tau")}
+POOLED = "all OOD sets (pooled)"
+BINS = 24
+ROC_POINTS = 41
+
+
+def explore(emb: pipeline.Embedded, *, corpus: str | None = None, method: str = "neglabel", ood_set: str | None = None,
+            **params: Any) -> dict[str, Any]:
+    """One setting of the explorer: the profile's parameters with ``params`` (eta, m, n_groups,
+    tau, ...) changed, the negatives mined from a WordNet variant (``corpus``, a key of
+    :func:`wordnet_variants`; default the profile's corpus), one method's scores on ID and on one
+    OOD set (default all OOD images pooled), AUROC and FPR95 (percent, the profile's rule) and
+    the first mined words. Without ``m`` the profile's mining rule (e.g. ``pos_fraction``) holds;
+    with ``m`` the lowest M are mined; M is capped at the corpus size and n_g at M.
+
+    Built for a slider: the corpus views (with their mining scores per eta), the mined negatives
+    and the image-to-label similarities are cached on ``emb`` per (corpus, eta, M), so moving
+    n_g or tau only rescores, and returning to a setting reuses its mining."""
+    cache = emb.bank_cache
+    view = emb if corpus is None else corpus_view(emb, corpus)
+    setting = {**emb.profile.params, **params}
+    if "m" in params:
+        setting["m"] = min(int(params["m"]), len(view.corpus))
+        setting["pos_fraction"] = None
+    if setting.get("pos_fraction") is None:
+        setting["n_groups"] = min(setting["n_groups"], setting["m"])
+    entry = registry.REGISTRY[method]
+    if entry.kind == "stream" or entry.bank != "neglabel":
+        scored = pipeline.score(view, setting, methods=(method,))
+        id_scores, negatives = scored.id_scores(method, ood_set or "pooled"), scored.negatives
+        ood = scored.ood_scores(method, ood_set or "pooled")
+        used = scored.params
+    else:
+        key = ("explore-sims", corpus, setting["eta"], setting["m"], setting.get("pos_fraction"))
+        if key not in cache:
+            negatives = pipeline.mine(view, eta=setting["eta"], m=setting["m"], pos_fraction=setting.get("pos_fraction"))
+            neg_text = torch.from_numpy(np.asarray(view.corpus_emb)[negatives])
+            sims = {}
+            for name, x in [("ID", view.id_emb), *view.ood_emb.items()]:
+                x = torch.from_numpy(np.array(x, dtype=np.float32))
+                sims[name] = (x @ torch.from_numpy(np.asarray(view.id_text)).T, x @ neg_text.T)
+            cache[key] = (negatives, sims)
+        negatives, sims = cache[key]
+        used = {**setting, "m": len(negatives), "perm_device_used": pipeline.perm_device(setting),
+                "fpr_rule": pipeline.fpr_rule(setting)}
+        out = {name: entry.score(a, b, used).cpu().numpy() for name, (a, b) in sims.items()}
+        id_scores = out.pop("ID")
+        ood = out[ood_set] if ood_set else np.concatenate(list(out.values()))
+    rule = pipeline.fpr_rule(used)
+    return {"params": used, "id": id_scores, "ood": ood,
+            "AUROC": 100 * metrics.auroc(id_scores, ood), "FPR95": 100 * metrics.fpr_at_tpr(id_scores, ood, rule=rule),
+            "mined": [view.corpus.words[i] for i in negatives[:12]]}
+
+
+def _histogram(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, list[float]]:
+    """Both groups' score distributions on shared bins between the 0.5% and 99.5% quantiles of
+    all scores (outliers in the end bins), each as the fraction of its group per bin."""
+    both = np.concatenate([id_scores, ood_scores])
+    lo, hi = np.quantile(both, [0.005, 0.995])
+    hi = hi if hi > lo else lo + 1e-6
+    edges = np.linspace(lo, hi, BINS + 1)
+
+    def fractions(x: np.ndarray) -> list[float]:
+        counts = np.histogram(np.clip(x, lo, hi), edges)[0]
+        return np.round(counts / max(1, len(x)), 4).tolist()
+
+    return {"x0": np.round(edges[:-1], 4).tolist(), "x1": np.round(edges[1:], 4).tolist(),
+            "ID": fractions(id_scores), "OOD": fractions(ood_scores)}
+
+
+def _record(method: str, ood_set: str, setting: Mapping[str, Any], id_scores: np.ndarray, ood_scores: np.ndarray,
+            rule: str) -> dict[str, Any]:
+    on_log_odds = method == "neglabel"  # NegLabel's score piles up near 1: its log-odds separates (monotone)
+    a, b = (log_odds(id_scores), log_odds(ood_scores)) if on_log_odds else (id_scores, ood_scores)
+    fpr, tpr = metrics.roc_curve(id_scores, ood_scores)
+    grid = np.linspace(0, 1, ROC_POINTS)
+    return {"method": method, "set": ood_set, **setting, **_histogram(a, b),
+            "fpr": grid.round(3).tolist(), "tpr": np.round(np.interp(grid, fpr, tpr), 4).tolist(),
+            "auroc": round(100 * metrics.auroc(id_scores, ood_scores), 2),
+            "fpr95": round(100 * metrics.fpr_at_tpr(id_scores, ood_scores, rule=rule), 2),
+            "scale": "log-odds of the score" if on_log_odds else "score"}
+
+
+def _records(method: str, setting: Mapping[str, Any], scores: Mapping[str, np.ndarray], rule: str) -> list[dict[str, Any]]:
+    """One record per OOD set and one for all OOD images pooled, from the scores of ID and every set."""
+    ood = {n: v for n, v in scores.items() if n != "ID"}
+    out = [_record(method, name, setting, scores["ID"], v, rule) for name, v in ood.items()]
+    return out + [_record(method, POOLED, setting, scores["ID"], np.concatenate(list(ood.values())), rule)]
+
+
+def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] | None = None,
+                     methods: Sequence[str] = METHODS, *, progress: bool = False) -> list[dict[str, Any]]:
+    """One record per (method, OOD set or pooled, setting): binned ID and OOD scores, the ROC
+    curve at fixed FPRs, AUROC and FPR95 (percent, the profile's rule). NegLabel varies over the
+    whole grid; a baseline only over its temperature (``tau``: MCM's and energy's own; max cosine
+    has none), its other grid keys recorded as ``null`` (they do not change it)."""
+    grid = {**DEFAULT_GRID, **(grid or {})}
+    variants = wordnet_variants(emb)
+    unknown = [c for c in grid["corpus"] if c not in variants]
+    if unknown:
+        raise ValueError(f"unknown corpus {unknown}; expected some of {list(variants)}")
+    records = []
+    rule = pipeline.fpr_rule(emb.profile.params)
+    settings: list[tuple[str, dict[str, Any]]] = []
+    for method in methods:
+        if method == "neglabel":
+            for eta, m, n_g, tau, corpus in itertools.product(grid["eta"], grid["m"], grid["n_groups"], grid["tau"],
+                                                              grid["corpus"]):
+                settings.append((method, {"eta": eta, "m": m, "n_groups": n_g, "tau": tau, "corpus": corpus}))
+        else:
+            taus = grid["tau"] if method in TAU_PARAM else [None]
+            settings += [(method, {"eta": None, "m": None, "n_groups": None, "tau": t, "corpus": None}) for t in taus]
+    base = {**emb.profile.params, "perm_device_used": pipeline.perm_device(emb.profile.params)}
+    sets = {"ID": emb.id_emb, **emb.ood_emb}
+    images = {name: torch.from_numpy(np.array(x, dtype=np.float32)) for name, x in sets.items()}
+    id_sims = {name: x @ torch.from_numpy(np.asarray(emb.id_text)).T for name, x in images.items()}
+    neglabel = [s for m, s in settings if m == "neglabel"]
+    by_bank: dict[tuple, list[dict[str, Any]]] = {}
+    for setting in neglabel:  # one mining and one similarity matrix per (corpus, eta, M), reused for n_g and tau
+        by_bank.setdefault((setting["corpus"], setting["eta"], setting["m"]), []).append(setting)
+    score = registry.REGISTRY["neglabel"].score
+    for (corpus, eta, m), group in tqdm(list(by_bank.items()), desc="explorer grid (NegLabel)", disable=not progress):
+        view = corpus_view(emb, corpus)  # kept with its mining scores per eta
+        m_used = min(int(m), len(view.corpus))
+        negatives = pipeline.mine(view, eta=eta, m=m_used)
+        neg_text = torch.from_numpy(np.asarray(view.corpus_emb)[negatives])
+        neg_sims = {name: x @ neg_text.T for name, x in images.items()}
+        for setting in group:
+            params = {**base, "eta": eta, "m": m_used, "n_groups": min(setting["n_groups"], m_used), "tau": setting["tau"]}
+            out = {name: score(id_sims[name], neg_sims[name], params).numpy() for name in sets}
+            records += _records("neglabel", setting, out, rule)
+    for method, setting in settings:
+        if method == "neglabel":
+            continue
+        params = {TAU_PARAM[method]: setting["tau"]} if setting["tau"] is not None else {}
+        scored = pipeline.score(emb, params, methods=(method,))
+        records += _records(method, setting, {"ID": scored.id[method], **{n: s[method] for n, s in scored.ood.items()}}, rule)
+    return records
+
+
+def static_explorer(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] | None = None, *,
+                    progress: bool = False) -> str:
+    """The static explorer's HTML for the page: :func:`explorer_records` over ``grid`` (default
+    :data:`DEFAULT_GRID`) drawn by :func:`.vega.explorer_spec` and :func:`.vega.explorer_html`."""
+    from .vega import explorer_html, explorer_spec
+
+    return explorer_html(explorer_spec(explorer_records(emb, grid, progress=progress), emb, grid))

@@ -1,0 +1,162 @@
+"""How a number moves (chapters 04, 05, 06, 08, 09): one parameter swept, the grouping seed, each
+parameter against the profile's own setting (paired gaps), the mined sets across eta, the ID
+images in another style (domain shift), the stream order of a test-time-adaptive method, and the
+image tower's training epochs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .. import pipeline
+from ..ood import methods as registry
+from ..ood import metrics
+from .chapter import method_label
+from .tables import evaluate_params, method_table, paired_gaps, results_table
+
+log = logging.getLogger(__name__)
+
+
+def sweep(emb: pipeline.Embedded, param: str, values: Iterable[Any], *, fixed: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """NegLabel's AUROC/FPR95 (all OOD sets) as one parameter varies, the others at the profile's
+    values (or ``fixed``). M values above the corpus size are skipped with a log line."""
+    frames = []
+    for value in values:
+        params = {**emb.profile.params, **(fixed or {}), param: value}
+        if param == "m":
+            params["pos_fraction"] = None  # a sweep over M mines the lowest M, whatever the profile's rule
+        if params.get("pos_fraction") is None and not params["n_groups"] <= params["m"] <= len(emb.corpus):
+            log.info("skipping %s=%s: needs n_groups <= M <= corpus size", param, value)
+            continue
+        frames.append(evaluate_params(emb, params, methods=("neglabel",)))
+    if not frames:
+        raise ValueError(f"no value of {param} in {list(values)} fits: M must lie in [n_groups, corpus size "
+                         f"{len(emb.corpus):,}]; pass fixed={{'m': ...}} or other values")
+    return pd.concat(frames, ignore_index=True)
+
+
+def mined_overlap(emb: pipeline.Embedded, etas: Sequence[float], m: int | None = None) -> pd.DataFrame:
+    """Jaccard overlap of the mined sets between every pair of eta values."""
+    rule = pipeline.mining_rule(emb, m)
+    sets = {eta: set(pipeline.mine(emb, eta=eta, **rule).tolist()) for eta in etas}
+    return pd.DataFrame([[len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for b in etas] for a in etas],
+                        index=pd.Index(etas, name="eta"), columns=pd.Index(etas, name="eta"))
+
+
+def seed_spread(emb: pipeline.Embedded, seeds: Iterable[int] = range(20), *, compare_with: str = "max_cos",
+                n_bootstrap: int = 1000) -> dict[str, pd.DataFrame]:
+    """How much of a NegLabel number is the grouping draw: NegLabel on every OOD set (and their
+    average) for each grouping seed, summarised as mean, std, min and max of AUROC and FPR95,
+    next to the width of the bootstrap interval of the profile's seed and the paired gap to
+    ``compare_with`` (with its interval). Returns ``{"per_seed", "summary"}``."""
+    seeds = list(seeds)
+    rows = []
+    for seed in seeds:
+        scored = pipeline.score(emb, {"seed": seed}, methods=("neglabel",))
+        for name, cells in pipeline.results(scored, ("neglabel",)).items():
+            if name != "pooled":
+                rows.append({"seed": seed, "ood_set": name, "AUROC": cells["neglabel"]["auroc"],
+                             "FPR95": cells["neglabel"]["fpr95"]})
+    per_seed = pd.DataFrame(rows)
+    summary = per_seed.groupby("ood_set", sort=False)[["AUROC", "FPR95"]].agg(["mean", "std", "min", "max"])
+    summary.columns = [f"{metric} {stat}" for metric, stat in summary.columns]
+    base = pipeline.score(emb, methods=("neglabel", compare_with))
+    boot = results_table(emb, base, n_bootstrap=n_bootstrap).query("method == 'neglabel'").set_index("ood_set")
+    gaps = paired_gaps(emb, (base, "neglabel"), (base, compare_with), n_bootstrap=n_bootstrap).set_index("ood_set")
+    for metric in ("AUROC", "FPR95"):
+        summary[f"{metric} bootstrap width"] = boot[f"{metric}_hi"] - boot[f"{metric}_lo"]
+        summary[f"{metric} seed range"] = summary[f"{metric} max"] - summary[f"{metric} min"]
+        summary[f"{metric} gap to {method_label(compare_with)}"] = gaps[f"{metric} diff"]
+        summary[f"{metric} gap lo"] = gaps[f"{metric} lo"]
+        summary[f"{metric} gap hi"] = gaps[f"{metric} hi"]
+    summary["n_seeds"] = len(seeds)
+    return {"per_seed": per_seed, "summary": summary.reset_index()}
+
+
+def seed_spread_sentences(summary: pd.DataFrame, metric: str = "AUROC", against: str = "max cosine") -> list[str]:
+    """One sentence per OOD set: is the NegLabel vs ``against`` gap larger than the spread over
+    grouping seeds (the full min-max range), and is its paired interval clear of zero?"""
+    out = []
+    for values in summary.to_dict("records"):
+        gap, lo, hi = values[f"{metric} gap to {against}"], values[f"{metric} gap lo"], values[f"{metric} gap hi"]
+        spread = values[f"{metric} seed range"]
+        sign = "clear of zero" if lo > 0 or hi < 0 else "includes zero"
+        out.append(f"{values['ood_set']}: NegLabel {gap:+.2f} {metric} points vs {against} "
+                   f"(paired 95% interval {lo:+.2f} to {hi:+.2f}, {sign}); the {int(values['n_seeds'])} grouping seeds span "
+                   f"{spread:.2f} points, so the gap is {'larger' if abs(gap) > spread else 'not larger'} than the seed spread.")
+    return out
+
+
+def parameter_gaps(emb: pipeline.Embedded, values: Mapping[str, Iterable[Any]], *, n_bootstrap: int = 1000) -> pd.DataFrame:
+    """NegLabel at each value of each parameter (e.g. ``{"eta": [...], "m": [...]}``) against the
+    profile's own setting: the gap in AUROC and FPR95 (mean over OOD sets) with paired bootstrap
+    intervals over concepts. The profile's own value, and M outside [n_groups, corpus size], are
+    skipped; a value of M mines the lowest M (whatever the profile's rule)."""
+    base = pipeline.score(emb, methods=("neglabel",))
+    rows = []
+    for param, options in values.items():
+        for value in options:
+            params = {param: value, **({"pos_fraction": None} if param == "m" else {})}
+            if value == emb.profile.params[param] or (
+                    param == "m" and not emb.profile.params["n_groups"] <= value <= len(emb.corpus)):
+                continue
+            gap = paired_gaps(emb, (pipeline.score(emb, params, methods=("neglabel",)), "neglabel"), (base, "neglabel"),
+                              n_bootstrap=n_bootstrap).set_index("ood_set").loc["average"]
+            rows.append({"change": f"{param} = {value} (profile: {emb.profile.params[param]})",
+                         **gap.drop(["a", "b"]).to_dict()})
+    return pd.DataFrame(rows)
+
+
+def stream_spread(emb: pipeline.Embedded, methods: Sequence[str] = ("adaneg", "adaneg_sa"),
+                  stream_seeds: Iterable[int] = range(5)) -> dict[str, pd.DataFrame]:
+    """How much a stream method's numbers depend on the order of the stream: each method under
+    each ``stream_seed`` (the ID+OOD shuffle), per OOD set and the average; ``per_seed`` and
+    ``summary`` (mean, min, max, std over orders)."""
+    rows = []
+    for s in stream_seeds:
+        out = pipeline.results(pipeline.score(emb, {"stream_seed": s}, methods=methods), methods)
+        rows += [{"stream_seed": s, "method": m, "ood_set": n, "AUROC": out[n][m]["auroc"], "FPR95": out[n][m]["fpr95"]}
+                 for n in out if n != "pooled" for m in methods]
+    per_seed = pd.DataFrame(rows)
+    summary = per_seed.groupby(["method", "ood_set"], sort=False)[["AUROC", "FPR95"]].agg(["mean", "min", "max", "std"])
+    summary.columns = [f"{a} {b}" for a, b in summary.columns]
+    summary = summary.reset_index()
+    summary.insert(1, "label", summary["method"].map(method_label))
+    return {"per_seed": per_seed, "summary": summary}
+
+
+def vlm_strength(emb: pipeline.Embedded, *, methods: Sequence[str] | None = None,
+                 epochs: Sequence[int] | None = None, n_bootstrap: int = 200) -> dict[str, pd.DataFrame]:
+    """Every method at every saved point of the one training run (:func:`pipeline.snapshot_epochs`):
+    ``table`` (epoch, ID top-1 on the evaluation styles, method, set or average, AUROC/FPR95 with
+    intervals) and ``gap``: NegLabel minus max cosine per OOD set and average, with paired
+    bootstrap intervals, at each epoch. The text side (and so the mined negatives) is the same
+    at every epoch: only the image tower grows stronger."""
+    methods = registry.default_methods() if methods is None else methods
+    tables, gaps = [], []
+    for epoch in epochs or pipeline.snapshot_epochs(emb.profile):
+        e = pipeline.embed_snapshot(emb, epoch)
+        top1 = 100 * metrics.zero_shot_top1(e.id_emb, e.id_text, emb.data.id_images.labels)
+        scored = pipeline.score(e, methods=methods)
+        tables.append(method_table(e, scored, n_bootstrap=n_bootstrap).assign(epoch=epoch, id_top1=top1))
+        if "neglabel" in methods and "max_cos" in methods:
+            gap = paired_gaps(e, (scored, "neglabel"), (scored, "max_cos"), n_bootstrap=n_bootstrap)
+            gaps.append(gap.assign(epoch=epoch, id_top1=top1))
+    return {"table": pd.concat(tables, ignore_index=True), "gap": pd.concat(gaps, ignore_index=True) if gaps else pd.DataFrame()}
+
+
+def domain_shift(emb: pipeline.Embedded) -> pd.DataFrame:
+    """ID top-1 and OOD detection (all OOD sets, every method) with the ID test images in each
+    domain-shift style instead of the evaluation styles."""
+    frames = []
+    sets = {"evaluation styles": (emb.id_emb, emb.data.id_images), **{
+        name: (emb.shift_emb[name], files) for name, files in emb.data.shift.items()}}
+    for name, (vectors, files) in sets.items():
+        frame = evaluate_params(emb, emb.profile.params, id_emb=vectors)
+        frame.insert(0, "ID images", name)
+        frame.insert(1, "ID top-1", 100 * metrics.zero_shot_top1(vectors, emb.id_text, files.labels))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,212 @@
+"""Results tables (chapters 02, 06, 08): per method and OOD set, the paper's average and the
+pooled set, with bootstrap intervals over concepts; paired gaps between two arms; the paper's
+published rows beside ours. Every table's columns name the parameters behind its numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import pipeline
+from ..ood import methods as registry
+from ..ood import metrics
+from .chapter import log_odds, method_label
+
+
+def score_frame(scored: pipeline.Scored, *, as_log_odds: Sequence[str] = ()) -> pd.DataFrame:
+    """Long table: one row per (image, method): set ("ID" or an OOD set), score; the methods in
+    ``as_log_odds`` (e.g. ``("neglabel",)``) as :func:`log_odds` of their score."""
+    rows = []
+    for name, by_method in [("ID", scored.id), *scored.ood.items()]:
+        for method, values in by_method.items():
+            rows.append(pd.DataFrame({"set": name, "method": method,
+                                      "score": log_odds(values) if method in as_log_odds else values}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def results_table(emb: pipeline.Embedded, scored: pipeline.Scored, *, n_bootstrap: int = 200, seed: int = 0,
+                  fpr_rule: str | None = None) -> pd.DataFrame:
+    """Per method: each OOD set, ``average`` (the mean over sets, as the paper reports) and
+    ``pooled`` (all OOD images as one set, i.e. weighted by set size): AUROC, FPR95 (the
+    profile's rule, or ``fpr_rule``), AUPR-In, AUPR-Out in percent with 95% bootstrap intervals
+    that resample concepts, not images."""
+    pipeline.check_set_names(list(scored.ood))
+    rule = fpr_rule or pipeline.fpr_rule(scored.params)
+    id_units = emb.data.id_images.units
+    ood_units = {name: files.units for name, files in emb.data.ood.items()}
+    pooled_units = {"pooled": [u for name in emb.data.ood for u in ood_units[name]]}
+    tables = []
+    for method in scored.id:
+        ood = {name: s[method] for name, s in scored.ood.items()}
+        common = {"n_bootstrap": n_bootstrap, "seed": seed, "fpr_rule": rule, "id_units": id_units}
+        per_set = metrics.summarize(scored.id[method], ood, ood_units=ood_units, **common)
+        pooled = metrics.summarize(scored.id[method], {"pooled": np.concatenate(list(ood.values()))},
+                                   ood_units=pooled_units, **common).drop(index="average")
+        table = pd.concat([per_set, pooled])
+        table.insert(0, "method", method)
+        tables.append(table.reset_index())
+    out = pd.concat(tables, ignore_index=True)
+    for key in ("m", "eta", "tau", "n_groups", "seed"):
+        out[key] = scored.params[key]
+    out["fpr_rule"] = rule
+    return out
+
+
+def average_frame(scored: pipeline.Scored) -> pd.DataFrame:
+    """One row per scored method: the parameters behind it and its AUROC and FPR95 (percent, the
+    profile's FPR rule), the mean over the OOD sets."""
+    average = pipeline.results(scored)["average"]
+    return pd.DataFrame([{"method": method, **{k: scored.params[k] for k in ("m", "eta", "tau", "n_groups")},
+                          "AUROC": average[method]["auroc"], "FPR95": average[method]["fpr95"]} for method in scored.id])
+
+
+def evaluate_params(emb: pipeline.Embedded, params: Mapping[str, Any], *, id_emb: np.ndarray | None = None,
+                    methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """AUROC and FPR95 (percent, the profile's FPR rule) per method for one parameter setting (and
+    ``id_emb`` in place of the ID images, e.g. a domain-shifted ID set): the mean over the OOD
+    sets, as the paper reports."""
+    return average_frame(pipeline.score(emb, params, id_emb=id_emb, methods=methods))
+
+
+def paired_gaps(emb: pipeline.Embedded, arm_a: tuple[pipeline.Scored, str], arm_b: tuple[pipeline.Scored, str], *,
+                n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The gap A - B in AUROC and FPR95 (percent points) between two arms, each a (scores,
+    method) pair scored on the same images: two methods, or one method under two corpora, values
+    of M or eta. Per OOD set and the average, with paired bootstrap intervals over concepts
+    (:func:`metrics.paired_difference`)."""
+    (scored_a, method_a), (scored_b, method_b) = arm_a, arm_b
+    rule = pipeline.fpr_rule(scored_a.params)
+    units = {"id_units": emb.data.id_images.units, "ood_units": {n: f.units for n, f in emb.data.ood.items()}}
+    frames = []
+    for metric in ("AUROC", "FPR95"):
+        table = metrics.paired_difference(
+            scored_a.id[method_a], {n: s[method_a] for n, s in scored_a.ood.items()},
+            scored_b.id[method_b], {n: s[method_b] for n, s in scored_b.ood.items()},
+            metric=metric, n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
+        frames.append(table.add_prefix(f"{metric} ").reset_index())
+    out = frames[0].merge(frames[1], on="ood_set")
+    out.insert(1, "a", method_label(method_a))
+    out.insert(2, "b", method_label(method_b))
+    return out
+
+
+def method_table(emb: pipeline.Embedded, scored: pipeline.Scored, *, methods: Sequence[str] | None = None,
+                 n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Every scored method (one-score and stream methods alike) on every OOD set, their
+    ``average`` (the paper's way), and where the benchmark marks near-OOD sets, ``near average``
+    and ``far average``: AUROC and FPR95 in percent with 95% bootstrap intervals over concepts.
+    A stream method's ID scores are those of each set's own stream."""
+    rule = pipeline.fpr_rule(scored.params)
+    sets = list(scored.ood)
+    near = [n for n in emb.data.near if n in sets]
+    groups = {"average": sets, **({"near average": near, "far average": [n for n in sets if n not in near]} if near else {})}
+    units = {"id_units": emb.data.id_images.units, "ood_units": {n: f.units for n, f in emb.data.ood.items()}}
+    tables = []
+    for method in methods or scored.methods:
+        for label, members in groups.items():
+            table = metrics.summarize({n: scored.id_scores(method, n) for n in members},
+                                      {n: scored.ood_scores(method, n) for n in members},
+                                      n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
+            table = table if label == "average" else table.loc[["average"]].rename(index={"average": label})
+            table = table[[c for c in table.columns if c.split("_")[0] in ("AUROC", "FPR95")]]
+            tables.append(table.reset_index().assign(method=method))
+    out = pd.concat(tables, ignore_index=True)
+    out.insert(1, "label", out["method"].map(method_label))
+    out["kind"] = ["near" if n in near else ("summary" if n.endswith("average") else "far") for n in out["ood_set"]]
+    return out[["method", "label", "ood_set", "kind", *[c for c in out.columns if c.startswith(("AUROC", "FPR95"))]]]
+
+
+def successor_methods() -> tuple[str, ...]:
+    """The successors chapter's methods, from the registry: NegLabel (the main table less the
+    baselines), its successors (group ``"successors"``), then the baselines (group ``"baselines"``)."""
+    baselines = registry.group("baselines")
+    return (*[m for m in registry.default_methods() if m not in baselines], *registry.group("successors"), *baselines)
+
+
+def successors(emb: pipeline.Embedded, *, methods: Sequence[str] | None = None, n_bootstrap: int = 200) -> dict[str, Any]:
+    """The successors chapter's table (:func:`method_table` for ``methods``, default
+    :func:`successor_methods`) and what it was run with (the parameters, each bank's size)."""
+    methods = successor_methods() if methods is None else methods
+    scored = pipeline.score(emb, methods=methods)
+    return {"table": method_table(emb, scored, n_bootstrap=n_bootstrap), "params": scored.params, "scored": scored,
+            "banks": {name: len(bank.words) for name, bank in scored.banks.items()}}
+
+
+def paper_comparison(emb: pipeline.Embedded, scored: pipeline.Scored, paper_results: str | Path) -> pd.DataFrame:
+    """Our rows beside the paper's: each method's ``average`` over the OOD sets (the mean of the
+    per-set numbers, as the paper reports), FPR95 by the profile's rule, next to the rows of
+    ``paper_results`` (``data/paper_results.csv``) whose ``ood_set`` is ``average``."""
+    ours = results_table(emb, scored, n_bootstrap=0)
+    ours = ours[ours["ood_set"] == "average"][["method", "AUROC", "FPR95"]].copy()
+    ours["method"] = ours["method"].map(method_label)
+    ours.insert(0, "setting", emb.profile.name)
+    ours.insert(1, "OOD sets averaged", len(scored.ood))
+    ours.insert(2, "FPR95 rule", scored.params["fpr_rule"])
+    ours["source"] = "this build"
+    paper = pd.read_csv(paper_results)
+    paper = paper[paper["ood_set"] == "average"][["method", "AUROC", "FPR95", "source"]].copy()
+    paper.insert(0, "setting", "ImageNet-1k, CLIP ViT-B/16")
+    paper.insert(1, "OOD sets averaged", 4)
+    paper.insert(2, "FPR95 rule", "closest")
+    return pd.concat([ours, paper], ignore_index=True)
+
+
+def published(paper_results: str | Path, methods: Sequence[str]) -> pd.DataFrame:
+    """The published ImageNet-1k rows (CLIP ViT-B/16) of ``methods``: FPR95 and AUROC per OOD set
+    and average, with their source."""
+    paper = pd.read_csv(paper_results)
+    paper = paper[paper["method"].isin(methods)]
+    table = paper.pivot_table(index="method", columns="ood_set", values=["AUROC", "FPR95"], sort=False)
+    order = [s for s in ("iNaturalist", "SUN", "Places", "Textures", "average") if s in table.columns.get_level_values(1)]
+    table = table.reindex(columns=pd.MultiIndex.from_product([["AUROC", "FPR95"], order])).loc[
+        [m for m in methods if m in set(paper["method"])]]
+    table["source"] = paper.groupby("method")["source"].first()
+    return table
+
+
+def fpr_rules_table(emb: pipeline.Embedded, scored: pipeline.Scored) -> pd.DataFrame:
+    """FPR95 (percent) of every method on every OOD set and their average under both rules of
+    :func:`metrics.fpr_at_tpr`: "closest" (the official code's) and "at_least" (the stricter
+    reading), and their difference."""
+    rows = []
+    for method in scored.id:
+        values = {rule: metrics.summarize(scored.id[method], {n: s[method] for n, s in scored.ood.items()},
+                                          n_bootstrap=0, fpr_rule=rule)["FPR95"] for rule in metrics.FPR_RULES}
+        for name in values["closest"].index:
+            rows.append({"method": method, "ood_set": name, "closest": values["closest"][name],
+                         "at_least": values["at_least"][name]})
+    out = pd.DataFrame(rows)
+    out["closest - at_least"] = out["closest"] - out["at_least"]
+    return out
+
+
+def hardest(emb: pipeline.Embedded, scored: pipeline.Scored, method: str, k: int = 8) -> dict[str, pd.DataFrame]:
+    """The images a method gets most wrong: OOD images scored most in-distribution, and ID images
+    scored least in-distribution."""
+    ood_rows = []
+    for name, files in emb.data.ood.items():
+        ood_rows.append(pd.DataFrame({"path": files.paths, "unit": files.units, "set": name, "score": scored.ood[name][method]}))
+    ood = pd.concat(ood_rows).nlargest(k, "score")
+    id_files = emb.data.id_images
+    idf = pd.DataFrame({"path": id_files.paths, "unit": id_files.units, "set": "ID", "score": scored.id[method]})
+    idf = idf.nsmallest(k, "score")
+    for frame in (ood, idf):
+        frame["name"] = [emb.data.concepts.get(u, {}).get("name", u) for u in frame["unit"]]
+    return {"ood_scored_as_id": ood.reset_index(drop=True), "id_scored_as_ood": idf.reset_index(drop=True)}
+
+
+def roc_points(id_scores: np.ndarray, ood_scores: np.ndarray) -> pd.DataFrame:
+    """The ROC curve (FPR, TPR) with ID as positive (:func:`metrics.roc_curve`)."""
+    fpr, tpr = metrics.roc_curve(id_scores, ood_scores)
+    return pd.DataFrame({"fpr": fpr, "tpr": tpr})
+
+
+def removed_concepts(emb: pipeline.Embedded) -> pd.DataFrame:
+    """The OOD concepts the profile's OOD filter moved out of the OOD sets, with the reason."""
+    rows = [{"OOD set": name, "emoji": r.get("char", ""), "concept": r["name"], "reason": r["reason"]}
+            for name, removed in emb.data.removed.items() for r in removed]
+    return pd.DataFrame(rows, columns=["OOD set", "emoji", "concept", "reason"])

@@ -1,0 +1,112 @@
+"""The static explorer's page: a Vega-Lite spec over the records of :mod:`.explorer` (controls
+for method, OOD set, corpus, eta, M, n_g and tau; histograms, ROC curve, AUROC and FPR95) and the
+HTML fragment that draws it with the Vega scripts vendored by :mod:`.build`."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import pipeline
+from .chapter import method_label
+from .explorer import DEFAULT_GRID, METHODS, POOLED
+
+VEGA_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
+
+
+def _select(name: str, label: str, options: Sequence[Any], value: Any, labels: Sequence[str] | None = None) -> dict:
+    bind: dict[str, Any] = {"input": "select", "options": list(options), "name": f"{label} "}
+    if labels:
+        bind["labels"] = list(labels)
+    return {"name": name, "value": value, "bind": bind}
+
+
+def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
+                  grid: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
+    """The Vega-Lite spec: controls for method, OOD set, corpus, eta, M, n_g and tau (the
+    profile's values where on the grid), the ID and OOD score histograms, the ROC curve and the
+    AUROC/FPR95 line, all filtered to the chosen setting in the page."""
+    grid = {**DEFAULT_GRID, **(grid or {})}
+    p = emb.profile.params
+
+    def near(values: Sequence[Any], target: Any) -> Any:
+        return min(values, key=lambda v: abs(np.log(v) - np.log(target))) if target else values[0]
+
+    sets = [*emb.ood_emb, POOLED]
+    params = [
+        _select("method", "method", list(METHODS), "neglabel", [method_label(m) for m in METHODS]),
+        _select("ood_set", "OOD set", sets, POOLED),
+        _select("corpus", "corpus (NegLabel)", grid["corpus"], grid["corpus"][0]),
+        _select("eta", "eta (NegLabel)", grid["eta"], near(grid["eta"], p["eta"])),
+        _select("M", "M (NegLabel)", grid["m"], near(grid["m"], p["m"])),
+        _select("n_g", "n_g (NegLabel)", grid["n_groups"], near(grid["n_groups"], p["n_groups"])),
+        _select("tau", "temperature (NegLabel, MCM, energy)", grid["tau"], near(grid["tau"], p["tau"])),
+    ]
+    chosen = ("datum.method == method && datum.set == ood_set && (datum.tau == null || datum.tau == tau) && "
+              "(datum.method != 'neglabel' || (datum.eta == eta && datum.m == M && datum.n_groups == n_g && "
+              "datum.corpus == corpus))")
+    histogram = {
+        "width": 290, "height": 220,
+        "transform": [{"flatten": ["x0", "x1", "ID", "OOD"]}, {"fold": ["ID", "OOD"], "as": ["images", "fraction"]}],
+        "mark": {"type": "bar", "opacity": 0.55, "binSpacing": 0},
+        "encoding": {
+            "x": {"field": "x0", "type": "quantitative", "title": "score (NegLabel: its log-odds)", "scale": {"zero": False}},
+            "x2": {"field": "x1"},
+            "y": {"field": "fraction", "type": "quantitative", "stack": None, "title": "fraction of the images"},
+            "y2": {"datum": 0},
+            "color": {"field": "images", "type": "nominal", "scale": {"domain": ["ID", "OOD"], "range": ["#1f77b4", "#ff7f0e"]},
+                      "legend": {"orient": "top", "title": None}},
+        },
+    }
+    roc = {
+        "width": 190, "height": 220,
+        "layer": [
+            {"mark": {"type": "line", "color": "#2ca02c"}, "transform": [{"flatten": ["fpr", "tpr"]}],
+             "encoding": {"x": {"field": "fpr", "type": "quantitative", "title": "FPR (OOD kept as ID)"},
+                          "y": {"field": "tpr", "type": "quantitative", "title": "TPR (ID kept)"}}},
+            {"mark": {"type": "rule", "strokeDash": [4, 4], "color": "#999"},
+             "encoding": {"y": {"datum": 0.95}}},
+        ],
+    }
+    summary = {
+        "width": 600, "height": 24,
+        "mark": {"type": "text", "align": "left", "fontSize": 14, "x": 0},
+        "encoding": {"text": {"field": "summary"}},
+        "transform": [{"calculate": "'AUROC ' + format(datum.auroc, '.2f') + ' %   ·   FPR95 ' + "
+                                    "format(datum.fpr95, '.2f') + ' %   (' + datum.set + ')'", "as": "summary"}],
+    }
+    return {
+        "data": {"values": list(records)},
+        "params": params,
+        "transform": [{"filter": chosen}],
+        "vconcat": [summary, {"hconcat": [histogram, roc]}],
+        "config": {"view": {"stroke": None}, "font": "sans-serif"},
+    }
+
+
+def explorer_html(spec: Mapping[str, Any], *, element_id: str = "neglabel-explorer",
+                  script_root: str = "../vega") -> str:
+    """The page fragment: a container, the vendored Vega scripts (``script_root`` relative to the
+    page; the book copies them to the site's root) and one ``vegaEmbed`` call, SVG renderer (its
+    text can be read by the browser check). RequireJS, where a page has it, is hidden while the
+    scripts load so they define globals."""
+    scripts = "\n".join(f'<script src="{script_root}/{name}"></script>' for name in VEGA_SCRIPTS)
+    payload = json.dumps(spec, separators=(",", ":"), allow_nan=False)
+    return f"""<div id="{html.escape(element_id)}" class="neglabel-explorer"></div>
+<script>window.__neglabel_define = window.define; window.define = undefined;</script>
+{scripts}
+<script>
+window.define = window.__neglabel_define;
+if (typeof vegaEmbed === "undefined") {{  /* e.g. live in JupyterLab, where the book's vendored scripts are not served */
+  document.getElementById("{element_id}").textContent =
+    "The static explorer is drawn in the built book (its scripts are served there); here, use the live widgets below.";
+}} else {{
+  vegaEmbed("#{element_id}", {payload}, {{"actions": false, "renderer": "svg"}})
+    .then(function (result) {{ window.neglabelExplorer = result.view; }})
+    .catch(function (err) {{ console.error("explorer: " + err); }});
+}}
+</script>"""

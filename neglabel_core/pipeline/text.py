@@ -1,0 +1,121 @@
+"""The text side of a profile: the candidate corpus, and the ID labels and candidates embedded
+with the profile's text tower (cached). NegMining needs nothing else, so no image is read here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import corpus as corpus_mod
+from ..data.benchmarks import class_names
+from ..models.embed import class_embeddings, encode_texts
+from ..models.factory import LoadedModel, ModelNotFoundError, WeightsUnavailableError, load_model, require_weights
+from ..profiles import Profile
+
+
+@dataclass
+class TextSide:
+    """What NegMining needs, from the text tower alone: ID class embeddings and the corpus."""
+
+    class_names: list[str]
+    corpus: corpus_mod.Corpus
+    id_text: np.ndarray
+    corpus_emb: np.ndarray
+    similarity_by_eta: dict[float, torch.Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+
+def embed_text_side(profile: Profile, *, loaded: LoadedModel | None = None, names: Sequence[str] | None = None,
+                    progress: bool = True, device: str = "auto") -> TextSide:
+    """The ID prompts and the candidate corpus embedded with the profile's text tower (cached;
+    no images needed). Without ``loaded``, the profile's model is loaded for its text tower (a
+    model trained here trains only its image tower: its packaged text tower serves untrained)."""
+    loaded = loaded or text_tower(profile, device=device)
+    names = list(names) if names is not None else class_names(profile)
+    candidates = build_corpus(profile.corpus, names)
+    return TextSide(
+        class_names=names,
+        corpus=candidates,
+        id_text=class_embeddings(loaded, names, profile.id_templates, progress=progress),
+        corpus_emb=corpus_embeddings(loaded, profile.corpus, candidates, progress=progress),
+    )
+
+
+def full_corpus_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The corpus before the ID names are removed (the same for every split of a benchmark)."""
+    return {**spec, "remove_id_names": False}
+
+
+def corpus_embeddings(loaded: LoadedModel, spec: Mapping[str, Any], candidates: corpus_mod.Corpus, *,
+                      progress: bool = True) -> np.ndarray:
+    """``candidates`` embedded in the spec's prompts. Where they are the full corpus less the ID
+    names, the full corpus is embedded (cached once for every split: emoji-tiny and its near-OOD
+    variant share it) and the candidates' rows are taken from it."""
+    if spec.get("remove_id_names", False) and not spec.get("sample"):
+        full = build_corpus(full_corpus_spec(spec))
+        full_emb = encode_texts(loaded, full.prompts(spec["prompts"]), progress=progress, desc="corpus")
+        row = {w: i for i, w in enumerate(full.words)}
+        return full_emb[[row[w] for w in candidates.words]]
+    return encode_texts(loaded, candidates.prompts(spec["prompts"]), progress=progress, desc="corpus")
+
+
+def text_tower(profile: Profile, *, device: str = "auto") -> LoadedModel:
+    """The profile's model for its text tower: a model trained here trains only its image tower,
+    so its packaged text tower serves untrained (no training needed)."""
+    pretrained = profile.model.get("pretrained")
+    return load_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
+
+
+def embed_words(profile: Profile, words: corpus_mod.Corpus, *, loaded: LoadedModel | None = None,
+                progress: bool = False) -> np.ndarray:
+    """A corpus (e.g. a word list for an ablation) in the profile's prompts, embedded with its text
+    tower (cached)."""
+    loaded = loaded or text_tower(profile)
+    return encode_texts(loaded, words.prompts(profile.corpus["prompts"]), progress=progress, desc=words.name)
+
+
+def weights_problem(profile: Profile) -> str | None:
+    """Why the profile's pretrained weights cannot be had here (checked before any download), or
+    ``None`` (they can, or the model is trained here)."""
+    if profile.model.get("pretrained") == "@train":
+        return None
+    try:
+        require_weights(profile.model["name"], profile.model.get("pretrained"))
+    except (ModelNotFoundError, WeightsUnavailableError) as exc:
+        return str(exc)
+    return None
+
+
+def embed_corpus(profile: Profile, *, progress: bool = True, device: str = "auto") -> np.ndarray:
+    """The profile's candidate corpus embedded with its text tower (cached; the CLI's ``embed-corpus``)."""
+    return embed_text_side(profile, progress=progress, device=device).corpus_emb
+
+
+def build_corpus(spec: Mapping[str, Any], class_names: Sequence[str] = ()) -> corpus_mod.Corpus:
+    """The candidate corpus a profile (or a notebook's ablation) asks for."""
+    source = spec.get("source", "wordnet")
+    if spec.get("lemmas", "all") not in ("all", "first"):
+        raise ValueError(f"corpus lemmas={spec['lemmas']!r}; expected 'all' (every lemma of every synset) or "
+                         "'first' (each synset's first lemma, as the official word files)")
+    if source == "wordnet":
+        built = corpus_mod.wordnet_corpus(
+            tuple(spec.get("parts", ("noun", "adj"))),
+            exclude_lexnames=tuple(spec.get("exclude_lexnames", ())),
+            multiword=spec.get("multiword", True),
+            first_lemma_only=spec.get("lemmas", "all") == "first",
+        )
+    elif source == "words":
+        built = corpus_mod.word_list_corpus(spec["words"], name=spec.get("name", "words"), pos=spec.get("pos", "noun"))
+    else:
+        raise ValueError(f"unknown corpus source {source!r}; expected 'wordnet' or 'words'")
+    if spec.get("remove_id_names", False):
+        built = built.without(class_names)
+    sample = spec.get("sample")
+    if sample:  # an evenly spaced, deterministic subsample (quick explorations, tests)
+        if not 1 <= sample <= len(built):
+            raise ValueError(f"corpus sample={sample} must lie in [1, {len(built)}] (the corpus size)")
+        built = built.subset(np.linspace(0, len(built) - 1, sample).round().astype(int), f"{built.name}-sample{sample}")
+    return built
