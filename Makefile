@@ -74,4 +74,4 @@ publish:
 	$(VENV)/bin/ghp-import --no-jekyll --push --force book/_build/html
 
 clean:
-	rm -rf $(VENV) book/_build book/*.ipynb book/*.csv book/_vendor .pytest_cache
+	rm -rf $(VENV) book/_build book/.sphinx book/*.ipynb book/*.csv book/_vendor .pytest_cache

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from . import __version__
+from .files import check_cache_root
 from .profiles import DEFAULT_PROFILE, ProfileError, available_profiles, load_profile
 
 
@@ -46,13 +47,13 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .models.emoji_training import PACKAGED, package_weights
-    from .pipeline import train_emoji_model
+    from .pipeline import trained_checkpoint
 
     profile = _profile(args)[0]
     if profile.model.get("pretrained") != "@train":
         print(f"profile {profile.name!r} uses pretrained weights ({profile.model.get('pretrained')}); nothing to train")
         return 0
-    path = train_emoji_model(profile, progress=not args.quiet, force=args.force)
+    path = trained_checkpoint(profile, progress=not args.quiet, force=args.force)
     manifest = json.loads(path.with_suffix(".json").read_text())
     print(f"checkpoint {path}\nID top-1 on the evaluation styles: {100 * manifest['id_top1_eval_styles']:.1f}% "
           f"({manifest['steps']} steps, {manifest['wall_s']:.0f} s)")
@@ -220,10 +221,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if not getattr(args, "quiet", False) else logging.WARNING,
                         format="neglabel: %(message)s")
     try:
+        if args.func is not _cmd_check_html:
+            check_cache_root()
         return args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         print(f"neglabel: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("neglabel: interrupted", file=sys.stderr)  # partial files were removed on the way out
+        return 130
 
 
 if __name__ == "__main__":

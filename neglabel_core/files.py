@@ -4,6 +4,7 @@ atomic writes (temporary file + ``os.replace``) and file hashing."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ CACHE_ENV = "NEGLABEL_CACHE"
 # Temporary files and folders are named ".<name>.pid<pid>.<random>[.tmp]" so that the next run can
 # tell a killed run's leftovers (their process is gone) from a live writer's.
 _TEMP_PID = re.compile(r"^\..*\.pid(\d+)\.")
+_TEMP_PID_SUFFIX = re.compile(r"\.(\d+)\.tmp$")  # torch checkpoints written as "<name>.<pid>.tmp"
 UNTAGGED_TEMP_AGE_S = 3600.0  # temporary files of older code (no pid in the name) are removed once this old
 
 
@@ -25,6 +27,47 @@ class CacheWriteError(OSError):
     def __init__(self, root: os.PathLike | str, exc: OSError):
         super().__init__(exc.errno, f"cannot write to the cache at {root} ({exc.strerror or exc}); an entry is "
                                     f"missing and must be computed: make it writable or set {CACHE_ENV} to a writable folder")
+
+
+class DiskFullError(CacheWriteError):
+    """The disk under the cache (or an output folder) has no room for a write; nothing half-written
+    is left behind."""
+
+    def __init__(self, folder: os.PathLike | str, needed: int | None, exc: OSError | None = None):
+        free = _free_bytes(folder)
+        OSError.__init__(self, errno.ENOSPC,
+                         f"no space left on the disk for {folder}: "
+                         + (f"{_size(needed)} needed, " if needed else "")
+                         + (f"{_size(free)} free" if free is not None else "free space unknown")
+                         + f"; free some space or set {CACHE_ENV} to a folder on a larger disk")
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """``exc`` is a full disk or quota (ENOSPC, EDQUOT), also as torch's writer reports it."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, RuntimeError) and ("unexpected pos" in str(exc) or "No space left" in str(exc))
+
+
+def _free_bytes(folder: os.PathLike | str) -> int | None:
+    path = Path(folder)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
 
 
 def file_mode() -> int:
@@ -53,16 +96,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_dead_temp_files(folder: os.PathLike | str) -> list[Path]:
+def remove_dead_temp_files(folder: os.PathLike | str, *, within: os.PathLike | str | None = None) -> list[Path]:
     """Remove the temporary files and folders in ``folder`` that a killed run left: tagged with a
-    pid (:func:`temp_name`) whose process is gone, or untagged ``*.tmp`` older than an hour.
-    A live writer's temporaries are kept. Returns what was removed."""
+    pid whose process is gone (``.<name>.pid<pid>.<random>`` from :func:`temp_name`, or
+    ``<name>.<pid>.tmp``), or untagged ``*.tmp`` older than an hour. A live writer's temporaries
+    are kept. Never outside the cache: a ``folder`` that is a link, or that resolves outside
+    ``within`` (default :func:`cache_root`), is left alone. Returns what was removed."""
+    folder = Path(folder)
+    root = Path(within) if within is not None else cache_root()
+    if folder.is_symlink() or not _inside(folder, root):
+        return []
     removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for path in Path(folder).iterdir():
-            if not path.name.startswith("."):
-                continue
-            tagged = _TEMP_PID.match(path.name)
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for path in folder.iterdir():
+            tagged = _TEMP_PID.match(path.name) or _TEMP_PID_SUFFIX.search(path.name)
             if tagged:
                 dead = int(tagged.group(1)) != os.getpid() and not _alive(int(tagged.group(1)))
             else:
@@ -71,6 +118,15 @@ def remove_dead_temp_files(folder: os.PathLike | str) -> list[Path]:
                 remove_path(path)
                 removed.append(path)
     return removed
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` resolves to ``root`` or below it (links followed on both sides)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def remove_path(path: os.PathLike | str) -> None:
@@ -89,6 +145,20 @@ def cache_root() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "neglabel"
+
+
+def check_cache_root(root: os.PathLike | str | None = None) -> Path:
+    """The cache root, after checking it can be one: a folder, or a path where one can be made.
+    A file there (a mistyped ``$NEGLABEL_CACHE``) is an error naming it."""
+    root = Path(root) if root is not None else cache_root()
+    for path in (root, *root.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = f"{CACHE_ENV}={os.environ[CACHE_ENV]}" if os.environ.get(CACHE_ENV) else "the cache folder"
+                raise NotADirectoryError(f"{where}: {path} is a file; expected a folder for the cache "
+                                         "(it is created where missing)")
+            break
+    return root
 
 
 def sha256_file(path: os.PathLike | str) -> str:
@@ -113,9 +183,11 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if is_disk_full(exc):
+            raise DiskFullError(path.parent, len(data), exc) from None
         raise
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.fetch import NpmPackage, extract, npm_pack
-from ..files import atomic_write_text, cache_root
+from ..files import DiskFullError, atomic_write_text, cache_root, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +234,9 @@ def _run_notebook(name: str, source_path: Path, out_dir: Path, params: dict[str,
                                   f"(the executed copy is {partial})") from None
     except (CellTimeoutError, KernelStartError) as exc:
         raise NotebookFailedError(f"notebook {name}: {exc} (the executed copy is {partial})") from None
+    except KeyboardInterrupt:
+        partial.unlink(missing_ok=True)  # an interrupted run leaves nothing half-executed
+        raise
     _postprocess(partial, key)
     partial.replace(out_dir / f"{name}.ipynb")
     return time.perf_counter() - start
@@ -341,17 +344,47 @@ def vendor_vega(dest: Path) -> Path:
 
 def build_html(root: Path, *, out_dir: Path | None = None) -> Path:
     """``jupyter-book build`` of the book whose ``_config.yml``/``_toc.yml`` sit in ``root``, with
-    warnings as errors. Returns the HTML folder."""
+    warnings as errors. Returns the HTML folder, ``<out_dir>/_build/html`` (default ``book/``).
+
+    Sphinx works in ``book/.sphinx`` (kept, so the next build is incremental); only a build that
+    succeeds is copied to the HTML folder and swapped in whole, so a failed build leaves the last
+    complete site (or none), never a half-written one."""
     out_dir = out_dir or root / "book"
     vendor_mathjax(root / "book" / "_vendor" / "mathjax")
     vendor_vega(root / "book" / "_vendor" / "vega")
+    work = root / "book" / ".sphinx"
     jb = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jb if jb.exists() else "jupyter-book"), "build", str(root), "--path-output", str(out_dir), "-W",
+    command = [str(jb if jb.exists() else "jupyter-book"), "build", str(root), "--path-output", str(work), "-W",
                "--keep-going"]
     done = subprocess.run(command, capture_output=True, text=True)
+    html = out_dir / "_build" / "html"
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
-        raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}):\n{tail}")
-    html = out_dir / "_build" / "html"
-    (html / "build-info.json").write_text(json.dumps({"built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+        kept = f"the last complete build is left at {html}" if (html / "index.html").is_file() else "no HTML was written"
+        raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}; {kept}):\n{tail}")
+    built = work / "_build" / "html"
+    (built / "build-info.json").write_text(json.dumps({"built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+    swap_in(built, html)
     return html
+
+
+def swap_in(source: Path, target: Path) -> None:
+    """Copy the folder ``source`` to ``target`` whole: into a temporary sibling first, then two
+    renames (the old site out of the way, the new one in), so ``target`` is always one complete
+    build. The old one is removed last."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.pid{os.getpid()}.new")
+    old = target.with_name(f".{target.name}.pid{os.getpid()}.old")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        shutil.copytree(source, staging)
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if is_disk_full(exc):
+            raise DiskFullError(target.parent, None, exc) from None
+        raise
+    if target.exists():
+        target.replace(old)
+    staging.replace(target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -77,9 +77,10 @@ def ood_filter_reasons(concepts: Sequence[emoji.Concept], id_names: Sequence[str
     return reasons
 
 
-def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = None) -> BenchmarkData:
+def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = None, *,
+                         progress: bool = False) -> BenchmarkData:
     spec = profile.benchmark
-    bench = bench or emoji.prepare()
+    bench = bench or emoji.prepare(progress=progress)
     split = bench.split(spec.get("split"))
     labels = list(range(len(split.id)))
     eval_styles, shift_styles = spec["eval_styles"], spec.get("shift_styles", [])
@@ -108,7 +109,7 @@ def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = 
     )
 
 
-def imagenet_benchmark_data(profile: Profile) -> BenchmarkData:
+def imagenet_benchmark_data(profile: Profile, *, progress: bool = False) -> BenchmarkData:
     """ImageNet-1k val as ID, the MOS OOD sets, the domain-shift sets that are present, from the
     local folders under ``benchmark.root`` (see :mod:`neglabel_core.data.imagenet`)."""
     spec = profile.benchmark
@@ -120,15 +121,16 @@ def imagenet_benchmark_data(profile: Profile) -> BenchmarkData:
     return BenchmarkData(class_names=names, id_images=sets.id, ood=sets.ood, shift=sets.shift, concepts=concepts)
 
 
-BENCHMARKS: dict[str, Callable[[Profile], BenchmarkData]] = {"emoji": emoji_benchmark_data, "imagenet": imagenet_benchmark_data}
+BENCHMARKS: dict[str, Callable[..., BenchmarkData]] = {"emoji": emoji_benchmark_data, "imagenet": imagenet_benchmark_data}
 LOCAL_BENCHMARKS = frozenset({"imagenet"})  # read from local folders: checking them downloads nothing
 
 
-def benchmark_data(profile: Profile) -> BenchmarkData:
+def benchmark_data(profile: Profile, *, progress: bool = False) -> BenchmarkData:
+    """The profile's benchmark (fetched and prepared first where it fetches its own; a bar only with ``progress``)."""
     kind = profile.benchmark.get("kind")
     if kind not in BENCHMARKS:
         raise ValueError(f"unknown benchmark kind {kind!r} in profile {profile.name!r}; expected one of {list(BENCHMARKS)}")
-    return BENCHMARKS[kind](profile)
+    return BENCHMARKS[kind](profile, progress=progress)
 
 
 def class_names(profile: Profile) -> list[str]:
@@ -143,5 +145,5 @@ def prepare_data(profile: Profile, *, progress: bool = True) -> str:
     returns what was done, in words."""
     if profile.benchmark.get("kind") != "emoji":
         return f"profile {profile.name!r} uses local data ({profile.benchmark.get('kind')}); nothing to fetch"
-    bench = emoji.prepare(progress=progress)
+    bench = emoji.prepare(progress=progress, repair=True)  # every file checked against its recorded hash
     return f"emoji benchmark ready at {bench.root}: {len(bench.concepts)} concepts, styles {', '.join(bench.styles)}"

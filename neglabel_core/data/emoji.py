@@ -15,6 +15,7 @@ to 64 px PNG once, under the cache.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,11 +26,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..files import atomic_write_text, cache_root
+from ..files import atomic_write_text, cache_root, sha256_file
 from .fetch import NpmPackage, extract, npm_pack
 from .images import ImageFiles
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: every prepared file's size and SHA-256
 IMAGE_SIZE = 64
 
 PACKAGES: dict[str, NpmPackage] = {
@@ -181,17 +182,30 @@ def data_root() -> Path:
     return (Path(base).expanduser() if base else cache_root()) / "emoji-benchmark"
 
 
-def prepare(root: Path | None = None, *, styles: Sequence[str] = tuple(STYLES), progress: bool = True) -> EmojiBenchmark:
+def prepare(root: Path | None = None, *, styles: Sequence[str] = tuple(STYLES), progress: bool = True,
+            repair: bool = False) -> EmojiBenchmark:
     """Fetch (``npm pack``, verified), extract, rasterise and index the benchmark; idempotent.
 
-    Returns the :class:`EmojiBenchmark`. A complete earlier preparation is reused as is.
+    Returns the :class:`EmojiBenchmark`. The index records every prepared file's size and SHA-256.
+    A complete earlier preparation is reused after a check of every file's size (cheap; the
+    hashes too with ``repair``). A missing or damaged file is an :class:`EmojiDataError` naming
+    it, or, with ``repair`` (``neglabel fetch``), restored: a raster redrawn, a package's file
+    extracted again from its verified tarball.
     """
     root = Path(root) if root is not None else data_root()
     index_path = root / "index.json"
-    if index_path.exists():
-        bench = EmojiBenchmark.load(root)
-        if set(styles) <= set(bench.styles):
+    bench = None
+    with contextlib.suppress(EmojiDataError):  # an older or corrupt index is rebuilt below
+        bench = EmojiBenchmark.load(root) if index_path.exists() else None
+    if bench is not None and set(styles) <= set(bench.styles):
+        damaged = bench.damaged_files(hashes=repair)
+        if not damaged:
             return bench
+        if not repair:
+            raise EmojiDataError(f"{len(damaged)} prepared file(s) of the emoji benchmark are missing or damaged, "
+                                 f"e.g. {root / damaged[0]}; run `neglabel fetch` to restore them")
+        for rel in damaged:
+            _discard(root, rel)
     unknown = [s for s in styles if s not in STYLES]
     if unknown:
         raise EmojiDataError(f"unknown style(s) {unknown}; expected some of {list(STYLES)}")
@@ -222,7 +236,7 @@ def prepare(root: Path | None = None, *, styles: Sequence[str] = tuple(STYLES), 
             else:
                 png = root / "raster" / style_name / f"{entry['unified']}.png"
                 files[style_name] = str(png.relative_to(root))
-                if not png.exists():
+                if not _readable_png(png):  # missing, or cut short by a killed run
                     jobs.append((source, png))
         concepts.append(
             Concept(entry["unified"], _char(entry["unified"]), name, entry["name"] or name,
@@ -231,15 +245,45 @@ def prepare(root: Path | None = None, *, styles: Sequence[str] = tuple(STYLES), 
     for svg, png in tqdm(jobs, desc="rasterise SVG to 64 px", disable=not progress or not jobs, unit="img"):
         png.parent.mkdir(parents=True, exist_ok=True)
         _rasterize(svg, png)
-    bench = EmojiBenchmark(root, concepts, tuple(styles))
+    records = {rel: _record(root / rel) for c in concepts for rel in c.files.values()}
+    bench = EmojiBenchmark(root, concepts, tuple(styles), records)
     index = {
         "version": INDEX_VERSION,
         "packages": {p: asdict(PACKAGES[p]) for p in packages},
         "styles": list(styles),
         "concepts": [asdict(c) for c in concepts],
+        "files": records,  # relative path -> [size in bytes, SHA-256]
     }
     atomic_write_text(index_path, json.dumps(index, ensure_ascii=False, indent=0))
     return bench
+
+
+def _record(path: Path) -> list:
+    return [path.stat().st_size, sha256_file(path)]
+
+
+def _readable_png(path: Path) -> bool:
+    """A PNG that decodes whole (a truncated one does not)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _discard(root: Path, rel: str) -> None:
+    """Remove a damaged prepared file so that :func:`prepare` makes it again: a raster is
+    redrawn; a package's file is extracted again (the whole package, from its verified tarball)."""
+    parts = Path(rel).parts
+    if parts[0] == "raster":
+        (root / rel).unlink(missing_ok=True)
+    elif parts[0] == "packages" and len(parts) > 1:
+        shutil.rmtree(root / "packages" / parts[1], ignore_errors=True)
+    else:
+        (root / rel).unlink(missing_ok=True)
 
 
 @dataclass
@@ -257,9 +301,24 @@ class Split:
 class EmojiBenchmark:
     """The prepared benchmark: concepts with their image files per style."""
 
-    def __init__(self, root: Path, concepts: list[Concept], styles: Sequence[str]):
+    def __init__(self, root: Path, concepts: list[Concept], styles: Sequence[str],
+                 files: Mapping[str, Sequence] | None = None):
         self.root, self.concepts, self.styles = Path(root), concepts, tuple(styles)
         self.by_id = {c.id: c for c in concepts}
+        self.files = dict(files or {})  # relative path -> [size, SHA-256], recorded at preparation
+
+    def damaged_files(self, *, hashes: bool = False) -> list[str]:
+        """The prepared files (relative paths) that are missing, or differ from the index in size
+        (and, with ``hashes``, in SHA-256)."""
+        bad = []
+        for rel, (size, digest) in self.files.items():
+            path = self.root / rel
+            try:
+                if path.stat().st_size != size or (hashes and sha256_file(path) != digest):
+                    bad.append(rel)
+            except OSError:
+                bad.append(rel)
+        return bad
 
     @classmethod
     def load(cls, root: Path | None = None) -> EmojiBenchmark:
@@ -272,9 +331,10 @@ class EmojiBenchmark:
             if index.get("version") != INDEX_VERSION:
                 raise EmojiDataError(f"{path} has index version {index.get('version')}, expected {INDEX_VERSION}")
             concepts = [Concept(**{**c, "short_names": tuple(c["short_names"])}) for c in index["concepts"]]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            files = {rel: (int(size), str(digest)) for rel, (size, digest) in index["files"].items()}
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
             raise EmojiDataError(f"{path} is corrupt ({exc}); delete it and run `neglabel fetch` again") from None
-        return cls(root, concepts, index["styles"])
+        return cls(root, concepts, index["styles"], files)
 
     @property
     def groups(self) -> dict[str, list[str]]:

@@ -105,7 +105,7 @@ def extract(tarball: Path, dest: Path, keep: Callable[[str], bool], *, strip: st
     if dest.exists():
         raise FileExistsError(f"{dest} exists already")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    remove_dead_temp_files(dest.parent)  # a killed run's half-extracted folders
+    remove_dead_temp_files(dest.parent, within=dest.parent)  # a killed run's half-extracted folders
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=temp_name(dest.name)))
     os.chmod(tmp, dir_mode())  # mkdtemp makes 0700; a shared cache needs the umask's mode
     count = 0

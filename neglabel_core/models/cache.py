@@ -34,9 +34,11 @@ import numpy as np
 
 from ..files import (
     CacheWriteError,
+    DiskFullError,
     atomic_write_text,
     cache_root,
     file_mode,
+    is_disk_full,
     remove_dead_temp_files,
     remove_path,
     sha256_file,
@@ -204,20 +206,37 @@ class ArrayCache:
         key = cache_key(payload)
         folder = self.manifest_path(key).parent
         try:
+            if folder.is_symlink() or (folder.exists() and not folder.resolve().is_relative_to(self.root.resolve())):
+                self._warn(folder, "a link where the cache's own folder belongs")
+                remove_path(folder)  # the link only: what it points to is not ours
             folder.mkdir(parents=True, exist_ok=True)
-            remove_dead_temp_files(folder)
+            remove_dead_temp_files(folder, within=self.root)
             fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{key}.pid{os.getpid()}.", suffix=".npy.tmp")
             os.fchmod(fd, file_mode())
             os.close(fd)
         except OSError as exc:
             raise CacheWriteError(self.root, exc) from None
         tmp = Path(tmp_name)
+        needed = int(np.prod(shape)) * np.dtype(dtype).itemsize
         try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=tuple(shape))
+            try:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=tuple(shape))
+                # Reserve the blocks now: a memory map written on a full disk dies of SIGBUS, with no message
+                with open(tmp, "r+b") as handle:
+                    os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise DiskFullError(folder, needed, exc) from None
+                raise
             yield out
             out.flush()
             del out
-            self._commit(payload, key, tmp, tuple(shape), str(np.dtype(dtype)))
+            try:
+                self._commit(payload, key, tmp, tuple(shape), str(np.dtype(dtype)))
+            except OSError as exc:
+                if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+                    raise DiskFullError(folder, needed, exc) from None
+                raise
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -160,14 +160,22 @@ class _Transformed(Dataset):
 
 
 def image_payload(loaded: LoadedModel, dataset: Any, transform: Callable | None) -> dict[str, Any] | None:
-    """Cache payload for an image dataset with a ``paths`` attribute (files with sizes and mtimes)."""
+    """Cache payload for an image dataset with a ``paths`` attribute: each file by its path
+    relative to the folder all of them share, its size and mtime. No absolute path, so a moved or
+    copied cache or data folder (``cp -a`` keeps mtimes) keeps its entries."""
     paths = getattr(dataset, "paths", None)
     if paths is None:
         return None
+    absolute = [os.path.abspath(p) for p in paths]
+    base = os.path.commonpath([os.path.dirname(p) for p in absolute]) if absolute else ""
     files = []
-    for p in paths:
-        st = os.stat(p)
-        files.append([os.path.abspath(p), st.st_size, st.st_mtime_ns])
+    for p in absolute:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"image file {p} does not exist; for a benchmark that fetches its own data, "
+                                    "run `neglabel fetch` to restore it") from None
+        files.append([os.path.relpath(p, base), st.st_size, st.st_mtime_ns])
     return {"kind": "image", "model": loaded.identity, "transform": repr(transform), "files": files}
 
 

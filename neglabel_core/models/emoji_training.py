@@ -12,6 +12,7 @@ fingerprint) instead of trained (minutes). ``neglabel train --force`` trains any
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -30,7 +31,7 @@ import torch
 from .. import __version__, numerics
 from ..data import emoji
 from ..data.images import load_rgb
-from ..files import atomic_write_text, cache_root, sha256_file
+from ..files import DiskFullError, atomic_write_text, cache_root, is_disk_full, sha256_file
 from ..ood.metrics import zero_shot_top1
 from ..profiles import Profile
 from .cache import StaleCacheWarning
@@ -112,6 +113,29 @@ def checkpoint_path(profile: Profile, train: TrainConfig | None = None, concepts
         concepts = training_concepts(profile, emoji.prepare(progress=False))
     key = hashlib.sha256(json.dumps(_train_key(profile, train, concepts), sort_keys=True).encode()).hexdigest()[:16]
     return cache_root() / "models" / f"{profile.model['name']}-{key}.pt"
+
+
+def trained_checkpoint(profile: Profile, *, progress: bool = True, force: bool = False, snapshots: bool = True) -> Path:
+    """The embedded model's checkpoint, trained (or installed from the packaged weights) where
+    missing: :func:`train_emoji_model`, with two things around it. Without ``snapshots`` (what
+    ``evaluate`` needs), a verified checkpoint is used whatever became of its snapshots; the
+    chapter that reads snapshots asks for them and gets them rebuilt. A full disk is one
+    :class:`DiskFullError` naming the folder, with this run's temporary files removed."""
+    if not force and not snapshots:
+        target = checkpoint_path(profile)
+        if target.is_file() and target.with_suffix(".json").is_file() and checkpoint_problem(target) is None:
+            return target
+    try:
+        return train_emoji_model(profile, progress=progress, force=force)
+    except (OSError, RuntimeError) as exc:
+        if not is_disk_full(exc) or isinstance(exc, DiskFullError):
+            raise
+        target = checkpoint_path(profile)
+        for leftover in [target.with_suffix(".pt.tmp"), *target.parent.glob(f"*.{os.getpid()}.tmp")]:
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        packaged = sum(f.stat().st_size for f in PACKAGED.glob(f"{profile.model['name']}-*.safetensors"))
+        raise DiskFullError(target.parent, packaged or None, exc) from None
 
 
 def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | None = None,
@@ -314,7 +338,7 @@ def snapshot_epochs(profile: Profile) -> list[int]:
     """The points of the profile's training run that can be read: the saved snapshots' epochs and
     the last epoch (the checkpoint itself). Trains first if needed."""
     train = TrainConfig(**profile.data.get("train", {}))
-    target = train_emoji_model(profile, progress=False)
+    target = trained_checkpoint(profile, progress=False)
     return sorted({*(e for e in saved_snapshots(target) if e < train.epochs), train.epochs})
 
 
@@ -325,7 +349,7 @@ def load_snapshot(profile: Profile, epoch: int, *, device: str = "auto") -> Load
     epochs = snapshot_epochs(profile)
     if epoch not in epochs:
         raise ValueError(f"epoch {epoch} was not saved; the training run saved epochs {epochs}")
-    target = train_emoji_model(profile, progress=False)
+    target = trained_checkpoint(profile, progress=False)
     if epoch == epochs[-1]:
         return load_model(profile.model["name"], str(target), device=device)
     path = snapshot_path(target, epoch)

@@ -14,7 +14,7 @@ it: ``book`` (the chapters' tables) and the CLI. The names below are the pipelin
 """
 
 from ..data.benchmarks import BenchmarkData, class_names, prepare_data
-from ..models.emoji_training import snapshot_epochs, train_emoji_model
+from ..models.emoji_training import snapshot_epochs, train_emoji_model, trained_checkpoint
 from .banks import BANK_BUILDERS, CSP_FRACTION, Bank, candidate_scores, csp_bank, csp_candidates, mine, mining_rule, neglabel_bank
 from .embedded import Embedded, NotReadyError, embed_profile, embed_snapshot, ensure_model, profile_methods, ready_data
 from .scoring import (
@@ -47,5 +47,6 @@ __all__ = [
     "corpus_embeddings", "csp_bank", "csp_candidates", "embed_corpus", "embed_profile", "embed_snapshot",
     "embed_text_side", "embed_words", "ensure_model", "evaluate", "fpr_rule", "full_corpus_spec", "mine",
     "mining_rule", "neglabel_bank", "perm_device", "prepare_data", "profile_methods", "ready_data", "results",
-    "results_dict", "score", "snapshot_epochs", "text_tower", "train_emoji_model", "weights_problem",
+    "results_dict", "score", "snapshot_epochs", "text_tower", "train_emoji_model", "trained_checkpoint",
+    "weights_problem",
 ]

@@ -15,7 +15,7 @@ from ..data.benchmarks import LOCAL_BENCHMARKS, BenchmarkData, benchmark_data
 from ..data.images import DataNotFoundError, ImageFiles
 from ..files import cache_root, remove_dead_temp_files
 from ..models.embed import encode_images
-from ..models.emoji_training import load_snapshot, train_emoji_model
+from ..models.emoji_training import load_snapshot, trained_checkpoint
 from ..models.factory import LoadedModel, load_model
 from ..ood import methods as registry
 from ..profiles import Profile
@@ -27,7 +27,7 @@ def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto
     pretrained = profile.model.get("pretrained")
     if pretrained == "@train":
         remove_dead_temp_files(cache_root() / "models")  # a killed training's checkpoint.pt.tmp, once an hour old
-        pretrained = str(train_emoji_model(profile, progress=progress))
+        pretrained = str(trained_checkpoint(profile, progress=progress, snapshots=False))
     return load_model(profile.model["name"], pretrained, device=device)
 
 
@@ -40,7 +40,7 @@ def profile_methods(profile: Profile) -> tuple[str, ...]:
     return registry.check_methods(profile.data.get("methods") or registry.default_methods())
 
 
-def ready_data(profile: Profile) -> BenchmarkData:
+def ready_data(profile: Profile, *, progress: bool = False) -> BenchmarkData:
     """The profile's benchmark data, after checking that its weights can be had: fails fast (before
     any training, download of data or embedding) with one message that names everything missing.
     Local data (``BENCHMARKS`` kinds that download nothing) is checked even when the weights are
@@ -52,7 +52,7 @@ def ready_data(profile: Profile) -> BenchmarkData:
     data = None
     if not problems or kind in LOCAL_BENCHMARKS:
         try:
-            data = benchmark_data(profile)
+            data = benchmark_data(profile, progress=progress)
         except DataNotFoundError as exc:
             problems.append(str(exc))
     if problems:
@@ -84,7 +84,7 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     """Everything a profile's experiments need, each piece built once and cached: checks (weights,
     data), the data, the model (trained here first for ``"pretrained": "@train"``), embeddings of
     the ID labels, the candidate corpus and every image set. After the first run: seconds."""
-    data = ready_data(profile)
+    data = ready_data(profile, progress=progress)
     loaded = ensure_model(profile, progress=progress, device=device)
     text = embed_text_side(profile, loaded=loaded, names=data.class_names, progress=progress)
 

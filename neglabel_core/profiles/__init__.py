@@ -66,15 +66,23 @@ def _range(schema: Mapping[str, Any]) -> str:
     return f"{low[0]}value{high}" if high else f"value {low[1]}"
 
 
+def _validator_class():
+    """Draft 2020-12 with one change: an integer is a JSON integer, never a float such as 1000.0
+    (the schema's integers are counts and seeds, used as Python ints)."""
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return validators.extend(Draft202012Validator, type_checker=checker)
+
+
 def validate_profile(data: Any, source: str = "profile") -> None:
     """Check a profile (after overrides) against :func:`profile_schema` and the rules across
     keys, before any work: unknown keys, wrong types and out-of-range values are one
     :class:`ProfileError` naming each key path and what is allowed."""
-    from jsonschema import Draft202012Validator
-
     if not isinstance(data, dict):
         raise ProfileError(f"{source} must be a JSON object, got {type(data).__name__}")
-    validator = Draft202012Validator(profile_schema())
+    validator = _validator_class()(profile_schema())
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         if error.validator in ("if", "allOf"):
@@ -155,27 +163,57 @@ class Profile:
 def load_profile(name_or_path: str | Path = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None = None) -> Profile:
     """A built-in profile by name, or a profile JSON file by path, with optional overrides.
 
-    A profile may start from another: ``"extends": "emoji-tiny"`` takes that profile and applies
-    the file's other keys to it as overrides (a variant is its differences, nothing more)."""
+    A profile may start from another: ``"extends": "emoji-tiny"`` (a built-in name) or
+    ``"extends": "base.json"`` (a file, relative to the extending file's folder) takes that
+    profile and applies the file's other keys to it as overrides (a variant is its differences,
+    nothing more). A chain that comes back to a file it started from is an error naming the cycle."""
+    data = _load_data(_profile_path(name_or_path), ())
+    profile = Profile(data)
+    return profile.with_overrides(overrides) if overrides else profile
+
+
+def _profile_path(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """The file of a profile: a path ending in ``.json`` (relative to ``relative_to``, the folder
+    of the file that extends it, where given), else a built-in name."""
     path = Path(name_or_path)
-    if not (path.suffix == ".json" and path.is_file()):
+    if path.suffix == ".json":
+        path = relative_to / path if relative_to is not None and not path.is_absolute() else path
+        if path.is_file():
+            return path
+    else:
         path = PROFILE_DIR / f"{name_or_path}.json"
-        if not path.is_file():
-            raise ProfileError(f"unknown profile {str(name_or_path)!r}; expected one of {available_profiles()} or a JSON file")
+        if path.is_file():
+            return path
+    raise ProfileError(f"unknown profile {str(name_or_path)!r}; expected one of {available_profiles()} or a JSON file"
+                       + (f" (relative to {relative_to})" if relative_to is not None and Path(name_or_path).suffix == ".json"
+                          else ""))
+
+
+def _load_data(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """A profile file's settings with its ``extends`` chain applied, validated."""
+    here = path.resolve()
+    if here in chain:
+        names = " -> ".join(p.name for p in (*chain[chain.index(here):], here))
+        raise ProfileError(f"profile {chain[0].name}: extends cycle {names}; expected a chain that ends in a profile "
+                           "without extends")
     try:
-        data = json.loads(path.read_text("utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"profile file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                           "save it as UTF-8") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProfileError(f"profile file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} must hold a JSON object, got {type(data).__name__}")
     if "extends" in data:
         base = data.pop("extends")
-        if base == path.stem or Path(str(base)).resolve() == path.resolve():
-            raise ProfileError(f"profile {path} extends itself; expected another profile's name")
-        data = _merge(load_profile(base).data, data)
+        if not isinstance(base, str) or not base:
+            raise ProfileError(f"profile {path}: extends must be a profile's name or a JSON file, got {base!r}")
+        data = _merge(_load_data(_profile_path(base, path.parent), (*chain, here)), data)
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise ProfileError(f"profile {path} lacks {missing}; expected keys {list(REQUIRED_KEYS)}")
     validate_profile(data, f"profile {path}")
-    profile = Profile(data)
-    return profile.with_overrides(overrides) if overrides else profile
+    return data
