@@ -4,6 +4,7 @@ that never answers. Each failure names the notebook and the cell."""
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
 
 import nbformat
@@ -112,3 +113,22 @@ def test_two_at_a_time_runs_every_notebook_and_stops_at_a_failure(tmp_path):
         execute_notebooks("x", tmp_path / "out2", source_dir=tmp_path / "bad", notebooks=["first", "slow", "later"],
                           jobs=2)
     assert not (tmp_path / "out2" / "first.ipynb").exists()
+
+
+def test_two_builds_started_together_both_finish(tmp_path):
+    """Two separate runs at once on one machine (two users, or `make book` beside `make test`), each
+    with widget cells and a short cell timeout, so this test cannot hang: the hang fixed above must
+    not come back when two runs compete for the cores."""
+    cells = [WIDGET_SETUP, *(f"widgets.interactive(show, a=widgets.FloatSlider(value={i + 1}.0))" for i in range(3))]
+    _write(tmp_path / "src", "widgets", cells)
+    script = ("import sys\nfrom pathlib import Path\nfrom neglabel_core.book.build import execute_notebooks\n"
+              "print(execute_notebooks('x', Path(sys.argv[1]), source_dir=Path(sys.argv[2]), notebooks=['widgets'], force=True,"
+              " cell_timeout=30))")
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"out{i}"), str(tmp_path / "src")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for run in runs:
+        out, err = run.communicate(timeout=240)
+        assert run.returncode == 0 and "'widgets': 'executed'" in out, err[-2000:]
+    for i in range(2):
+        nb = nbformat.read(tmp_path / f"out{i}" / "widgets.ipynb", as_version=4)
+        assert sum("shown" in "".join(o.get("text", "") for o in c.outputs) for c in nb.cells if c.cell_type == "code") == 3

@@ -119,7 +119,8 @@ def test_stream_methods_score_each_set_in_its_own_shuffled_stream(synthetic):
 def test_stream_methods_are_not_per_image_scores_and_the_registry_checks_kinds():
     rng = np.random.default_rng(0)
     x, t, n = (rng.normal(size=(k, 4)).astype(np.float32) for k in (3, 2, 6))
-    with pytest.raises(ValueError, match=r"^stream method\(s\) \['adaneg'\] score a stream, not a set of images; use the pipeline's score\(\)$"):
+    with pytest.raises(ValueError, match=r"^stream method\(s\) \['adaneg'\] score a stream, not a set of images; "
+                                         r"use the pipeline's score\(\)$"):
         registry.method_scores(x, t, n, {"tau": 0.01, "seed": 0}, ("max_cos", "adaneg"))
     with pytest.raises(ValueError, match=r"^method 'y' has kind 'online'; expected one of \['scores', 'stream'\]$"):
         registry.register(registry.Method("y", "y", lambda *a: None, kind="online"))
