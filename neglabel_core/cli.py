@@ -30,8 +30,8 @@ def _profile(args: argparse.Namespace):
                            f"{type(overrides).__name__} {args.overrides}")
     if getattr(args, "data_root", None):
         kind = load_profile(args.profile).benchmark.get("kind")
-        if kind != "imagenet":
-            raise ProfileError(f"--data-root applies to profiles that read local data (benchmark kind 'imagenet'); "
+        if kind not in ("imagenet", "folders"):
+            raise ProfileError(f"--data-root applies to profiles that read local data (benchmark kinds 'imagenet', 'folders'); "
                                f"profile {args.profile!r} has kind {kind!r}, whose data is fetched and cached by itself")
         benchmark = overrides.get("benchmark", {})
         overrides = {**overrides, "benchmark": {**(benchmark if isinstance(benchmark, dict) else {}), "root": args.data_root}}
@@ -161,6 +161,71 @@ def _cmd_compare_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_folders(values: Sequence[str], flag: str) -> dict[str, str]:
+    out = {}
+    for value in values or ():
+        name, sep, folder = value.partition("=")
+        if not sep or not name or not folder:
+            raise ValueError(f"{flag} {value!r}: expected NAME=FOLDER, e.g. {flag} textures=data/ood/textures")
+        if name in out:
+            raise ValueError(f"{flag} {name!r} is given twice; expected one folder per set name")
+        out[name] = folder
+    return out
+
+
+def _cmd_init_profile(args: argparse.Namespace) -> int:
+    """A folders profile from the reader's folders: checked (schema and the folders themselves),
+    with what was found counted on stderr; the JSON on stdout or in ``--output``."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .data.benchmarks import folders_benchmark_data
+    from .files import atomic_write_text
+
+    ood, shift = _named_folders(args.ood, "--ood"), _named_folders(args.shift, "--shift")
+    if not ood:
+        raise ValueError("init-profile needs at least one --ood NAME=FOLDER")
+    folders = [Path(args.id), *map(Path, ood.values()), *map(Path, shift.values())]
+    absolute = [f.expanduser().resolve() for f in folders]
+    root = Path(os.path.commonpath([str(f.parent) for f in absolute]))
+    here = Path(args.output).expanduser().resolve().parent if args.output else None
+
+    def rel(folder: Path) -> str:
+        return os.path.relpath(folder.expanduser().resolve(), root)
+
+    benchmark = {"kind": "folders", "root": os.path.relpath(root, here) if here else str(root),
+                 "id": {"path": rel(Path(args.id)), **({"names": os.path.relpath(Path(args.names).resolve(), root)}
+                                                     if args.names else {})},
+                 "ood": {name: {"path": rel(Path(f))} for name, f in ood.items()}}
+    if shift:
+        benchmark["shift"] = {name: {"path": rel(Path(f))} for name, f in shift.items()}
+    if args.near:
+        benchmark["near"] = list(args.near)
+    data = {"name": args.name or Path(args.id).resolve().parent.name or "my-benchmark",
+            "description": f"a folders benchmark made by neglabel init-profile from {root}",
+            "extends": args.extends, "benchmark": benchmark}
+    if args.model:
+        data["model"] = {"name": args.model, "pretrained": args.pretrained}
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    with tempfile.TemporaryDirectory() as tmp:  # check it as it will be read: from its own folder
+        check = Path(tmp) / "profile.json"
+        check.write_text(json.dumps({**data, "benchmark": {**benchmark, "root": str(root)}}), "utf-8")
+        profile = load_profile(check)
+    found = folders_benchmark_data(profile)
+    sets = ", ".join(f"{n} {len(f):,}" for n, f in found.ood.items())
+    print(f"found {len(found.class_names)} ID classes ({len(found.id_images):,} images); OOD sets: {sets}"
+          + (f"; shift sets: {', '.join(f'{n} {len(f):,}' for n, f in found.shift.items())}" if found.shift else ""),
+          file=sys.stderr)
+    if args.output:
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output}: run `neglabel evaluate --profile {args.output}` or "
+              f"`make book PROFILE={args.output}`", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from .files import cache_root
 
@@ -211,6 +276,20 @@ def build_parser() -> argparse.ArgumentParser:
     wn.add_argument("--parts", nargs="+", default=["noun", "adj"], choices=["noun", "adj"])
     wn.add_argument("--official-exclusions", action="store_true", help="leave out noun.animal and noun.food")
     wn.set_defaults(func=_cmd_wordnet)
+    ip = sub.add_parser("init-profile", help="write a profile for your own folders of images (kind 'folders'), checked")
+    ip.add_argument("--id", required=True, help="the ID folder: one sub-folder per class")
+    ip.add_argument("--ood", action="append", default=[], metavar="NAME=FOLDER", help="an OOD set (repeat for more)")
+    ip.add_argument("--shift", action="append", default=[], metavar="NAME=FOLDER",
+                    help="the ID classes in another domain (the same class sub-folders; repeat for more)")
+    ip.add_argument("--near", nargs="*", default=[], metavar="NAME", help="the OOD sets that are near OOD")
+    ip.add_argument("--names", help="class names: folder<TAB>name per line, or a CSV folder,name")
+    ip.add_argument("--name", help="the profile's name (default: the ID folder's parent folder)")
+    ip.add_argument("--model", help="an open_clip model name (default: the embedded model of --extends)")
+    ip.add_argument("--pretrained", help="an open_clip pretrained tag or a local weights file (with --model)")
+    ip.add_argument("--extends", default=DEFAULT_PROFILE, help="the profile whose model, prompts, corpus and "
+                    "parameters it starts from (default: %(default)s)")
+    ip.add_argument("--output", help="write the profile here (paths relative to its folder) instead of stdout")
+    ip.set_defaults(func=_cmd_init_profile)
     cache = sub.add_parser("cache-dir", help="print the cache folder ($NEGLABEL_CACHE)")
     cache.set_defaults(func=_cmd_cache)
     return parser

@@ -101,7 +101,7 @@ def test_overrides_must_be_a_json_object(overrides, message, capsys):
 def test_data_root_with_a_fetching_profile_is_an_error(capsys, tmp_path):
     assert cli.main(["evaluate", "--quiet", "--data-root", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (
-        "neglabel: error: --data-root applies to profiles that read local data (benchmark kind 'imagenet'); profile "
+        "neglabel: error: --data-root applies to profiles that read local data (benchmark kinds 'imagenet', 'folders'); profile "
         "'emoji-tiny' has kind 'emoji', whose data is fetched and cached by itself\n")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..profiles import Profile
-from . import corpus, emoji, imagenet
+from . import corpus, emoji, folders, imagenet
 from .images import ImageFiles
 
 
@@ -121,8 +121,22 @@ def imagenet_benchmark_data(profile: Profile, *, progress: bool = False) -> Benc
     return BenchmarkData(class_names=names, id_images=sets.id, ood=sets.ood, shift=sets.shift, concepts=concepts)
 
 
-BENCHMARKS: dict[str, Callable[..., BenchmarkData]] = {"emoji": emoji_benchmark_data, "imagenet": imagenet_benchmark_data}
-LOCAL_BENCHMARKS = frozenset({"imagenet"})  # read from local folders: checking them downloads nothing
+def folders_benchmark_data(profile: Profile, *, progress: bool = False) -> BenchmarkData:
+    """A reader's own benchmark from plain folders (:mod:`neglabel_core.data.folders`)."""
+    spec = profile.benchmark
+    sets = folders.load_folders(spec.get("root"), spec)
+    near = list(spec.get("near", []))
+    unknown = [n for n in near if n not in sets.ood]
+    if unknown:
+        raise folders.DataNotFoundError(f"benchmark.near names {unknown}, which are not OOD sets; expected some of "
+                                        f"{list(sets.ood)}")
+    return BenchmarkData(class_names=sets.class_names, id_images=sets.id, ood=sets.ood, shift=sets.shift,
+                         concepts=sets.concepts, near=near)
+
+
+BENCHMARKS: dict[str, Callable[..., BenchmarkData]] = {"emoji": emoji_benchmark_data, "imagenet": imagenet_benchmark_data,
+                                                       "folders": folders_benchmark_data}
+LOCAL_BENCHMARKS = frozenset({"imagenet", "folders"})  # read from local folders: checking them downloads nothing
 
 
 def benchmark_data(profile: Profile, *, progress: bool = False) -> BenchmarkData:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -26,17 +27,27 @@ class CorruptImageError(ValueError):
 
 
 def load_rgb(path: os.PathLike | str) -> Image.Image:
-    """Open an image as RGB (transparent pixels composited on white), or raise a clear error."""
+    """Open an image as RGB, as CLIP's preprocessing expects, or raise a clear error naming it:
+    EXIF orientation applied (phone photos), transparent pixels composited on white, CMYK and
+    palette images converted, 16-bit greyscale scaled to 8 bits. An image whose pixel count is
+    past Pillow's decompression-bomb limit is refused, not decoded."""
     try:
         with Image.open(path) as image:
             image.load()
-            if image.mode in ("RGBA", "LA", "P"):
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                scale = 65535.0 if image.mode.startswith("I;16") or np.asarray(image).max() > 255 else 255.0
+                image = Image.fromarray((np.asarray(image, dtype=np.float64) * (255.0 / scale)).round().astype(np.uint8), "L")
+            if image.mode in ("RGBA", "LA", "P", "PA"):
                 rgba = image.convert("RGBA")
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 return Image.alpha_composite(canvas, rgba).convert("RGB")
             return image.convert("RGB")
     except FileNotFoundError:
         raise CorruptImageError(f"image file {str(path)!r} does not exist") from None
+    except Image.DecompressionBombError as exc:
+        raise CorruptImageError(f"image {str(path)!r} is too large to decode safely ({exc}); expected at most "
+                                f"{Image.MAX_IMAGE_PIXELS:,} pixels (raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptImageError(f"cannot decode image {str(path)!r}: {exc}; expected a readable image file") from None
 

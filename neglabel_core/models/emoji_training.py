@@ -107,7 +107,25 @@ def training_concepts(profile: Profile, bench: emoji.EmojiBenchmark) -> list[emo
     return bench.select(groups) if groups else list(bench.concepts)
 
 
+TRAINING_PROFILE = "emoji-tiny"  # where a benchmark of another kind gets its training setup
+
+
+def training_profile(profile: Profile) -> Profile:
+    """The profile the embedded model is trained under: ``profile`` itself on the emoji benchmark;
+    for a benchmark of another kind (a reader's folders), the built-in emoji-tiny's benchmark
+    (its training styles and concepts) with ``profile``'s model and training settings. The model
+    trained here always learns from the emoji art, whatever it is evaluated on, so a folders
+    profile with emoji-tiny's model and training shares its checkpoint."""
+    if profile.benchmark.get("kind") == "emoji":
+        return profile
+    from ..profiles import load_profile
+
+    base = load_profile(TRAINING_PROFILE).data
+    return Profile({**base, "model": profile.model, "train": profile.data.get("train", base.get("train", {}))})
+
+
 def checkpoint_path(profile: Profile, train: TrainConfig | None = None, concepts: Sequence[emoji.Concept] | None = None) -> Path:
+    profile = training_profile(profile)
     train = train or TrainConfig(**profile.data.get("train", {}))
     if concepts is None:
         concepts = training_concepts(profile, emoji.prepare(progress=False))
@@ -121,6 +139,7 @@ def trained_checkpoint(profile: Profile, *, progress: bool = True, force: bool =
     ``evaluate`` needs), a verified checkpoint is used whatever became of its snapshots; the
     chapter that reads snapshots asks for them and gets them rebuilt. A full disk is one
     :class:`DiskFullError` naming the folder, with this run's temporary files removed."""
+    profile = training_profile(profile)
     if not force and not snapshots:
         target = checkpoint_path(profile)
         if target.is_file() and target.with_suffix(".json").is_file() and checkpoint_problem(target) is None:
@@ -337,6 +356,7 @@ def saved_snapshots(checkpoint: Path) -> list[int]:
 def snapshot_epochs(profile: Profile) -> list[int]:
     """The points of the profile's training run that can be read: the saved snapshots' epochs and
     the last epoch (the checkpoint itself). Trains first if needed."""
+    profile = training_profile(profile)
     train = TrainConfig(**profile.data.get("train", {}))
     target = trained_checkpoint(profile, progress=False)
     return sorted({*(e for e in saved_snapshots(target) if e < train.epochs), train.epochs})

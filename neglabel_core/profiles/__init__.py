@@ -109,7 +109,10 @@ ATOMIC_KEYS = frozenset({"split", "prompts"})
 def _merge(base: dict, overrides: Mapping) -> dict:
     out = copy.deepcopy(base)
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key not in ATOMIC_KEYS:
+        if key == "benchmark" and isinstance(value, Mapping) and isinstance(out.get(key), dict) and \
+                value.get("kind", out[key].get("kind")) != out[key].get("kind"):
+            out[key] = copy.deepcopy(value)  # another kind of benchmark: none of the old one's keys apply
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict) and key not in ATOMIC_KEYS:
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -207,6 +210,9 @@ def _load_data(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         raise ProfileError(f"profile file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} must hold a JSON object, got {type(data).__name__}")
+    root = data.get("benchmark", {}).get("root") if isinstance(data.get("benchmark"), dict) else None
+    if isinstance(root, str) and root and not Path(root).expanduser().is_absolute():
+        data["benchmark"]["root"] = str((path.parent / root).resolve())  # relative to this file, not the working folder
     if "extends" in data:
         base = data.pop("extends")
         if not isinstance(base, str) or not base:

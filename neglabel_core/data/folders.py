@@ -1,0 +1,232 @@
+"""A reader's own benchmark from plain folders (benchmark kind ``"folders"``).
+
+The layout, under one root (the profile's ``benchmark.root``, relative to the profile file's
+folder, or ``--data-root``)::
+
+    id/<class folder>/**/*.jpg          one sub-folder per ID class, images anywhere below it
+    <ood folder>/**/*.jpg               an OOD set: flat, or with class sub-folders (their names
+                                        become the book's concept names)
+    <shift folder>/<class folder>/...   optional: the ID classes in another domain (same folders)
+
+As data (a profile's ``benchmark`` section)::
+
+    {"kind": "folders", "root": "my-data",
+     "id": {"path": "id", "names": "names.tsv"},
+     "ood": {"textures": {"path": "ood/textures"}, "cars": {"path": "ood/cars"}},
+     "shift": {"sketch": {"path": "sketch"}}, "near": ["cars"]}
+
+Class names come from the folder names (``golden_retriever`` -> "golden retriever") or from a
+names file (``names``: one ``folder<TAB>name`` per line, or a CSV ``folder,name``), so prompts get
+proper names. Images are found by suffix; zero-byte files and files of other kinds are skipped
+and counted (a warning); an empty class folder, an OOD folder without images, two folders
+that map to the same class name, or a names file naming a folder that is not there, are one
+:class:`~.images.DataNotFoundError` naming each, before any model runs. Links to folders are
+not followed (no loops); the images' own problems (undecodable, truncated, too large) are named
+when they are read (:func:`~.images.load_rgb`).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .images import IMAGE_SUFFIXES, DataNotFoundError, ImageFiles
+
+log = logging.getLogger(__name__)
+
+
+def folder_name(name: str) -> str:
+    """A folder name as a class name: underscores and runs of spaces to one space, trimmed
+    (``golden_retriever`` -> ``golden retriever``)."""
+    return re.sub(r"[\s_]+", " ", name).strip()
+
+
+@dataclass
+class Scan:
+    """The images found under a folder, and what was skipped."""
+
+    images: list[Path] = field(default_factory=list)
+    empty: list[Path] = field(default_factory=list)  # zero-byte files
+    other: list[Path] = field(default_factory=list)  # not images by their suffix
+
+
+def scan(folder: Path) -> Scan:
+    """Every file below ``folder`` (sorted, links to folders not followed: no loops), sorted into
+    images, zero-byte files and other files."""
+    out = Scan()
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(top) / name
+            if name.startswith("."):
+                continue  # hidden files (.DS_Store, editors' temporaries) are not data
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                out.other.append(path)
+            elif not path.is_file():
+                continue  # a dangling link
+            elif path.stat().st_size == 0:
+                out.empty.append(path)
+            else:
+                out.images.append(path)
+    return out
+
+
+def read_names(path: Path, folders: Sequence[str]) -> dict[str, str]:
+    """Class names from a names file: ``folder<TAB>name`` per line (``.tsv``/``.txt``) or a CSV
+    ``folder,name`` (a header row ``folder,name`` is allowed). Folders it does not list keep
+    their folder name."""
+    if not path.is_file():
+        raise DataNotFoundError(f"names file {str(path)!r} does not exist; expected one 'folder<TAB>name' per line or "
+                                "a CSV 'folder,name'")
+    text = path.read_text("utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
+        if rows and [c.strip().lower() for c in rows[0][:2]] == ["folder", "name"]:
+            rows = rows[1:]
+    else:
+        rows = [line.split("\t") for line in text.splitlines() if line.strip()]
+    names, problems = {}, []
+    for number, row in enumerate(rows, 1):
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            problems.append(f"line {number} of {path} is {row!r}; expected 'folder<TAB>name' (or 'folder,name' in a CSV)")
+            continue
+        names[row[0].strip()] = row[1].strip()
+    unknown = sorted(set(names) - set(folders))
+    if unknown:
+        problems.append(f"names file {path} names folder(s) {unknown[:5]}{' ...' if len(unknown) > 5 else ''} that are not "
+                        f"class folders of the ID set; expected some of {list(folders)[:5]}{' ...' if len(folders) > 5 else ''}")
+    if problems:
+        raise DataNotFoundError("\n    ".join(problems))
+    return names
+
+
+@dataclass
+class FolderSets:
+    """The loaded benchmark: ID class names (class-index order), ID images, OOD and shift sets,
+    display names of units (class folders), and what was skipped."""
+
+    class_names: list[str]
+    id: ImageFiles
+    ood: dict[str, ImageFiles]
+    shift: dict[str, ImageFiles]
+    concepts: dict[str, dict[str, str]]
+    skipped: dict[str, int]
+
+
+def _resolve(root: Path, spec: Mapping[str, Any], what: str) -> Path:
+    if not isinstance(spec, Mapping) or "path" not in spec:
+        raise DataNotFoundError(f"{what}: expected {{\"path\": FOLDER}}, got {spec!r}")
+    path = Path(spec["path"]).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> FolderSets:
+    """Every set of a ``folders`` benchmark; all problems are collected and raised together."""
+    if not root:
+        raise DataNotFoundError("no data root for the folders benchmark: set \"benchmark\": {\"root\": DIR} in the profile "
+                                "(relative to the profile file) or pass --data-root DIR")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataNotFoundError(f"data root {str(root)!r} does not exist; expected the folder that holds the benchmark's "
+                                "id/ and OOD folders")
+    problems: list[str] = []
+    skipped = {"zero-byte files": 0, "files that are not images": 0}
+    concepts: dict[str, dict[str, str]] = {}
+
+    def found(folder: Path) -> list[Path]:
+        result = scan(folder)
+        skipped["zero-byte files"] += len(result.empty)
+        skipped["files that are not images"] += len(result.other)
+        return result.images
+
+    id_dir = _resolve(root, spec.get("id"), "benchmark.id")
+    class_dirs: list[Path] = []
+    if not id_dir.is_dir():
+        problems.append(f"ID folder {str(id_dir)!r} does not exist; expected one sub-folder per ID class")
+    else:
+        class_dirs = sorted(p for p in id_dir.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+        if not class_dirs:
+            problems.append(f"ID folder {str(id_dir)!r} has no class sub-folders; expected one sub-folder per ID class")
+    names = {p.name: folder_name(p.name) for p in class_dirs}
+    if spec["id"].get("names") and class_dirs:
+        names_path = Path(spec["id"]["names"]).expanduser()
+        try:
+            names.update(read_names(names_path if names_path.is_absolute() else root / names_path, list(names)))
+        except DataNotFoundError as exc:
+            problems.append(str(exc))
+    by_name: dict[str, list[str]] = {}
+    for folder, name in names.items():
+        by_name.setdefault(name.lower(), []).append(folder)
+    for folders in by_name.values():
+        if len(folders) > 1:
+            problems.append(f"ID folders {folders} all map to the class name {names[folders[0]]!r}; expected one folder "
+                            "per class (merge them, or name them apart in the names file)")
+
+    def class_set(folder: Path, set_name: str) -> ImageFiles | None:
+        paths, labels, units = [], [], []
+        for label, class_dir in enumerate(class_dirs):
+            here = folder / class_dir.name
+            images = found(here) if here.is_dir() else []
+            if not images and folder == id_dir:
+                problems.append(f"ID class folder {str(here)!r} holds no images; expected image files "
+                                f"({', '.join(IMAGE_SUFFIXES)}) anywhere below it")
+            paths += images
+            labels += [label] * len(images)
+            units += [class_dir.name] * len(images)
+        if folder != id_dir:
+            extra = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in names) if folder.is_dir() else []
+            if extra:
+                problems.append(f"{set_name}: sub-folder(s) {extra[:5]} of {folder} are not ID classes; expected the ID "
+                                "set's class folders")
+            if not paths:
+                problems.append(f"{set_name}: {str(folder)!r} holds no images of the ID classes")
+        return ImageFiles(paths, labels, units, set_name)
+
+    id_images = class_set(id_dir, "ID") if class_dirs else None
+    for folder, name in names.items():
+        concepts[folder] = {"name": name}
+
+    ood: dict[str, ImageFiles] = {}
+    for set_name, set_spec in (spec.get("ood") or {}).items():
+        folder = _resolve(root, set_spec, f"benchmark.ood.{set_name}")
+        if not folder.is_dir():
+            problems.append(f"OOD set {set_name!r}: folder {str(folder)!r} does not exist")
+            continue
+        images = found(folder)
+        if not images:
+            problems.append(f"OOD set {set_name!r}: {str(folder)!r} holds no images; expected image files "
+                            f"({', '.join(IMAGE_SUFFIXES)}), flat or in class sub-folders")
+            continue
+        by_class = len({p.parent for p in images}) > 1 or images[0].parent != folder
+        units = []
+        for p in images:
+            if by_class:  # class sub-folders: the first folder below the set is the concept
+                sub = p.relative_to(folder).parts[0] if len(p.relative_to(folder).parts) > 1 else p.stem
+                unit = f"{set_name}/{sub}"
+                concepts.setdefault(unit, {"name": folder_name(sub)})
+            else:
+                unit = f"{set_name}/{p.name}"  # flat: each image its own unit, no name
+            units.append(unit)
+        ood[set_name] = ImageFiles(images, units=units, name=set_name)
+
+    shift: dict[str, ImageFiles] = {}
+    for set_name, set_spec in (spec.get("shift") or {}).items():
+        folder = _resolve(root, set_spec, f"benchmark.shift.{set_name}")
+        if not folder.is_dir():
+            problems.append(f"shift set {set_name!r}: folder {str(folder)!r} does not exist; expected the ID class "
+                            "folders in another domain")
+            continue
+        if class_dirs:
+            shift[set_name] = class_set(folder, set_name)
+    if problems:
+        raise DataNotFoundError(f"the folders benchmark under {str(root)!r} is not usable:\n    " + "\n    ".join(problems))
+    counted = {k: v for k, v in skipped.items() if v}
+    if counted:
+        log.warning("skipped %s under %s", ", ".join(f"{n:,} {k}" for k, n in counted.items()), root)
+    return FolderSets([names[p.name] for p in class_dirs], id_images, ood, shift, concepts, counted)
