@@ -90,6 +90,42 @@ def test_book_builds_and_passes_the_browser_check(book_root, monkeypatch, capsys
     assert "An edited sentence for the warm-rebuild test." in (html / "book" / "02_scores.html").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists(),
+                    reason="Chromium is not installed (make test installs it)")
+def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp_path):
+    """A reader's own benchmark: the small configuration's images laid out as class folders (no
+    shift sets, one OOD set marked near), a profile from init-profile, and the whole book on it:
+    every chapter runs, none needs emoji groups or an emoji near variant, the browser check passes."""
+    from neglabel_core.data.benchmarks import benchmark_data
+    from neglabel_core.profiles import load_profile
+
+    from .folders_fixture import folders_from
+
+    monkeypatch.setenv("NEGLABEL_DATA", REAL_DATA)
+    monkeypatch.chdir(book_root)
+    small = {**SMALL, "benchmark": {k: v for k, v in SMALL["benchmark"].items() if k != "train_groups"}}
+    base = tmp_path / "small.json"
+    base.write_text(load_profile("emoji-tiny", small).to_json())
+    made = folders_from(benchmark_data(load_profile(base)), tmp_path / "my data", shift=False)
+    mine = tmp_path / "mine.json"
+    argv = ["init-profile", "--id", str(made["id"]), "--names", str(made["names"]), "--extends", str(base),
+            "--near", "arrows", "--name", "my-folders", "--output", str(mine)]
+    for name, folder in made["ood"].items():
+        argv += ["--ood", f"{name}={folder}"]
+    assert cli.main(argv) == 0
+    params = {**NOTEBOOK_PARAMS, "06_findings": {"n_bootstrap": 20}, "08_successors": {"n_bootstrap": 20, "stream_seeds": 2}}
+    code = cli.main(["book", "--root", str(book_root), "--quiet", "--profile", str(mine),
+                     "--notebook-params", json.dumps(params)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err[-3000:]
+    assert "browser check passed" in captured.out
+    html = book_root / "book" / "_build" / "html" / "book"
+    assert "profile my-folders" in (html / "00_benchmark.html").read_text()
+    assert "This profile has no domain-shift set here." in (html / "05_domain_shift.html").read_text()
+    assert "near average" in (html / "06_findings.html").read_text()
+
+
 def test_failing_notebook_stops_the_build(tmp_path):
     import nbformat
 

@@ -84,10 +84,13 @@ def group_examples(emb: pipeline.Embedded, per_group: int = 8) -> dict[str, list
     return out
 
 
-def near_variant(profile: str | Profile) -> str | None:
-    """The built-in near-OOD variant of a built-in profile (``<name>-near``), or ``None``."""
-    name = profile.name if isinstance(profile, Profile) else str(profile)
-    return f"{name}-near" if f"{name}-near" in available_profiles() else None
+def near_variant(profile: str | Profile) -> str | Profile | None:
+    """Where the profile's near-OOD results come from: the profile itself where its benchmark
+    marks near-OOD sets (``benchmark.near``), else the built-in variant ``<name>-near``, else ``None``."""
+    loaded = profile if isinstance(profile, Profile) else load_profile(profile)
+    if loaded.benchmark.get("near") or (loaded.benchmark.get("split") or {}).get("near"):
+        return profile
+    return f"{loaded.name}-near" if f"{loaded.name}-near" in available_profiles() else None
 
 
 def log_odds(scores: np.ndarray) -> np.ndarray:

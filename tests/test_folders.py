@@ -1,0 +1,258 @@
+"""A reader's own benchmark (kind "folders"): the emoji profile's numbers again when its images
+are laid out as folders, init-profile, every bad input with its exact message, photos as CLIP's
+preprocessing expects them, and a model of the reader's own from a file."""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neglabel_core import cli
+from neglabel_core.data import folders
+from neglabel_core.data.benchmarks import benchmark_data
+from neglabel_core.data.images import CorruptImageError, DataNotFoundError, load_rgb
+from neglabel_core.models.embed import image_payload
+from neglabel_core.profiles import load_profile
+
+from .folders_fixture import folders_from
+from .test_end_to_end import REAL_DATA, SMALL
+
+COLORS = ["red", "green", "blue", "orange", "purple", "black"]
+
+
+def _image(path: Path, color: str = "red", *, mode: str = "RGB", size: int = 32) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, (size, size), color if mode in ("RGB", "RGBA") else 0).save(path)
+    return path
+
+
+@pytest.fixture
+def layout(tmp_path):
+    """Three ID classes (one with images two folders deep), a flat OOD set, an OOD set with class
+    folders, a shift set; unicode and spaces in the paths."""
+    root = tmp_path / "my data ü"
+    for i, cls in enumerate(["golden_retriever", "tabby cat", "Ära"]):
+        for j in range(2):
+            _image(root / "id" / cls / ("deep/er" if j else "") / f"{j} ü.png", COLORS[i])
+            _image(root / "sketch" / cls / f"{j}.png", COLORS[i + 3])
+    for j in range(3):
+        _image(root / "ood" / "flat" / f"{j}.jpg", "white")
+        _image(root / "ood" / "things" / ("rock_piles" if j else "cars") / f"{j}.png", "gray")
+    return root
+
+
+def _spec(root: Path, **extra) -> dict:
+    return {"kind": "folders", "root": str(root), "id": {"path": "id"},
+            "ood": {"flat": {"path": "ood/flat"}, "things": {"path": "ood/things"}}, **extra}
+
+
+def test_folders_are_read_as_classes_sets_and_concepts(layout):
+    sets = folders.load_folders(layout, _spec(layout, shift={"sketch": {"path": "sketch"}}))
+    assert sets.class_names == ["golden retriever", "tabby cat", "Ära"]
+    assert sets.id.labels == [0, 0, 1, 1, 2, 2] and sets.id.units[:2] == ["golden_retriever", "golden_retriever"]
+    assert Path(sets.id.paths[1]).parts[-3:] == ("deep", "er", "1 ü.png")
+    assert sets.ood["flat"].units == ["flat/0.jpg", "flat/1.jpg", "flat/2.jpg"]  # flat: each image its own unit
+    assert sets.ood["things"].units == ["things/cars", "things/rock_piles", "things/rock_piles"]
+    assert sets.concepts["things/rock_piles"] == {"name": "rock piles"} and sets.concepts["tabby cat"] == {"name": "tabby cat"}
+    assert sets.shift["sketch"].labels == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_names_file_gives_the_classes_their_names(layout):
+    (layout / "names.tsv").write_text("golden_retriever\tgolden retriever dog\nÄra\tera\n", "utf-8")
+    assert folders.load_folders(layout, _spec(layout, id={"path": "id", "names": "names.tsv"})).class_names == [
+        "golden retriever dog", "tabby cat", "era"]
+    (layout / "names.csv").write_text("folder,name\ntabby cat,\"cat, tabby\"\n", "utf-8")
+    assert folders.load_folders(layout, _spec(layout, id={"path": "id", "names": "names.csv"})).class_names[1] == "cat, tabby"
+
+
+def test_skipped_files_are_counted(layout, caplog):
+    (layout / "id" / "tabby cat" / "notes.txt").write_text("not an image")
+    (layout / "id" / "tabby cat" / "empty.jpg").write_bytes(b"")
+    (layout / "id" / "tabby cat" / ".DS_Store").write_bytes(b"x")
+    with caplog.at_level(logging.WARNING):
+        sets = folders.load_folders(layout, _spec(layout))
+    assert len(sets.id) == 6 and sets.skipped == {"zero-byte files": 1, "files that are not images": 1}
+    assert f"skipped 1 zero-byte files, 1 files that are not images under {layout}" in caplog.text
+
+
+def test_symlink_loops_are_not_followed(layout):
+    os.symlink(layout / "id", layout / "id" / "tabby cat" / "loop", target_is_directory=True)
+    assert len(folders.load_folders(layout, _spec(layout)).id) == 6
+
+
+def test_every_problem_is_named_at_once_before_any_model_runs(layout):
+    (layout / "id" / "empty class").mkdir()
+    (layout / "id" / "golden retriever").mkdir()  # maps to the same name as golden_retriever
+    _image(layout / "id" / "golden retriever" / "x.png")
+    (layout / "ood" / "none").mkdir()
+    (layout / "ood" / "none" / "readme.txt").write_text("no images")
+    (layout / "names.tsv").write_text("tabby cat\tcat\nnot_there\tghost\n")
+    spec = _spec(layout, id={"path": "id", "names": "names.tsv"},
+                 ood={"none": {"path": "ood/none"}, "missing": {"path": "ood/missing"}})
+    with pytest.raises(DataNotFoundError) as caught:
+        folders.load_folders(layout, spec)
+    assert str(caught.value) == "\n    ".join([
+        f"the folders benchmark under {str(layout)!r} is not usable:",
+        f"names file {layout / 'names.tsv'} names folder(s) ['not_there'] that are not class folders of the ID set; "
+        "expected some of ['empty class', 'golden retriever', 'golden_retriever', 'tabby cat', 'Ära']",
+        "ID folders ['golden retriever', 'golden_retriever'] all map to the class name 'golden retriever'; expected one "
+        "folder per class (merge them, or name them apart in the names file)",
+        f"ID class folder {str(layout / 'id' / 'empty class')!r} holds no images; expected image files "
+        "(.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif, .tiff) anywhere below it",
+        f"OOD set 'none': {str(layout / 'ood' / 'none')!r} holds no images; expected image files "
+        "(.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif, .tiff), flat or in class sub-folders",
+        f"OOD set 'missing': folder {str(layout / 'ood' / 'missing')!r} does not exist",
+    ])
+
+
+@pytest.mark.parametrize("root, message", [
+    (None, "no data root for the folders benchmark: set \"benchmark\": {\"root\": DIR} in the profile (relative to the "
+           "profile file) or pass --data-root DIR"),
+    ("/nonexistent/data", "data root '/nonexistent/data' does not exist; expected the folder that holds the benchmark's "
+                          "id/ and OOD folders"),
+])
+def test_a_missing_root_is_named(root, message):
+    with pytest.raises(DataNotFoundError) as caught:
+        folders.load_folders(root, {"id": {"path": "id"}, "ood": {}})
+    assert str(caught.value) == message
+
+
+def test_near_sets_must_be_ood_sets(layout, tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"extends": "emoji-tiny", "benchmark": {**_spec(layout), "near": ["things", "cars"]}}))
+    with pytest.raises(DataNotFoundError, match=r"^benchmark.near names \['cars'\], which are not OOD sets; expected "
+                                                r"some of \['flat', 'things'\]$"):
+        benchmark_data(load_profile(path))
+
+
+def test_a_profiles_relative_root_is_read_from_its_folder(layout, tmp_path, monkeypatch):
+    path = layout.parent / "profiles" / "mine.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"extends": "emoji-tiny", "benchmark": {**_spec(layout), "root": "../my data ü"}}))
+    monkeypatch.chdir(tmp_path.parent)
+    profile = load_profile(path)
+    assert profile.benchmark["root"] == str(layout.resolve()) and "split" not in profile.benchmark
+    assert benchmark_data(profile).class_names == ["golden retriever", "tabby cat", "Ära"]
+
+
+# ---------------------------------------------------------------- images as CLIP expects them
+
+
+def test_photos_are_read_as_clip_expects(tmp_path):
+    cmyk = _image(tmp_path / "cmyk.jpg", mode="CMYK")
+    assert load_rgb(cmyk).mode == "RGB"
+    sixteen = tmp_path / "16bit.png"
+    Image.fromarray(np.full((4, 4), 32768, np.uint16)).save(sixteen)
+    assert Image.open(sixteen).mode == "I;16" and np.asarray(load_rgb(sixteen))[0, 0].tolist() == [128, 128, 128]
+    alpha = tmp_path / "alpha.png"
+    Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(alpha)
+    assert np.asarray(load_rgb(alpha))[0, 0].tolist() == [255, 255, 255]  # transparent on white
+    palette = tmp_path / "p.gif"
+    Image.new("RGB", (4, 4), "blue").convert("P").save(palette)
+    assert np.asarray(load_rgb(palette))[0, 0].tolist() == [0, 0, 255]
+    rotated = tmp_path / "phone.jpg"
+    image = Image.new("RGB", (40, 20), "green")
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    image.save(rotated, exif=exif)
+    assert load_rgb(rotated).size == (20, 40)
+
+
+def test_bad_images_are_named(tmp_path, monkeypatch):
+    truncated = tmp_path / "cut.png"
+    _image(tmp_path / "whole.png", size=64)
+    truncated.write_bytes((tmp_path / "whole.png").read_bytes()[:60])
+    with pytest.raises(CorruptImageError, match=rf"^cannot decode image '{truncated}': .*; expected a readable image file$"):
+        load_rgb(truncated)
+    text = tmp_path / "fake.jpg"
+    text.write_text("not an image")
+    with pytest.raises(CorruptImageError, match=rf"^cannot decode image '{text}'"):
+        load_rgb(text)
+    big = _image(tmp_path / "big.png", size=200)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 200 x 200 is more than twice this: a bomb
+    with pytest.raises(CorruptImageError, match=rf"^image '{big}' is too large to decode safely \(.*\); expected at most "
+                                                r"1,000 pixels"):
+        load_rgb(big)
+
+
+def test_a_changed_image_changes_the_cache_key(layout):
+    class Model:
+        identity = {"model": "m"}
+
+    sets = folders.load_folders(layout, _spec(layout))
+    before = image_payload(Model(), sets.id, None)
+    path = Path(sets.id.paths[0])
+    _image(path, "yellow")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert image_payload(Model(), sets.id, None) != before
+
+
+# ---------------------------------------------------------------- init-profile and the whole table
+
+
+def test_init_profile_writes_a_checked_profile(layout, capsys, tmp_path):
+    out = tmp_path / "profiles" / "mine.json"
+    assert cli.main(["init-profile", "--id", str(layout / "id"), "--ood", f"flat={layout / 'ood' / 'flat'}",
+                     "--ood", f"things={layout / 'ood' / 'things'}", "--shift", f"sketch={layout / 'sketch'}",
+                     "--near", "things", "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("found 3 ID classes (6 images); OOD sets: flat 3, things 3; shift sets: sketch 6\n")
+    written = json.loads(out.read_text("utf-8"))
+    assert written["benchmark"]["root"] == "../my data ü" and written["extends"] == "emoji-tiny"
+    profile = load_profile(out)
+    assert profile.benchmark["near"] == ["things"] and benchmark_data(profile).near == ["things"]
+    assert cli.main(["init-profile", "--id", str(layout / "id"), "--ood", "flat"]) == 2
+    assert capsys.readouterr().err == ("neglabel: error: --ood 'flat': expected NAME=FOLDER, e.g. --ood "
+                                       "textures=data/ood/textures\n")
+    assert cli.main(["init-profile", "--id", str(layout / "id")]) == 2
+    assert capsys.readouterr().err == "neglabel: error: init-profile needs at least one --ood NAME=FOLDER\n"
+
+
+@pytest.mark.slow
+def test_a_folders_copy_of_the_emoji_benchmark_gives_the_emoji_profiles_table(tmp_path, monkeypatch, capsys):
+    """The emoji profile's own ID classes, OOD sets and shift sets laid out as folders (a names
+    file for the class names), through init-profile and evaluate: every number is the emoji
+    profile's, and the model (trained here) is the same checkpoint."""
+    monkeypatch.setenv("NEGLABEL_DATA", REAL_DATA)
+    small = {**SMALL, "benchmark": {k: v for k, v in SMALL["benchmark"].items() if k != "train_groups"}}
+    emoji_path = tmp_path / "small.json"
+    emoji_path.write_text(load_profile("emoji-tiny", small).to_json())
+    assert cli.main(["evaluate", "--profile", str(emoji_path), "--json", "--quiet"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    made = folders_from(benchmark_data(load_profile(emoji_path)), tmp_path / "bench")
+    mine = tmp_path / "mine.json"
+    argv = ["init-profile", "--id", str(made["id"]), "--names", str(made["names"]), "--extends", str(emoji_path),
+            "--output", str(mine)]
+    for kind in ("ood", "shift"):
+        for name, folder in made[kind].items():
+            argv += [f"--{kind}", f"{name}={folder}"]
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--profile", str(mine), "--json", "--quiet"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    for key in ("results", "id_top1", "id_classes", "id_images", "ood_images", "corpus", "params", "model"):
+        assert got[key] == expected[key], key
+
+
+def test_a_model_of_the_readers_own_from_a_file(layout, tmp_path, tiny_model_name, capsys):
+    """An open_clip config with random weights saved to disk: the pipeline runs on the folders
+    profile and the model's identity (the embeddings' cache key) names the weights by hash."""
+    from neglabel_core.files import sha256_file
+    from neglabel_core.models import load_model
+
+    weights = tmp_path / "my weights.pt"
+    torch.save({"state_dict": load_model(tiny_model_name, None, device="cpu").model.state_dict()}, weights)
+    profile = tmp_path / "mine.json"
+    profile.write_text(json.dumps({
+        "extends": "emoji-tiny", "name": "mine", "model": {"name": tiny_model_name, "pretrained": str(weights)},
+        "benchmark": _spec(layout), "corpus": {"sample": 60}, "params": {"m": 20, "n_groups": 4}}))
+    assert cli.main(["evaluate", "--profile", str(profile), "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"]["weights_sha256"] == sha256_file(weights) and result["model"]["model"] == tiny_model_name
+    assert result["id_classes"] == 3 and result["ood_images"] == {"flat": 3, "things": 3}
+    assert set(result["results"]["average"]) == {"neglabel", "mcm", "max_cos", "energy"}
