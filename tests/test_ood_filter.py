@@ -91,5 +91,5 @@ def test_profile_variants_extend_a_base(tmp_path):
     assert set(near.benchmark["split"]["near"]) <= set(near.benchmark["split"]["ood"])
     loop = tmp_path / "loop.json"
     loop.write_text(json.dumps({"extends": str(loop), "name": "loop"}))
-    with pytest.raises(ProfileError, match=r"extends itself; expected another profile's name$"):
+    with pytest.raises(ProfileError, match=r"^profile loop.json: extends cycle loop.json -> loop.json; "):
         load_profile(str(loop))

@@ -131,7 +131,7 @@ def test_snapshot_loading_and_its_errors(monkeypatch, tmp_path, tiny_model_name)
     profile = load_profile("emoji-tiny", {"model": {"name": tiny_model_name.replace("clip", "minilm")},
                                           "train": {"epochs": 4, "snapshot_epochs": [1, 2, 3]}})
     target = tmp_path / "m.pt"
-    monkeypatch.setattr(emoji_training, "train_emoji_model", lambda p, progress=False: target)
+    monkeypatch.setattr(emoji_training, "train_emoji_model", lambda p, progress=False, force=False: target)
     import json
     # the run saved epochs 1 and 2 only (cut short), as its manifest records
     target.with_suffix(".json").write_text(json.dumps({"snapshots": [1, 2]}))

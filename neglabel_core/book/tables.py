@@ -120,6 +120,11 @@ def method_table(emb: pipeline.Embedded, scored: pipeline.Scored, *, methods: Se
     return out[["method", "label", "ood_set", "kind", *[c for c in out.columns if c.startswith(("AUROC", "FPR95"))]]]
 
 
+def baseline_methods() -> tuple[str, ...]:
+    """The zero-shot baselines NegLabel is compared with: the registry's group ``"baselines"``."""
+    return registry.group("baselines")
+
+
 def successor_methods() -> tuple[str, ...]:
     """The successors chapter's methods, from the registry: NegLabel (the main table less the
     baselines), its successors (group ``"successors"``), then the baselines (group ``"baselines"``)."""

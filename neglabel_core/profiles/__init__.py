@@ -102,6 +102,8 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
 
 
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")  # a model.pretrained that names a local weights file
+
 # Values replaced whole by an override, never merged key by key: a split or a prompt set is one thing.
 ATOMIC_KEYS = frozenset({"split", "prompts"})
 
@@ -213,6 +215,9 @@ def _load_data(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     root = data.get("benchmark", {}).get("root") if isinstance(data.get("benchmark"), dict) else None
     if isinstance(root, str) and root and not Path(root).expanduser().is_absolute():
         data["benchmark"]["root"] = str((path.parent / root).resolve())  # relative to this file, not the working folder
+    weights = data.get("model", {}).get("pretrained") if isinstance(data.get("model"), dict) else None
+    if isinstance(weights, str) and Path(weights).suffix in WEIGHT_SUFFIXES and not Path(weights).expanduser().is_absolute():
+        data["model"]["pretrained"] = str((path.parent / weights).resolve())  # a weights file beside the profile
     if "extends" in data:
         base = data.pop("extends")
         if not isinstance(base, str) or not base:
