@@ -74,10 +74,13 @@ def test_skipped_files_are_counted(layout, caplog):
     (layout / "id" / "tabby cat" / "notes.txt").write_text("not an image")
     (layout / "id" / "tabby cat" / "empty.jpg").write_bytes(b"")
     (layout / "id" / "tabby cat" / ".DS_Store").write_bytes(b"x")
+    (layout / "ood" / "flat" / "fake.jpg").write_text("a text file named like an image")
     with caplog.at_level(logging.WARNING):
         sets = folders.load_folders(layout, _spec(layout))
-    assert len(sets.id) == 6 and sets.skipped == {"zero-byte files": 1, "files that are not images": 1}
-    assert f"skipped 1 zero-byte files, 1 files that are not images under {layout}" in caplog.text
+    assert len(sets.id) == 6 and len(sets.ood["flat"]) == 3
+    assert sets.skipped == {"zero-byte files": 1, "files that are not images": 1, "unreadable image files": 1}
+    assert f"skipped unreadable image file(s) {layout / 'ood' / 'flat' / 'fake.jpg'}" in caplog.text
+    assert f"skipped 1 zero-byte files, 1 files that are not images, 1 unreadable image files under {layout}" in caplog.text
 
 
 def test_symlink_loops_are_not_followed(layout):
@@ -225,6 +228,10 @@ def test_a_folders_copy_of_the_emoji_benchmark_gives_the_emoji_profiles_table(tm
     assert cli.main(["evaluate", "--profile", str(emoji_path), "--json", "--quiet"]) == 0
     expected = json.loads(capsys.readouterr().out)
     made = folders_from(benchmark_data(load_profile(emoji_path)), tmp_path / "bench")
+    first_class = sorted(made["id"].iterdir())[0]  # what a real folder holds besides its images: skipped, counted
+    (first_class / "notes.txt").write_text("not an image")
+    (first_class / "empty.png").write_bytes(b"")
+    (first_class / "broken.jpg").write_bytes(b"\xff\xd8 not a JPEG")
     mine = tmp_path / "mine.json"
     argv = ["init-profile", "--id", str(made["id"]), "--names", str(made["names"]), "--extends", str(emoji_path),
             "--output", str(mine)]

@@ -17,12 +17,12 @@ As data (a profile's ``benchmark`` section)::
 
 Class names come from the folder names (``golden_retriever`` -> "golden retriever") or from a
 names file (``names``: one ``folder<TAB>name`` per line, or a CSV ``folder,name``), so prompts get
-proper names. Images are found by suffix; zero-byte files and files of other kinds are skipped
-and counted (a warning); an empty class folder, an OOD folder without images, two folders
-that map to the same class name, or a names file naming a folder that is not there, are one
-:class:`~.images.DataNotFoundError` naming each, before any model runs. Links to folders are
-not followed (no loops); the images' own problems (undecodable, truncated, too large) are named
-when they are read (:func:`~.images.load_rgb`).
+proper names. Images are found by suffix; zero-byte files, files of other kinds and files whose
+header is no image's are skipped and counted (a warning naming them); an empty class folder, an
+OOD folder without images, two folders that map to the same class name, or a names file naming a
+folder that is not there, are one :class:`~.images.DataNotFoundError` naming each, before any
+model runs. Links to folders are not followed (no loops); an image that is cut short or too
+large to decode is named when it is read (:func:`~.images.load_rgb`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from PIL import Image, UnidentifiedImageError
 
 from .images import IMAGE_SUFFIXES, DataNotFoundError, ImageFiles
 
@@ -54,6 +56,7 @@ class Scan:
     images: list[Path] = field(default_factory=list)
     empty: list[Path] = field(default_factory=list)  # zero-byte files
     other: list[Path] = field(default_factory=list)  # not images by their suffix
+    unreadable: list[Path] = field(default_factory=list)  # an image suffix, but no image header Pillow knows
 
 
 def scan(folder: Path) -> Scan:
@@ -72,9 +75,22 @@ def scan(folder: Path) -> Scan:
                 continue  # a dangling link
             elif path.stat().st_size == 0:
                 out.empty.append(path)
+            elif not _has_image_header(path):
+                out.unreadable.append(path)
             else:
                 out.images.append(path)
     return out
+
+
+def _has_image_header(path: Path) -> bool:
+    """Whether Pillow recognises the file's header (reads its first bytes, decodes nothing)."""
+    try:
+        with Image.open(path):
+            return True
+    except Image.DecompressionBombError:
+        return True  # an image: refused, with its own message, when it is read
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
 
 
 def read_names(path: Path, folders: Sequence[str]) -> dict[str, str]:
@@ -136,13 +152,16 @@ def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> Fol
         raise DataNotFoundError(f"data root {str(root)!r} does not exist; expected the folder that holds the benchmark's "
                                 "id/ and OOD folders")
     problems: list[str] = []
-    skipped = {"zero-byte files": 0, "files that are not images": 0}
+    skipped = {"zero-byte files": 0, "files that are not images": 0, "unreadable image files": 0}
     concepts: dict[str, dict[str, str]] = {}
 
     def found(folder: Path) -> list[Path]:
         result = scan(folder)
         skipped["zero-byte files"] += len(result.empty)
         skipped["files that are not images"] += len(result.other)
+        skipped["unreadable image files"] += len(result.unreadable)
+        if result.unreadable:
+            log.warning("skipped unreadable image file(s) %s", ", ".join(map(str, result.unreadable[:3])))
         return result.images
 
     id_dir = _resolve(root, spec.get("id"), "benchmark.id")
