@@ -367,3 +367,17 @@ def test_a_cache_path_that_is_a_file_is_named_and_quiet_stays_quiet(tmp_path, mo
     monkeypatch.setenv("NEGLABEL_CACHE", str(mistyped / "below"))
     assert cli.main(["cache-dir"]) == 2
     assert f"{mistyped} is a file" in capsys.readouterr().err
+
+
+def test_a_cache_folder_linked_to_another_disk_is_used_not_removed(tmp_path):
+    """The owner may keep the embeddings elsewhere behind a link: entries there are read and
+    written as usual, and nothing of theirs is removed."""
+    root, disk = tmp_path / "cache", tmp_path / "big-disk" / "embeddings"
+    disk.mkdir(parents=True)
+    root.mkdir()
+    (root / "embeddings").symlink_to(disk, target_is_directory=True)
+    store = ArrayCache(root)
+    store.store({"a": 1}, np.arange(4, dtype=np.float32))
+    store.store({"a": 2}, np.ones(4, np.float32))
+    assert store.load({"a": 1}).sum() == 6 and store.load({"a": 2}).sum() == 4
+    assert len(list(disk.rglob("*.npy"))) == 2

@@ -206,7 +206,7 @@ class ArrayCache:
         key = cache_key(payload)
         folder = self.manifest_path(key).parent
         try:
-            if folder.is_symlink() or (folder.exists() and not folder.resolve().is_relative_to(self.root.resolve())):
+            if folder.is_symlink():  # a parent linked elsewhere is the owner's choice; this folder is ours
                 self._warn(folder, "a link where the cache's own folder belongs")
                 remove_path(folder)  # the link only: what it points to is not ours
             folder.mkdir(parents=True, exist_ok=True)
