@@ -1,6 +1,7 @@
 """Our NegMining against the labels the official code mined for ImageNet-1k with CLIP ViT-B/16.
 
-The list is read at test time from ../shared (or $NEGLABEL_OFFICIAL_LIST), never committed here.
+The list ships in data/official/ (copied unchanged from the official repository, Apache-2.0; its
+SHA-256 is checked here), or comes from $NEGLABEL_OFFICIAL_LIST.
 The corpus check runs anywhere WordNet is installed; the mining check needs the ViT-B-16/openai
 weights (it embeds ~71k prompts: minutes on a GPU, long on a CPU) and skips without them."""
 
@@ -16,9 +17,18 @@ from neglabel_core.profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = Path(os.environ.get("NEGLABEL_OFFICIAL_LIST")
-                or ROOT.parent / "shared" / "neglabel-official" / "selected_neg_labels_in1k_10k.txt")
+                or ROOT / "data" / "official" / "selected_neg_labels_in1k_10k.txt")
+OFFICIAL_SHA256 = "39e53cb67f07c5e540d532fc9c58c48f8a17d4d6b7c7492dc2896508e072e3e7"  # XueJiang16/NegLabel@3253db6
 needs_list = pytest.mark.skipif(not OFFICIAL.is_file(),
                                 reason=f"official list not found at {OFFICIAL} (set NEGLABEL_OFFICIAL_LIST)")
+
+
+def test_the_shipped_list_is_the_official_release():
+    from neglabel_core.files import sha256_file
+
+    shipped = ROOT / "data" / "official" / "selected_neg_labels_in1k_10k.txt"
+    assert sha256_file(shipped) == OFFICIAL_SHA256
+    assert len(read_prompt_list(shipped)) == 10499
 
 
 def test_prompt_list_parsing(tmp_path):
