@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 CACHE_ENV = "NEGLABEL_CACHE"
@@ -50,6 +51,20 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return isinstance(exc, RuntimeError) and ("unexpected pos" in str(exc) or "No space left" in str(exc))
+
+
+@contextlib.contextmanager
+def full_disk_reported(folder: os.PathLike | str, needed: int | None = None) -> Iterator[None]:
+    """Inside: a full disk (:func:`is_disk_full`) becomes one :class:`DiskFullError` naming
+    ``folder`` and the ``needed`` bytes; any other error passes through unchanged."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except (OSError, RuntimeError) as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(folder, needed, exc) from None
+        raise
 
 
 def _free_bytes(folder: os.PathLike | str) -> int | None:
@@ -176,19 +191,18 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_name(path.name), suffix=".tmp")
-    try:
-        os.fchmod(fd, file_mode())  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if is_disk_full(exc):
-            raise DiskFullError(path.parent, len(data), exc) from None
-        raise
+    with full_disk_reported(path.parent, len(data)):
+        try:
+            os.fchmod(fd, file_mode())  # mkstemp makes 0600; give the file the usual mode
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
 
 def _umask() -> int:

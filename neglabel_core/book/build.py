@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.fetch import NpmPackage, extract, npm_pack
-from ..files import DiskFullError, atomic_write_text, cache_root, is_disk_full
+from ..files import atomic_write_text, cache_root, full_disk_reported
 
 log = logging.getLogger(__name__)
 
@@ -377,13 +377,12 @@ def swap_in(source: Path, target: Path) -> None:
     old = target.with_name(f".{target.name}.pid{os.getpid()}.old")
     for leftover in (staging, old):
         shutil.rmtree(leftover, ignore_errors=True)
-    try:
-        shutil.copytree(source, staging)
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if is_disk_full(exc):
-            raise DiskFullError(target.parent, None, exc) from None
-        raise
+    with full_disk_reported(target.parent):
+        try:
+            shutil.copytree(source, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     if target.exists():
         target.replace(old)
     staging.replace(target)

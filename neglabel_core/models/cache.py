@@ -34,11 +34,10 @@ import numpy as np
 
 from ..files import (
     CacheWriteError,
-    DiskFullError,
     atomic_write_text,
     cache_root,
     file_mode,
-    is_disk_full,
+    full_disk_reported,
     remove_dead_temp_files,
     remove_path,
     sha256_file,
@@ -219,24 +218,16 @@ class ArrayCache:
         tmp = Path(tmp_name)
         needed = int(np.prod(shape)) * np.dtype(dtype).itemsize
         try:
-            try:
+            with full_disk_reported(folder, needed):
                 out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=tuple(shape))
                 # Reserve the blocks now: a memory map written on a full disk dies of SIGBUS, with no message
                 with open(tmp, "r+b") as handle:
                     os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
-            except OSError as exc:
-                if is_disk_full(exc):
-                    raise DiskFullError(folder, needed, exc) from None
-                raise
             yield out
             out.flush()
             del out
-            try:
+            with full_disk_reported(folder, needed):
                 self._commit(payload, key, tmp, tuple(shape), str(np.dtype(dtype)))
-            except OSError as exc:
-                if is_disk_full(exc) and not isinstance(exc, DiskFullError):
-                    raise DiskFullError(folder, needed, exc) from None
-                raise
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -31,7 +31,7 @@ import torch
 from .. import __version__, numerics
 from ..data import emoji
 from ..data.images import load_rgb
-from ..files import DiskFullError, atomic_write_text, cache_root, is_disk_full, sha256_file
+from ..files import atomic_write_text, cache_root, full_disk_reported, is_disk_full, sha256_file
 from ..ood.metrics import zero_shot_top1
 from ..profiles import Profile
 from .cache import StaleCacheWarning
@@ -147,14 +147,15 @@ def trained_checkpoint(profile: Profile, *, progress: bool = True, force: bool =
     try:
         return train_emoji_model(profile, progress=progress, force=force)
     except (OSError, RuntimeError) as exc:
-        if not is_disk_full(exc) or isinstance(exc, DiskFullError):
+        if not is_disk_full(exc):
             raise
         target = checkpoint_path(profile)
         for leftover in [target.with_suffix(".pt.tmp"), *target.parent.glob(f"*.{os.getpid()}.tmp")]:
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
         packaged = sum(f.stat().st_size for f in PACKAGED.glob(f"{profile.model['name']}-*.safetensors"))
-        raise DiskFullError(target.parent, packaged or None, exc) from None
+        with full_disk_reported(target.parent, packaged or None):
+            raise
 
 
 def train_emoji_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | None = None,
