@@ -103,6 +103,9 @@ def available_profiles() -> list[str]:
 
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")  # a model.pretrained that names a local weights file
+# The paths a profile file may give relative to its own folder: (section, key, whether a value is a path)
+FILE_RELATIVE = (("benchmark", "root", lambda value: True),
+                 ("model", "pretrained", lambda value: Path(value).suffix in WEIGHT_SUFFIXES))
 
 # Values replaced whole by an override, never merged key by key: a split or a prompt set is one thing.
 ATOMIC_KEYS = frozenset({"split", "prompts"})
@@ -212,12 +215,10 @@ def _load_data(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         raise ProfileError(f"profile file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} must hold a JSON object, got {type(data).__name__}")
-    root = data.get("benchmark", {}).get("root") if isinstance(data.get("benchmark"), dict) else None
-    if isinstance(root, str) and root and not Path(root).expanduser().is_absolute():
-        data["benchmark"]["root"] = str((path.parent / root).resolve())  # relative to this file, not the working folder
-    weights = data.get("model", {}).get("pretrained") if isinstance(data.get("model"), dict) else None
-    if isinstance(weights, str) and Path(weights).suffix in WEIGHT_SUFFIXES and not Path(weights).expanduser().is_absolute():
-        data["model"]["pretrained"] = str((path.parent / weights).resolve())  # a weights file beside the profile
+    for section, key, is_path in FILE_RELATIVE:  # relative to this file, not to the working folder
+        value = data[section].get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and value and is_path(value) and not Path(value).expanduser().is_absolute():
+            data[section][key] = str((path.parent / value).resolve())
     if "extends" in data:
         base = data.pop("extends")
         if not isinstance(base, str) or not base:
