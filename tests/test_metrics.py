@@ -192,3 +192,43 @@ def test_paired_difference_by_hand_and_narrower_than_unpaired():
         metrics.paired_difference(id_s, a, id_s, {"p": b["o"]})
     with pytest.raises(ValueError, match=r"^unknown metric 'AUC'; expected one of \['AUROC', 'FPR95', 'AUPR-In', 'AUPR-Out'\]$"):
         metrics.paired_difference(id_s, a, id_s, b, metric="AUC")
+
+
+def test_arm_replicates_follow_the_documented_draw():
+    # Two arms with different ID images of the same three units (arm "b" two of unit 1, one of the others),
+    # one OOD set without units. The replicate is recomputed here from the same generator: the ID
+    # units drawn from the union, then the OOD images.
+    rng = np.random.default_rng(3)
+    id_a, units_a = rng.normal(1, 1, 6), np.array([0, 0, 1, 1, 2, 2])
+    id_b, units_b = rng.normal(1, 1, 4), np.array([1, 0, 1, 2])
+    ood = rng.normal(0, 1, 5)
+    point, reps = metrics.arm_replicates({"a": (id_a, units_a, {"o": ood}), "b": (id_b, units_b, {"o": ood})},
+                                         n_bootstrap=4, seed=11)
+    assert point.loc["a", "o"] == pytest.approx(100 * metrics.auroc(id_a, ood))
+    assert point.loc["b", "average"] == pytest.approx(100 * metrics.auroc(id_b, ood))
+    draw = np.random.default_rng(11)
+    for r in range(4):
+        units = draw.integers(0, 3, 3)
+        j = draw.integers(0, 5, 5)
+        ia = np.concatenate([np.flatnonzero(units_a == u) for u in units])
+        ib = np.concatenate([np.flatnonzero(units_b == u) for u in units])
+        assert reps["o"][r, 0] == pytest.approx(100 * metrics.auroc(id_a[ia], ood[j]))
+        assert reps["o"][r, 1] == pytest.approx(100 * metrics.auroc(id_b[ib], ood[j]))
+    np.testing.assert_array_equal(reps["average"], reps["o"])
+
+
+def test_arm_replicates_of_identical_arms_differ_by_nothing():
+    rng = np.random.default_rng(0)
+    x, units, ood = rng.normal(size=20), np.arange(20) // 2, {"s": rng.normal(size=9), "t": rng.normal(size=7)}
+    _, reps = metrics.arm_replicates({"a": (x, units, ood), "b": (x.copy(), units, ood)}, n_bootstrap=30, metric="FPR95")
+    np.testing.assert_array_equal(reps["average"][:, 0], reps["average"][:, 1])
+
+
+def test_arm_replicates_errors():
+    x = np.zeros(3)
+    with pytest.raises(ValueError, match=r"arms\['a'\] has no id_units; expected one unit per ID image"):
+        metrics.arm_replicates({"a": (x, None, {"s": x})})
+    with pytest.raises(ValueError, match=r"arm 'b' scores the OOD sets \['t'\]; expected \['s'\] \(as arm 'a'\)"):
+        metrics.arm_replicates({"a": (x, [0, 1, 2], {"s": x}), "b": (x, [0, 1, 2], {"t": x})})
+    with pytest.raises(ValueError, match="unknown metric 'AUC'"):
+        metrics.arm_replicates({"a": (x, [0, 1, 2], {"s": x})}, metric="AUC")

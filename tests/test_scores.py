@@ -191,3 +191,50 @@ def test_complex_and_bool_inputs_and_tiny_tau_are_rejected():
         with pytest.raises(ValueError, match=r"^tau must lie in \[1e-06, inf\), got 1e-300: smaller temperatures overflow"):
             score(1e-300)
         assert torch.isfinite(score(1e-6)).all()  # the smallest allowed temperature still gives finite scores
+
+
+def reference_log_odds(a, b, tau, n_groups, seed):
+    """log S - log(1 - S) of the float64 reference in exact arithmetic (mpmath, 50 digits), with
+    the same groups: stays exact where S is 1 to float64's precision."""
+    import mpmath
+
+    mpmath.mp.dps = 50
+    groups = scores.group_permutation(b.shape[1], n_groups, seed).numpy()
+    out = []
+    for row_a, row_b in zip(a, b):
+        id_mass = mpmath.fsum(mpmath.exp(mpmath.mpf(float(x)) / tau) for x in row_a)
+        s = [id_mass / (id_mass + mpmath.fsum(mpmath.exp(mpmath.mpf(float(row_b[j])) / tau) for j in g)) for g in groups]
+        mean = mpmath.fsum(s) / len(s)
+        out.append(float(mpmath.log(mean) - mpmath.log(1 - mean)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("n_groups", [1, 3, 103])
+@pytest.mark.parametrize("tau", [0.01, 0.1, 1.0])
+def test_log_odds_matches_exact_reference(sims, n_groups, tau):
+    a, b = sims
+    got = scores.neglabel_log_odds(a, b, tau=tau, n_groups=n_groups, seed=7, chunk_size=5).numpy()
+    np.testing.assert_allclose(got, reference_log_odds(a, b, tau, n_groups, 7), rtol=1e-4, atol=1e-4)
+
+
+def test_log_odds_stays_exact_where_the_score_saturates():
+    # ID cosines 0.5 above every negative at tau = 0.01: S = 1 / (1 + e^-50 * M/K-ish) is 1.0 in
+    # float32 (and float64), its log-odds about 50; two such images with different margins tie in S
+    # but not in the log-odds.
+    a = np.array([[0.8, 0.1], [0.7, 0.1]], dtype=np.float32)
+    b = np.array([[0.3, 0.2, 0.25], [0.3, 0.2, 0.25]], dtype=np.float32)
+    s = scores.neglabel_score(a, b, tau=0.01, n_groups=1)
+    assert s.tolist() == [1.0, 1.0]
+    odds = scores.neglabel_log_odds(a, b, tau=0.01, n_groups=1).double().numpy()
+    # n_g = 1 by hand: LSE(a/tau) - LSE(b/tau)
+    by_hand = np.logaddexp.reduce(a.astype(np.float64) / 0.01, axis=1) - np.logaddexp.reduce(b.astype(np.float64) / 0.01, axis=1)
+    np.testing.assert_allclose(odds, by_hand, rtol=1e-5)
+    assert odds[0] > odds[1] > 35
+
+
+def test_log_odds_ranks_as_the_score_where_the_score_has_no_ties(sims):
+    a, b = sims
+    s = scores.neglabel_score(a, b, tau=0.1, n_groups=3).numpy()
+    odds = scores.neglabel_log_odds(a, b, tau=0.1, n_groups=3).numpy()
+    assert len(set(s.tolist())) == len(s)
+    np.testing.assert_array_equal(np.argsort(s), np.argsort(odds))

@@ -267,3 +267,67 @@ def paired_difference(
                           "hi": {n: np.quantile(v, 1 - alpha) for n, v in reps.items()}})
     table.index.name = "ood_set"
     return table
+
+
+def arm_replicates(
+    arms: Mapping[str, tuple[ArrayLike, Sequence, Mapping[str, ArrayLike]]],
+    *,
+    ood_units: Mapping[str, Sequence] | None = None,
+    metric: str = "AUROC",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    fpr_rule: str = "at_least",
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """One metric (percent) for several arms on one shared bootstrap, where the arms' ID images
+    may differ but share their units: e.g. the ID classes drawn in the evaluation styles and in a
+    shifted style (the same concepts, other images), each scored by several methods.
+
+    ``arms[name] = (id_scores, id_units, {ood_set: ood_scores})``; every arm scores the same OOD
+    images. Each replicate draws the ID units with replacement from the union of the arms' units
+    (each arm keeps all of *its* images of the drawn units) and one resample of each OOD set, and
+    scores every arm on it; so a difference of arms, or a difference of differences, has a paired
+    interval (take quantiles of the returned replicates).
+
+    Returns the point values (arms x OOD sets, plus ``average``, the mean over sets) and the
+    replicates ``{ood_set or "average": array (n_bootstrap, n_arms)}`` in the arms' order.
+    """
+    functions = _metric_functions(fpr_rule)
+    if metric not in functions:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {list(functions)}")
+    if not arms:
+        raise ValueError("arms is empty; expected at least one arm")
+    check_count(n_bootstrap, "n_bootstrap", low=1, high=10**7, high_name="the limit")
+    f = functions[metric]
+    names = list(arms)
+    sets = list(arms[names[0]][2])
+    if not sets:
+        raise ValueError(f"arm {names[0]!r} has no OOD sets; expected at least one")
+    id_scores, members, ood = {}, {}, {}
+    for name, (scores, units, by_set) in arms.items():
+        id_scores[name] = _scores(scores, f"arms[{name!r}] ID scores")
+        units = _check_units(units, len(id_scores[name]), f"arms[{name!r}] id_units", "its ID scores have")
+        if units is None:
+            raise ValueError(f"arms[{name!r}] has no id_units; expected one unit per ID image")
+        if list(by_set) != sets:
+            raise ValueError(f"arm {name!r} scores the OOD sets {list(by_set)}; expected {sets} (as arm {names[0]!r})")
+        order = np.argsort(units, kind="stable")
+        keys, starts = np.unique(units[order], return_index=True)
+        members[name] = dict(zip(keys.tolist(), np.split(order, starts[1:])))
+        ood[name] = {s: _scores(v, f"arms[{name!r}][{s!r}]") for s, v in by_set.items()}
+    all_units = sorted(set().union(*(m.keys() for m in members.values())))
+    empty = np.empty(0, dtype=int)
+    rng = np.random.default_rng(seed)
+    point = pd.DataFrame({s: [100 * f(id_scores[a], ood[a][s]) for a in names] for s in sets}, index=names)
+    point["average"] = point[sets].mean(axis=1)
+    reps = {s: np.empty((n_bootstrap, len(names))) for s in sets}
+    ood_members = {s: _unit_members(_check_units(None if not ood_units or s not in ood_units else ood_units[s],
+                                                 len(ood[names[0]][s]), f"ood_units[{s!r}]")) for s in sets}
+    for r in range(n_bootstrap):
+        drawn = [all_units[i] for i in rng.integers(0, len(all_units), len(all_units))]
+        id_index = {a: np.concatenate([members[a].get(u, empty) for u in drawn]) for a in names}
+        for s in sets:
+            j = _resample_index(len(ood[names[0]][s]), ood_members[s], rng)
+            reps[s][r] = [100 * f(id_scores[a][id_index[a]], ood[a][s][j]) for a in names]
+    reps["average"] = np.mean([reps[s] for s in sets], axis=0)
+    point.index.name = "arm"
+    return point, reps

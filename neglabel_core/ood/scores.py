@@ -45,6 +45,36 @@ def group_permutation(m: int, n_groups: int, seed: int = 0, *, device: str | tor
     return perm.view(n_groups, kept // n_groups)
 
 
+def _grouped_log_odds(ids: torch.Tensor, negs: torch.Tensor, *, tau: float, n_groups: int, seed: int,
+                      perm_device: str | torch.device, chunk_size: int, reduce) -> torch.Tensor:
+    """Per chunk of samples, every group's log-odds ``l_G = LSE_k(a_k/tau) - LSE_{j in G}(b_j/tau)``
+    as a ``(rows, n_groups)`` tensor, reduced to one value per sample by ``reduce``."""
+    if negs.shape[0] != ids.shape[0]:
+        raise ValueError(
+            f"id_sims and neg_sims must have one row per sample, got {ids.shape[0]} and {negs.shape[0]} rows"
+        )
+    check_tau(tau)
+    check_count(chunk_size, "chunk_size", low=1, high=2**62, high_name="the limit")
+    groups = group_permutation(negs.shape[1], n_groups, seed, device=perm_device).to(negs.device)
+    n_groups, group_size = groups.shape
+    columns = groups.flatten()
+    dtype = torch.promote_types(torch.promote_types(ids.dtype, negs.dtype), torch.float32)
+    out = torch.empty(ids.shape[0], dtype=dtype, device=ids.device)
+    buffer = torch.empty(min(chunk_size, ids.shape[0]), columns.numel(), dtype=dtype, device=negs.device)
+    for start in range(0, ids.shape[0], chunk_size):
+        a = ids[start : start + chunk_size].to(dtype)
+        rows = a.shape[0]
+        # Every group's negatives side by side, (rows, n_groups, group_size), gathered into one
+        # reused buffer; then an in-place log-sum-exp per group with its own max.
+        b = torch.index_select(negs[start : start + chunk_size].to(dtype), 1, columns, out=buffer[:rows])
+        b = b.view(rows, n_groups, group_size)
+        group_max = b.amax(dim=2, keepdim=True)
+        neg_lse = b.sub_(group_max).mul_(1.0 / tau).exp_().sum(dim=2).log_().add_(group_max.squeeze(2) / tau)
+        id_lse = torch.logsumexp(a / tau, dim=1, keepdim=True)  # (rows, 1), shared by all groups
+        out[start : start + rows] = reduce(id_lse - neg_lse)
+    return out
+
+
 def neglabel_score(
     id_sims: ArrayLike,
     neg_sims: ArrayLike,
@@ -71,33 +101,43 @@ def neglabel_score(
     the paper defines it, and offer the official variant as its own named score.
     Vectorised over groups and processed ``chunk_size`` samples at a time, so working memory
     is O(chunk_size * M) whatever N is.
+
+    In float32, S rounds to exactly 1 once every group's log-odds exceeds about 17: such images
+    tie. :func:`neglabel_log_odds` gives the same ranking without the ties.
     """
-    ids = _id_sims(id_sims)
-    negs = as_float_tensor(neg_sims, "neg_sims", ndim=2)
-    if negs.shape[0] != ids.shape[0]:
-        raise ValueError(
-            f"id_sims and neg_sims must have one row per sample, got {ids.shape[0]} and {negs.shape[0]} rows"
-        )
-    check_tau(tau)
-    check_count(chunk_size, "chunk_size", low=1, high=2**62, high_name="the limit")
-    groups = group_permutation(negs.shape[1], n_groups, seed, device=perm_device).to(negs.device)
-    n_groups, group_size = groups.shape
-    columns = groups.flatten()
-    dtype = torch.promote_types(torch.promote_types(ids.dtype, negs.dtype), torch.float32)
-    out = torch.empty(ids.shape[0], dtype=dtype, device=ids.device)
-    buffer = torch.empty(min(chunk_size, ids.shape[0]), columns.numel(), dtype=dtype, device=negs.device)
-    for start in range(0, ids.shape[0], chunk_size):
-        a = ids[start : start + chunk_size].to(dtype)
-        rows = a.shape[0]
-        # Every group's negatives side by side, (rows, n_groups, group_size), gathered into one
-        # reused buffer; then an in-place log-sum-exp per group with its own max.
-        b = torch.index_select(negs[start : start + chunk_size].to(dtype), 1, columns, out=buffer[:rows])
-        b = b.view(rows, n_groups, group_size)
-        group_max = b.amax(dim=2, keepdim=True)
-        neg_lse = b.sub_(group_max).mul_(1.0 / tau).exp_().sum(dim=2).log_().add_(group_max.squeeze(2) / tau)
-        id_lse = torch.logsumexp(a / tau, dim=1, keepdim=True)  # (rows, 1), shared by all groups
-        out[start : start + rows] = torch.sigmoid(id_lse - neg_lse).mean(dim=1)
-    return out
+    return _grouped_log_odds(_id_sims(id_sims), as_float_tensor(neg_sims, "neg_sims", ndim=2), tau=tau,
+                             n_groups=n_groups, seed=seed, perm_device=perm_device, chunk_size=chunk_size,
+                             reduce=lambda logits: torch.sigmoid(logits).mean(dim=1))
+
+
+def neglabel_log_odds(
+    id_sims: ArrayLike,
+    neg_sims: ArrayLike,
+    *,
+    tau: float = 0.01,
+    n_groups: int = 100,
+    seed: int = 0,
+    perm_device: str | torch.device = "cpu",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> torch.Tensor:
+    """The log-odds ``log S - log(1 - S)`` of :func:`neglabel_score`'s S (same groups), computed
+    without forming S, so it stays finite and exact where S rounds to 1 (or 0)::
+
+        log S     = LSE_G( log sigmoid( l_G) ) - log n_g
+        log (1-S) = LSE_G( log sigmoid(-l_G) ) - log n_g
+
+    with ``l_G`` each group's log-odds (see :func:`neglabel_score`); the ``log n_g`` cancel. For
+    ``n_groups=1`` it is ``LSE_k(a_k/tau) - LSE_j(b_j/tau)``: the energy of the ID labels minus
+    the energy of the negative labels, at NegLabel's temperature. Monotone in S, so the ranking
+    (AUROC, FPR95) is S's, except that images tied at S = 1 in float32 are told apart.
+    """
+    def reduce(logits: torch.Tensor) -> torch.Tensor:
+        logsig = torch.nn.functional.logsigmoid
+        return torch.logsumexp(logsig(logits), dim=1) - torch.logsumexp(logsig(-logits), dim=1)
+
+    return _grouped_log_odds(_id_sims(id_sims), as_float_tensor(neg_sims, "neg_sims", ndim=2), tau=tau,
+                             n_groups=n_groups, seed=seed, perm_device=perm_device, chunk_size=chunk_size,
+                             reduce=reduce)
 
 
 def official_ungrouped_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.Tensor:
