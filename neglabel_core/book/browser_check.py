@@ -1,6 +1,7 @@
 """Open every page of the built book in headless Chromium and fail on what a reader would see
-broken: an image that does not load, math left untypeset, a request leaving the machine, or a
-JavaScript error (an uncaught exception; messages a script logs to the console are not errors:
+broken: an image that does not load, math left untypeset, a request leaving the machine, an
+element wider than the content column or a cell output that scrolls sideways (a table cut at the
+right edge, a line of output running off the page), or a JavaScript error (an uncaught exception; messages a script logs to the console are not errors:
 the theme logs one on every first visit). Saves a screenshot of each page.
 
 Uses Playwright (PyPI) driving Debian's Chromium (``/usr/bin/chromium``); no browser download.
@@ -135,6 +136,7 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
                     " return !(f && f.querySelector('figcaption') && (i.getAttribute('alt') || '').trim()); }).length")
                 if uncaptioned:
                     report.problems.append(f"{uncaptioned} figure(s) without a caption or alt text")
+                report.problems += too_wide(page)
                 page.screenshot(path=report.screenshot, full_page=True)
                 if page.locator(".neglabel-explorer").count():
                     report.problems += check_explorer(page, screenshot_dir / (rel.replace("/", "__") + ".explorer"),
@@ -147,6 +149,44 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
     if problems:
         raise BrowserCheckError("browser check failed:\n" + "\n".join(problems))
     return reports
+
+
+# Elements wider than the article column, and cell outputs (or anything in one) that scroll sideways: what
+# a reader at 1280 px sees cut off. Each is described by its tag, its first words and its width.
+_TOO_WIDE_JS = """() => {
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const column = article.getBoundingClientRect();
+  const describe = el => {
+    const text = (el.innerText || el.getAttribute('aria-label') || '').replace(/\\s+/g, ' ').trim().slice(0, 60);
+    return el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : '')
+      + ' "' + text + '"';
+  };
+  const clipped = el => {
+    for (let p = el.parentElement; p && p !== article; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === 'auto' || o === 'scroll' || o === 'hidden') return true;
+    }
+    return false;
+  };
+  const out = [];
+  for (const el of article.querySelectorAll('table, img, svg, pre, .cell_output > *, .neglabel-explorer, .vega-embed')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > column.right + 2 && !clipped(el))
+      out.push('wider than the content column (' + Math.round(r.width) + ' px, column ' + Math.round(column.width) + ' px): ' + describe(el));
+  }
+  for (const el of article.querySelectorAll('.cell_output, .cell_output *')) {
+    if (el.scrollWidth > el.clientWidth + 2 && ['auto', 'scroll'].includes(getComputedStyle(el).overflowX))
+      out.push('cell output scrolls sideways (' + el.scrollWidth + ' px in ' + el.clientWidth + ' px): ' + describe(el));
+  }
+  return out;
+}"""
+
+
+def too_wide(page) -> list[str]:
+    """Everything on the page a reader would see cut at the right edge or scrolling sideways (one
+    line per element, innermost first, at most 20)."""
+    found = list(dict.fromkeys(page.evaluate(_TOO_WIDE_JS)))
+    return found[:20] + ([f"... and {len(found) - 20} more wide elements"] if len(found) > 20 else [])
 
 
 def _explorer_state(page) -> dict:
