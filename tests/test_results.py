@@ -73,7 +73,7 @@ def test_method_scores_computes_exactly_the_methods_asked_for():
     got = registry.method_scores(image, id_text, neg, params, ("max_cos", "neglabel_official_ng1"))
     assert list(got) == ["max_cos", "neglabel_official_ng1"]
     np.testing.assert_allclose(got["neglabel_official_ng1"], (image @ id_text.T).sum(1) / 0.01, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"^unknown method\(s\) \['odin'\]; expected some of \['neglabel', 'mcm', "):
+    with pytest.raises(ValueError, match=r"^unknown method\(s\) \['odin'\]; expected some of \['neglabel', 'neglabel_log_odds', 'mcm', "):
         registry.method_scores(image, id_text, neg, params, ("odin",))
     assert list(registry.method_scores(image, id_text, neg, params)) == ["neglabel", "mcm", "max_cos", "energy"]
 
@@ -86,12 +86,3 @@ def test_registry_entries():
         registry.register(registry.REGISTRY["mcm"])
     with pytest.raises(ValueError, match=r"^method 'x' needs 'stream'; expected one of \['id', 'negatives'\]$"):
         registry.register(registry.Method("x", "x", lambda *a: None, needs="stream"))
-
-
-def test_log_odds_is_monotone_and_finite_at_the_ends():
-    from neglabel_core.book import chapter
-
-    s = np.array([0.0, 0.2, 0.5, 0.999999, 1.0])
-    got = chapter.log_odds(s)
-    assert np.isfinite(got).all() and (np.diff(got) > 0).all()
-    assert got[2] == 0.0 and got[1] == pytest.approx(np.log(0.25))

@@ -18,8 +18,13 @@ GRID = {"eta": [0.05, 0.5], "m": [10, 20], "n_groups": [1, 2], "tau": [0.01, 0.1
 def test_records_are_the_pipelines_numbers(synthetic):  # noqa: F811
     emb = synthetic
     records = explorer.explorer_records(emb, GRID, methods=("neglabel", "mcm", "max_cos"))
-    n_sets = len(emb.ood_emb) + 1
-    assert len(records) == (2 * 2 * 2 * 2 + 2 + 1) * n_sets  # NegLabel's grid, MCM per tau, max cosine once
+    n_sets = len(emb.ood_emb) + 2  # each set, all pooled, their average
+    taus = explorer.method_taus(emb, GRID)  # each method's own temperatures: the grid's and the profile's own
+    assert taus["mcm"] == sorted({0.01, 0.1, emb.profile.params.get("mcm_tau", 1.0)})
+    assert len(records) == (2 * 2 * 2 * len(taus["neglabel"]) + len(taus["mcm"]) + 1) * n_sets
+    average = next(r for r in records if r["method"] == "max_cos" and r["set"] == explorer.AVERAGE)
+    per_set = [r["auroc"] for r in records if r["method"] == "max_cos" and r["set"] in emb.ood_emb]
+    assert average["auroc"] == round(float(np.mean(per_set)), 2)
     rec = next(r for r in records if r["method"] == "neglabel" and r["set"] == "B" and r["eta"] == 0.5
                and r["m"] == 10 and r["n_groups"] == 2 and r["tau"] == 0.1)
     scored = ex.score(emb, {"eta": 0.5, "m": 10, "n_groups": 2, "tau": 0.1, "pos_fraction": None}, methods=("neglabel",))
@@ -29,7 +34,7 @@ def test_records_are_the_pipelines_numbers(synthetic):  # noqa: F811
     assert sum(rec["ID"]) == pytest.approx(1, abs=1e-3) and sum(rec["OOD"]) == pytest.approx(1, abs=1e-3)
     assert rec["fpr"][0] == 0 and rec["fpr"][-1] == 1 and rec["tpr"][-1] == 1 and len(rec["x0"]) == explorer.BINS
     mcm = [r for r in records if r["method"] == "mcm" and r["set"] == explorer.POOLED]
-    assert sorted(r["tau"] for r in mcm) == [0.01, 0.1] and all(r["eta"] is None for r in mcm)
+    assert sorted(r["tau"] for r in mcm) == taus["mcm"] and all(r["eta"] is None for r in mcm)
     pooled = next(r for r in records if r["method"] == "max_cos" and r["set"] == explorer.POOLED)
     all_ood = np.concatenate([s["max_cos"] for s in ex.score(emb, methods=("max_cos",)).ood.values()])
     assert pooled["auroc"] == round(100 * metrics.auroc(ex.score(emb, methods=("max_cos",)).id["max_cos"], all_ood), 2)
@@ -43,7 +48,9 @@ def test_spec_filters_to_one_record_per_setting(synthetic):  # noqa: F811
     spec = vega.explorer_spec(records, emb, GRID)
     json.dumps(spec, allow_nan=False)  # the page gets strict JSON
     params = {p["name"]: p for p in spec["params"]}
-    assert set(params) == {"method", "ood_set", "corpus", "eta", "M", "n_g", "tau"}
+    assert set(params) == {"method", "ood_set", "corpus", "eta", "M", "n_g", "tau_neglabel", "tau_mcm", "tau_energy"}
+    p = emb.profile.params
+    assert params["tau_mcm"]["value"] == p.get("mcm_tau", 1.0) and params["tau_neglabel"]["value"] == p["tau"]
     assert params["eta"]["value"] == 0.05 and params["eta"]["bind"]["options"] == [0.05, 0.5]
     # the filter, evaluated in Python for every combination of the controls: exactly one record each
     expr = spec["transform"][0]["filter"]
@@ -51,7 +58,7 @@ def test_spec_filters_to_one_record_per_setting(synthetic):  # noqa: F811
         for eta in GRID["eta"]:
             for tau in GRID["tau"]:
                 env = {"method": method, "ood_set": "A", "corpus": "WordNet nouns", "eta": eta, "M": 10, "n_g": 1,
-                       "tau": tau}
+                       "tau_neglabel": tau, "tau_mcm": 1.0, "tau_energy": 0.01}
                 hits = [r for r in records if _filter(expr, r, env)]
                 assert len(hits) == 1, (method, eta, tau)
     html = vega.explorer_html(spec)

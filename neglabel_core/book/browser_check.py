@@ -1,7 +1,8 @@
 """Open every page of the built book in headless Chromium and fail on what a reader would see
 broken: an image that does not load, math left untypeset, a request leaving the machine, an
 element wider than the content column or a cell output that scrolls sideways (a table cut at the
-right edge, a line of output running off the page), or a JavaScript error (an uncaught exception; messages a script logs to the console are not errors:
+right edge, a line of output running off the page), or a JavaScript error (an uncaught exception;
+messages a script logs to the console are not errors:
 the theme logs one on every first visit). Saves a screenshot of each page.
 
 Uses Playwright (PyPI) driving Debian's Chromium (``/usr/bin/chromium``); no browser download.
@@ -172,7 +173,8 @@ _TOO_WIDE_JS = """() => {
   for (const el of article.querySelectorAll('table, img, svg, pre, .cell_output > *, .neglabel-explorer, .vega-embed')) {
     const r = el.getBoundingClientRect();
     if (r.width > 0 && r.right > column.right + 2 && !clipped(el))
-      out.push('wider than the content column (' + Math.round(r.width) + ' px, column ' + Math.round(column.width) + ' px): ' + describe(el));
+      out.push('wider than the content column (' + Math.round(r.width) + ' px, column ' + Math.round(column.width)
+               + ' px): ' + describe(el));
   }
   for (const el of article.querySelectorAll('.cell_output, .cell_output *')) {
     if (el.scrollWidth > el.clientWidth + 2 && ['auto', 'scroll'].includes(getComputedStyle(el).overflowX))

@@ -35,6 +35,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "07_explorer",
     "08_successors",
     "09_vlm_strength",
+    "paper_profile",
 )
 MATHJAX = NpmPackage("mathjax", "3.2.2",
                      "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==")

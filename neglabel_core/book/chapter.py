@@ -17,6 +17,28 @@ from ..profiles import Profile, available_profiles, load_profile
 
 method_label = registry.label  # a method's display name, from the registry (tables, figures)
 
+# The book's one bootstrap policy: every interval on every page resamples concepts with this many
+# replicates from this seed, so the same gap computed in two chapters prints the same interval.
+N_BOOTSTRAP = 1000
+BOOTSTRAP_SEED = 0
+
+
+def replicates(n_bootstrap: int | None) -> int:
+    """A chapter's ``n_bootstrap`` parameter: ``None`` (the default everywhere) is the book's policy
+    :data:`N_BOOTSTRAP`; a number overrides it for a quick rerun."""
+    return N_BOOTSTRAP if n_bootstrap is None else int(n_bootstrap)
+
+
+def interval(value: float, lo: float, hi: float, *, digits: int = 2, signed: bool = False) -> str:
+    """``value [lo, hi]`` as prose prints it (``signed``: with a sign, for gaps)."""
+    f = f"{{:{'+' if signed else ''}.{digits}f}}"
+    return f"{f.format(value)} [{f.format(lo)}, {f.format(hi)}]"
+
+
+def verdict_of(lo: float, hi: float) -> str:
+    """Where a paired interval lies: "clear of zero" or "includes zero"."""
+    return "clear of zero" if lo > 0 or hi < 0 else "includes zero"
+
 
 def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None, *,
          progress: bool = False) -> pipeline.Embedded:
@@ -93,14 +115,6 @@ def near_variant(profile: str | Profile) -> str | Profile | None:
     return f"{loaded.name}-near" if f"{loaded.name}-near" in available_profiles() else None
 
 
-def log_odds(scores: np.ndarray) -> np.ndarray:
-    """``log(S / (1 - S))`` for scores in [0, 1] (clipped 1e-12 from the ends): NegLabel's score
-    piles up near 1 for most images, its log-odds spread what separates them. Monotone, so ranks,
-    AUROC and FPR95 are those of the score itself."""
-    s = np.asarray(scores, dtype=np.float64)
-    return np.log(np.clip(s, 1e-12, None)) - np.log(np.clip(1 - s, 1e-12, None))
-
-
 def with_intervals(table: pd.DataFrame, metric: str = "AUROC", *, rows: str = "label", columns: str = "ood_set",
                    digits: int = 1) -> pd.DataFrame:
     """A pivot of ``metric`` as "value [lo, hi]" text (one cell per row label and column), in the
@@ -131,3 +145,31 @@ def glue(name: str, value: Any) -> None:
         nb_glue(name, int(value), display=False)
     else:
         nb_glue(name, float(value), display=False)
+
+
+def headline(average: pd.DataFrame) -> str:
+    """The main result in one sentence, from a table of the mean over OOD sets indexed by method
+    id (columns ``AUROC``, ``FPR95``): which methods NegLabel trails and which it beats, with numbers."""
+    nl = average.loc["neglabel"]
+    others = average.drop(index="neglabel")
+    ahead, behind = others[others["AUROC"] > nl["AUROC"]], others[others["AUROC"] <= nl["AUROC"]]
+
+    def names(rows: pd.DataFrame) -> str:
+        labels = [method_label(m) for m in rows.index]
+        return " and ".join(labels) if len(labels) <= 2 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+    def numbers(rows: pd.DataFrame) -> str:
+        return ", ".join(f"{method_label(m)} {r['AUROC']:.1f} / {r['FPR95']:.1f}" for m, r in rows.iterrows())
+
+    own = f"mean AUROC / FPR95 over the OOD sets {nl['AUROC']:.1f} / {nl['FPR95']:.1f}"
+    if len(ahead):
+        out = f"On this benchmark NegLabel trails {names(ahead)} ({own}; {numbers(ahead)})"
+        return out + (f", and is ahead of {names(behind)} ({numbers(behind)})." if len(behind) else ".")
+    return f"On this benchmark NegLabel has the best mean AUROC of these methods ({own}; {numbers(others)})."
+
+
+def id_top1(emb: pipeline.Embedded) -> float:
+    """Zero-shot ID top-1 (percent) of the profile's model on its ID test images."""
+    from ..ood.metrics import zero_shot_top1
+
+    return 100 * zero_shot_top1(emb.id_emb, emb.id_text, emb.data.id_images.labels)

@@ -15,6 +15,7 @@ from .. import pipeline
 from ..data import corpus as corpus_mod
 from ..ood import negmining
 from ..profiles import Profile
+from .chapter import N_BOOTSTRAP
 from .tables import average_frame, paired_gaps
 
 log = logging.getLogger(__name__)
@@ -212,3 +213,52 @@ def corpus_ablation(emb: pipeline.Embedded, extra: Mapping[str, Sequence[str]] |
         frame.insert(1, "corpus_size", len(words_corpus))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+SELECTION_RULES = ("NegMining (farthest)", "random", "reverse (nearest)", "ORACLE: OOD names")
+
+
+def selection_control(emb: pipeline.Embedded, ms: Sequence[int], *, seed: int = 0,
+                      n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
+    """Does the negatives' meaning matter? NegLabel at each M with the negatives chosen four ways
+    (the paper's NegMining ablation), all else equal (eta, tau, n_g = min(profile's, M)):
+
+    - ``NegMining (farthest)``: the M candidates of the profile's corpus with the lowest s(w);
+    - ``random``: M candidates of the same corpus drawn uniformly (``np.random.default_rng(seed)``);
+    - ``reverse (nearest)``: the M candidates with the *highest* s(w), nearest the ID labels;
+    - ``ORACLE: OOD names``: the OOD concepts' own names mined by NegMining (lowest s(w)) at the
+      same M, where the benchmark names them and M does not exceed their number (leaks the answer).
+
+    AUROC and FPR95 (mean over OOD sets) and each rule's paired gap to NegMining at the same M."""
+    p = emb.profile.params
+    scores = pipeline.candidate_scores(emb, p["eta"]).numpy()
+    order = np.argsort(scores, kind="stable")
+    names = word_list("oracle", emb=emb)
+    oracle = None
+    if names:
+        words = corpus_mod.word_list_corpus(names, name="OOD names", pos="noun")
+        oracle = (words, pipeline.embed_words(emb.profile, words))
+    rows = []
+    for m in ms:
+        if not 1 <= m <= len(order):
+            raise ValueError(f"M = {m} for the selection control; expected 1 <= M <= the corpus size {len(order):,}")
+        params = {**p, "m": m, "n_groups": min(p["n_groups"], m), "pos_fraction": None}
+        chosen = {"NegMining (farthest)": order[:m],
+                  "random": np.sort(np.random.default_rng(seed).choice(len(order), m, replace=False)),
+                  "reverse (nearest)": order[::-1][:m]}
+        arms = {rule: with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, rule))
+                for rule, idx in chosen.items()}
+        if oracle is not None and m <= len(oracle[0]):
+            arms[SELECTION_RULES[3]] = with_corpus(emb, oracle[1], oracle[0])
+        scored = {rule: pipeline.score(view, params, methods=("neglabel",)) for rule, view in arms.items()}
+        base = scored["NegMining (farthest)"]
+        for rule, s in scored.items():
+            row = {"M": m, "negatives": rule, **average_frame(s).iloc[0][["AUROC", "FPR95"]].to_dict()}
+            if rule != "NegMining (farthest)":
+                gap = paired_gaps(emb, (s, "neglabel"), (base, "neglabel"), n_bootstrap=n_bootstrap)
+                gap = gap.set_index("ood_set").loc["average"]
+                for metric in ("AUROC", "FPR95"):
+                    row.update({f"{metric} gap": gap[f"{metric} diff"], f"{metric} gap lo": gap[f"{metric} lo"],
+                                f"{metric} gap hi": gap[f"{metric} hi"]})
+            rows.append(row)
+    return pd.DataFrame(rows)

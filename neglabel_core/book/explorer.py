@@ -16,7 +16,6 @@ from tqdm.auto import tqdm
 from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
-from .chapter import log_odds
 from .corpora import corpus_view, wordnet_variants
 
 DEFAULT_GRID: dict[str, list[Any]] = {
@@ -30,6 +29,10 @@ METHODS = registry.default_methods()  # the main table's methods
 # the temperature each method reads (NegLabel's tau, MCM's mcm_tau, energy's energy_tau; max cosine has none)
 TAU_PARAM = {m: t for m in METHODS for t in registry.REGISTRY[m].params if t.endswith("tau")}
 POOLED = "all OOD sets (pooled)"
+AVERAGE = "average over the OOD sets"
+# What each method's histogram axis shows (NegLabel: its log-odds, computed stably).
+AXIS_TITLES = {"neglabel": "NegLabel: log-odds log S − log(1 − S) of its score S", "mcm": "MCM: max softmax probability",
+               "max_cos": "max cosine: largest cosine to an ID label", "energy": "energy: log Σ exp(cos / τ_E)"}
 BINS = 24
 ROC_POINTS = 41
 
@@ -55,6 +58,7 @@ def explore(emb: pipeline.Embedded, *, corpus: str | None = None, method: str = 
     if setting.get("pos_fraction") is None:
         setting["n_groups"] = min(setting["n_groups"], setting["m"])
     entry = registry.REGISTRY[method]
+    shown: tuple[np.ndarray, np.ndarray] | None = None  # what the histogram shows (NegLabel: its log-odds)
     if entry.kind == "stream" or entry.bank != "neglabel":
         scored = pipeline.score(view, setting, methods=(method,))
         id_scores, negatives = scored.id_scores(method, ood_set or "pooled"), scored.negatives
@@ -76,8 +80,14 @@ def explore(emb: pipeline.Embedded, *, corpus: str | None = None, method: str = 
         out = {name: entry.score(a, b, used).cpu().numpy() for name, (a, b) in sims.items()}
         id_scores = out.pop("ID")
         ood = out[ood_set] if ood_set else np.concatenate(list(out.values()))
+        if method == "neglabel":
+            odds = {name: registry.REGISTRY["neglabel_log_odds"].score(a, b, used).cpu().numpy() for name, (a, b) in sims.items()}
+            id_odds = odds.pop("ID")
+            shown = (id_odds, odds[ood_set] if ood_set else np.concatenate(list(odds.values())))
     rule = pipeline.fpr_rule(used)
-    return {"params": used, "id": id_scores, "ood": ood,
+    shown = shown or (id_scores, ood)
+    return {"params": used, "id": id_scores, "ood": ood, "id_shown": shown[0], "ood_shown": shown[1],
+            "axis": AXIS_TITLES.get(method, f"{registry.label(method)} score"),
             "AUROC": 100 * metrics.auroc(id_scores, ood), "FPR95": 100 * metrics.fpr_at_tpr(id_scores, ood, rule=rule),
             "mined": [view.corpus.words[i] for i in negatives[:12]]}
 
@@ -99,23 +109,40 @@ def _histogram(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, list[
 
 
 def _record(method: str, ood_set: str, setting: Mapping[str, Any], id_scores: np.ndarray, ood_scores: np.ndarray,
-            rule: str) -> dict[str, Any]:
-    on_log_odds = method == "neglabel"  # NegLabel's score piles up near 1: its log-odds separates (monotone)
-    a, b = (log_odds(id_scores), log_odds(ood_scores)) if on_log_odds else (id_scores, ood_scores)
+            rule: str, shown: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+    """One explorer record; the histograms of ``shown`` (NegLabel: its stable log-odds) or of the scores."""
+    a, b = shown if shown is not None else (id_scores, ood_scores)
     fpr, tpr = metrics.roc_curve(id_scores, ood_scores)
     grid = np.linspace(0, 1, ROC_POINTS)
     return {"method": method, "set": ood_set, **setting, **_histogram(a, b),
             "fpr": grid.round(3).tolist(), "tpr": np.round(np.interp(grid, fpr, tpr), 4).tolist(),
             "auroc": round(100 * metrics.auroc(id_scores, ood_scores), 2),
             "fpr95": round(100 * metrics.fpr_at_tpr(id_scores, ood_scores, rule=rule), 2),
-            "scale": "log-odds of the score" if on_log_odds else "score"}
+            "axis": AXIS_TITLES.get(method, f"{registry.label(method)} score")}
 
 
-def _records(method: str, setting: Mapping[str, Any], scores: Mapping[str, np.ndarray], rule: str) -> list[dict[str, Any]]:
-    """One record per OOD set and one for all OOD images pooled, from the scores of ID and every set."""
-    ood = {n: v for n, v in scores.items() if n != "ID"}
-    out = [_record(method, name, setting, scores["ID"], v, rule) for name, v in ood.items()]
-    return out + [_record(method, POOLED, setting, scores["ID"], np.concatenate(list(ood.values())), rule)]
+def _records(method: str, setting: Mapping[str, Any], scores: Mapping[str, np.ndarray], rule: str,
+             shown: Mapping[str, np.ndarray] | None = None) -> list[dict[str, Any]]:
+    """One record per OOD set, one for all OOD images pooled, and one for the average over the
+    sets (AUROC and FPR95 the mean of the sets', as the paper's tables; the ROC curve the mean TPR
+    at each FPR; the histogram that of the pooled images)."""
+    shown = shown or scores
+    ood = [n for n in scores if n != "ID"]
+    out = [_record(method, name, setting, scores["ID"], scores[name], rule, (shown["ID"], shown[name])) for name in ood]
+    pooled = _record(method, POOLED, setting, scores["ID"], np.concatenate([scores[n] for n in ood]), rule,
+                     (shown["ID"], np.concatenate([shown[n] for n in ood])))
+    average = {**pooled, "set": AVERAGE, "auroc": round(float(np.mean([r["auroc"] for r in out])), 2),
+               "fpr95": round(float(np.mean([r["fpr95"] for r in out])), 2),
+               "tpr": np.round(np.mean([r["tpr"] for r in out], axis=0), 4).tolist()}
+    return out + [pooled, average]
+
+
+def method_taus(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]]) -> dict[str, list[float]]:
+    """Each temperature-reading method's own temperature values: the grid's, plus the profile's
+    own value for that method (NegLabel's ``tau``, MCM's ``mcm_tau``, energy's ``energy_tau``)."""
+    p = emb.profile.params
+    defaults = {"tau": p["tau"], "mcm_tau": p.get("mcm_tau", 1.0), "energy_tau": p.get("energy_tau", 0.01)}
+    return {m: sorted({*map(float, grid["tau"]), float(defaults.get(t, grid["tau"][0]))}) for m, t in TAU_PARAM.items()}
 
 
 def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] | None = None,
@@ -131,15 +158,16 @@ def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] |
         raise ValueError(f"unknown corpus {unknown}; expected some of {list(variants)}")
     records = []
     rule = pipeline.fpr_rule(emb.profile.params)
+    taus = method_taus(emb, grid)
     settings: list[tuple[str, dict[str, Any]]] = []
     for method in methods:
         if method == "neglabel":
-            for eta, m, n_g, tau, corpus in itertools.product(grid["eta"], grid["m"], grid["n_groups"], grid["tau"],
+            for eta, m, n_g, tau, corpus in itertools.product(grid["eta"], grid["m"], grid["n_groups"], taus["neglabel"],
                                                               grid["corpus"]):
                 settings.append((method, {"eta": eta, "m": m, "n_groups": n_g, "tau": tau, "corpus": corpus}))
         else:
-            taus = grid["tau"] if method in TAU_PARAM else [None]
-            settings += [(method, {"eta": None, "m": None, "n_groups": None, "tau": t, "corpus": None}) for t in taus]
+            settings += [(method, {"eta": None, "m": None, "n_groups": None, "tau": t, "corpus": None})
+                         for t in taus.get(method, [None])]
     base = {**emb.profile.params, "perm_device_used": pipeline.perm_device(emb.profile.params)}
     sets = {"ID": emb.id_emb, **emb.ood_emb}
     images = {name: torch.from_numpy(np.array(x, dtype=np.float32)) for name, x in sets.items()}
@@ -148,7 +176,7 @@ def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] |
     by_bank: dict[tuple, list[dict[str, Any]]] = {}
     for setting in neglabel:  # one mining and one similarity matrix per (corpus, eta, M), reused for n_g and tau
         by_bank.setdefault((setting["corpus"], setting["eta"], setting["m"]), []).append(setting)
-    score = registry.REGISTRY["neglabel"].score
+    score, odds = registry.REGISTRY["neglabel"].score, registry.REGISTRY["neglabel_log_odds"].score
     for (corpus, eta, m), group in tqdm(list(by_bank.items()), desc="explorer grid (NegLabel)", disable=not progress):
         view = corpus_view(emb, corpus)  # kept with its mining scores per eta
         m_used = min(int(m), len(view.corpus))
@@ -158,7 +186,8 @@ def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] |
         for setting in group:
             params = {**base, "eta": eta, "m": m_used, "n_groups": min(setting["n_groups"], m_used), "tau": setting["tau"]}
             out = {name: score(id_sims[name], neg_sims[name], params).numpy() for name in sets}
-            records += _records("neglabel", setting, out, rule)
+            shown = {name: odds(id_sims[name], neg_sims[name], params).numpy() for name in sets}
+            records += _records("neglabel", setting, out, rule, shown)
     for method, setting in settings:
         if method == "neglabel":
             continue

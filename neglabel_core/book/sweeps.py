@@ -9,15 +9,25 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
-from .chapter import method_label
+from .chapter import N_BOOTSTRAP, method_label
 from .tables import evaluate_params, method_table, paired_gaps, results_table
 
 log = logging.getLogger(__name__)
+
+# The book's parameter grids: the hyperparameter chapter sweeps them and the findings chapter's
+# answers read the same sweeps, so one question gets one set of numbers.
+GRIDS: dict[str, list[Any]] = {
+    "eta": [0.01, 0.05, 0.1, 0.25, 0.5, 0.75],
+    "m": [100, 300, 1000, 3000, 10000, 30000, 100000],
+    "n_groups": [1, 10, 100, 1000],
+    "tau": [0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
+}
 
 
 def sweep(emb: pipeline.Embedded, param: str, values: Iterable[Any], *, fixed: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -47,7 +57,7 @@ def mined_overlap(emb: pipeline.Embedded, etas: Sequence[float], m: int | None =
 
 
 def seed_spread(emb: pipeline.Embedded, seeds: Iterable[int] = range(20), *, compare_with: str = "max_cos",
-                n_bootstrap: int = 1000) -> dict[str, pd.DataFrame]:
+                n_bootstrap: int = N_BOOTSTRAP) -> dict[str, pd.DataFrame]:
     """How much of a NegLabel number is the grouping draw: NegLabel on every OOD set (and their
     average) for each grouping seed, summarised as mean, std, min and max of AUROC and FPR95,
     next to the width of the bootstrap interval of the profile's seed and the paired gap to
@@ -77,20 +87,25 @@ def seed_spread(emb: pipeline.Embedded, seeds: Iterable[int] = range(20), *, com
 
 
 def seed_spread_sentences(summary: pd.DataFrame, metric: str = "AUROC", against: str = "max cosine") -> list[str]:
-    """One sentence per OOD set: is the NegLabel vs ``against`` gap larger than the spread over
-    grouping seeds (the full min-max range), and is its paired interval clear of zero?"""
+    """One sentence per OOD set: NegLabel's gap to ``against`` with its paired interval and, only
+    where that interval is clear of zero, whether the gap is larger than the spread over grouping
+    seeds (the full min-max range), i.e. whether another seed could reverse it."""
     out = []
     for values in summary.to_dict("records"):
         gap, lo, hi = values[f"{metric} gap to {against}"], values[f"{metric} gap lo"], values[f"{metric} gap hi"]
         spread = values[f"{metric} seed range"]
-        sign = "clear of zero" if lo > 0 or hi < 0 else "includes zero"
-        out.append(f"{values['ood_set']}: NegLabel {gap:+.2f} {metric} points vs {against} "
-                   f"(paired 95% interval {lo:+.2f} to {hi:+.2f}, {sign}); the {int(values['n_seeds'])} grouping seeds span "
-                   f"{spread:.2f} points, so the gap is {'larger' if abs(gap) > spread else 'not larger'} than the seed spread.")
+        head = (f"{values['ood_set']}: NegLabel {gap:+.2f} {metric} points vs {against} (paired 95% interval {lo:+.2f} "
+                f"to {hi:+.2f}); the {int(values['n_seeds'])} grouping seeds span {spread:.2f} points")
+        if lo <= 0 <= hi:
+            out.append(head + ": the gap cannot be told from zero.")
+        else:
+            out.append(head + (": the gap is clear of zero and larger than the seed spread, so no seed reverses it."
+                               if abs(gap) > spread else ": the gap is clear of zero but not larger than the seed spread."))
     return out
 
 
-def parameter_gaps(emb: pipeline.Embedded, values: Mapping[str, Iterable[Any]], *, n_bootstrap: int = 1000) -> pd.DataFrame:
+def parameter_gaps(emb: pipeline.Embedded, values: Mapping[str, Iterable[Any]], *,
+                   n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
     """NegLabel at each value of each parameter (e.g. ``{"eta": [...], "m": [...]}``) against the
     profile's own setting: the gap in AUROC and FPR95 (mean over OOD sets) with paired bootstrap
     intervals over concepts. The profile's own value, and M outside [n_groups, corpus size], are
@@ -129,7 +144,7 @@ def stream_spread(emb: pipeline.Embedded, methods: Sequence[str] = ("adaneg", "a
 
 
 def vlm_strength(emb: pipeline.Embedded, *, methods: Sequence[str] | None = None,
-                 epochs: Sequence[int] | None = None, n_bootstrap: int = 200) -> dict[str, pd.DataFrame]:
+                 epochs: Sequence[int] | None = None, n_bootstrap: int = N_BOOTSTRAP) -> dict[str, pd.DataFrame]:
     """Every method at every saved point of the one training run (:func:`pipeline.snapshot_epochs`):
     ``table`` (epoch, ID top-1 on the evaluation styles, method, set or average, AUROC/FPR95 with
     intervals) and ``gap``: NegLabel minus max cosine per OOD set and average, with paired
@@ -160,3 +175,43 @@ def domain_shift(emb: pipeline.Embedded) -> pd.DataFrame:
         frame.insert(1, "ID top-1", 100 * metrics.zero_shot_top1(vectors, emb.id_text, files.labels))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def shift_degradation(emb: pipeline.Embedded, methods: Sequence[str] | None = None, *,
+                      n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
+    """Which method degrades least when the ID images change style? For every domain-shift style
+    and method: AUROC and FPR95 (mean over the OOD sets) on the evaluation styles and on the
+    shifted ID images, the change (shifted minus evaluation) and that change minus NegLabel's,
+    each with a 95% interval from one shared bootstrap over concepts (the same concepts drawn for
+    both ID image sets, :func:`metrics.arm_replicates`), so the comparison is paired throughout."""
+    methods = tuple(registry.default_methods() if methods is None else methods)
+    rule = pipeline.fpr_rule(emb.profile.params)
+    base = pipeline.score(emb, methods=methods)
+    styles = {"evaluation styles": (base, emb.data.id_images.units)}
+    for name, files in emb.data.shift.items():
+        styles[name] = (pipeline.score(emb, id_emb=emb.shift_emb[name], methods=methods), files.units)
+    ood_units = {n: f.units for n, f in emb.data.ood.items()}
+    rows = []
+    for metric in ("AUROC", "FPR95"):
+        arms = {(style, m): (s.id[m], units, {n: base.ood[n][m] for n in base.ood})
+                for style, (s, units) in styles.items() for m in methods}
+        keys = list(arms)
+        point, reps = metrics.arm_replicates({f"{a}|{b}": v for (a, b), v in arms.items()}, ood_units=ood_units,
+                                             metric=metric, n_bootstrap=n_bootstrap, fpr_rule=rule)
+        values, boot = point["average"].to_numpy(), reps["average"]
+        col = {k: i for i, k in enumerate(keys)}
+        for style in list(styles)[1:]:
+            for m in methods:
+                change = values[col[(style, m)]] - values[col[("evaluation styles", m)]]
+                change_reps = boot[:, col[(style, m)]] - boot[:, col[("evaluation styles", m)]]
+                ref_reps = boot[:, col[(style, "neglabel")]] - boot[:, col[("evaluation styles", "neglabel")]]
+                ref = values[col[(style, "neglabel")]] - values[col[("evaluation styles", "neglabel")]]
+                rows.append({"shift": style, "method": m, "metric": metric,
+                             "evaluation styles": values[col[("evaluation styles", m)]], "shifted": values[col[(style, m)]],
+                             "change": change, "change lo": np.quantile(change_reps, 0.025),
+                             "change hi": np.quantile(change_reps, 0.975), "change minus NegLabel's": change - ref,
+                             "vs NegLabel lo": np.quantile(change_reps - ref_reps, 0.025),
+                             "vs NegLabel hi": np.quantile(change_reps - ref_reps, 0.975)})
+    out = pd.DataFrame(rows)
+    out.insert(2, "label", out["method"].map(method_label))
+    return out

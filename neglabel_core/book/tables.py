@@ -14,21 +14,23 @@ import pandas as pd
 from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
-from .chapter import log_odds, method_label
+from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, method_label
 
 
-def score_frame(scored: pipeline.Scored, *, as_log_odds: Sequence[str] = ()) -> pd.DataFrame:
-    """Long table: one row per (image, method): set ("ID" or an OOD set), score; the methods in
-    ``as_log_odds`` (e.g. ``("neglabel",)``) as :func:`log_odds` of their score."""
+def score_frame(scored: pipeline.Scored, *, log_odds: pipeline.Scored | None = None) -> pd.DataFrame:
+    """Long table: one row per (image, method): set ("ID" or an OOD set), score. With ``log_odds``
+    (the same images scored by ``"neglabel_log_odds"``), NegLabel's rows hold its log-odds
+    ``log S - log(1 - S)``, computed stably (S itself piles up at 1)."""
     rows = []
     for name, by_method in [("ID", scored.id), *scored.ood.items()]:
         for method, values in by_method.items():
-            rows.append(pd.DataFrame({"set": name, "method": method,
-                                      "score": log_odds(values) if method in as_log_odds else values}))
+            if log_odds is not None and method == "neglabel":
+                values = (log_odds.id if name == "ID" else log_odds.ood[name])["neglabel_log_odds"]
+            rows.append(pd.DataFrame({"set": name, "method": method, "score": values}))
     return pd.concat(rows, ignore_index=True)
 
 
-def results_table(emb: pipeline.Embedded, scored: pipeline.Scored, *, n_bootstrap: int = 200, seed: int = 0,
+def results_table(emb: pipeline.Embedded, scored: pipeline.Scored, *, n_bootstrap: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED,
                   fpr_rule: str | None = None) -> pd.DataFrame:
     """Per method: each OOD set, ``average`` (the mean over sets, as the paper reports) and
     ``pooled`` (all OOD images as one set, i.e. weighted by set size): AUROC, FPR95 (the
@@ -73,7 +75,7 @@ def evaluate_params(emb: pipeline.Embedded, params: Mapping[str, Any], *, id_emb
 
 
 def paired_gaps(emb: pipeline.Embedded, arm_a: tuple[pipeline.Scored, str], arm_b: tuple[pipeline.Scored, str], *,
-                n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+                n_bootstrap: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """The gap A - B in AUROC and FPR95 (percent points) between two arms, each a (scores,
     method) pair scored on the same images: two methods, or one method under two corpora, values
     of M or eta. Per OOD set and the average, with paired bootstrap intervals over concepts
@@ -95,7 +97,7 @@ def paired_gaps(emb: pipeline.Embedded, arm_a: tuple[pipeline.Scored, str], arm_
 
 
 def method_table(emb: pipeline.Embedded, scored: pipeline.Scored, *, methods: Sequence[str] | None = None,
-                 n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+                 n_bootstrap: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """Every scored method (one-score and stream methods alike) on every OOD set, their
     ``average`` (the paper's way), and where the benchmark marks near-OOD sets, ``near average``
     and ``far average``: AUROC and FPR95 in percent with 95% bootstrap intervals over concepts.
@@ -132,7 +134,7 @@ def successor_methods() -> tuple[str, ...]:
     return (*[m for m in registry.default_methods() if m not in baselines], *registry.group("successors"), *baselines)
 
 
-def successors(emb: pipeline.Embedded, *, methods: Sequence[str] | None = None, n_bootstrap: int = 200) -> dict[str, Any]:
+def successors(emb: pipeline.Embedded, *, methods: Sequence[str] | None = None, n_bootstrap: int = N_BOOTSTRAP) -> dict[str, Any]:
     """The successors chapter's table (:func:`method_table` for ``methods``, default
     :func:`successor_methods`) and what it was run with (the parameters, each bank's size)."""
     methods = successor_methods() if methods is None else methods
@@ -158,6 +160,41 @@ def paper_comparison(emb: pipeline.Embedded, scored: pipeline.Scored, paper_resu
     paper.insert(1, "OOD sets averaged", 4)
     paper.insert(2, "FPR95 rule", "closest")
     return pd.concat([ours, paper], ignore_index=True)
+
+
+# The four OOD sets of the paper's ImageNet-1k benchmark (MOS, Huang & Li, CVPR 2021): images per set.
+PAPER_OOD_SIZES = {"iNaturalist": 10000, "SUN": 10000, "Places": 10000, "Textures": 5640}
+
+
+def published_pooled(paper_results: str | Path, method: str = "NegLabel") -> dict[str, float]:
+    """What a published row would read if its four OOD sets were pooled into one (weighted by
+    :data:`PAPER_OOD_SIZES`), from its per-set numbers: exact for both metrics, since AUROC is a
+    mean over OOD images and FPR95's threshold depends on the ID images alone. Beside the
+    published ``average`` (the plain mean over sets)."""
+    paper = pd.read_csv(paper_results)
+    rows = paper[(paper["method"] == method) & paper["ood_set"].isin(list(PAPER_OOD_SIZES))].set_index("ood_set")
+    missing = [s for s in PAPER_OOD_SIZES if s not in rows.index]
+    if missing:
+        raise ValueError(f"{paper_results} has no {method!r} row for OOD set(s) {missing}; "
+                         f"expected all of {list(PAPER_OOD_SIZES)}")
+    weights = pd.Series(PAPER_OOD_SIZES, dtype=float)
+    average = paper[(paper["method"] == method) & (paper["ood_set"] == "average")].iloc[0]
+    return {f"pooled {m}": float((rows[m] * weights).sum() / weights.sum()) for m in ("FPR95", "AUROC")} | {
+        f"average {m}": float(average[m]) for m in ("FPR95", "AUROC")}
+
+
+def equal_bank_gap(emb: pipeline.Embedded, run: Mapping[str, Any], method: str = "csp", *,
+                   n_bootstrap: int = N_BOOTSTRAP) -> dict[str, Any]:
+    """A method with its own bank (CSP) against NegLabel mined at the *same* M (the bank's size,
+    the lowest M candidates whatever the profile's rule), paired: so a gain cannot come from the
+    bank's size alone. ``run`` is :func:`successors`' result. Returns ``m``, the gaps (per OOD set
+    and average) and NegLabel's table at that M."""
+    m = run["banks"][method]
+    params = {"m": m, "pos_fraction": None, "n_groups": min(emb.profile.params["n_groups"], m)}
+    at_m = pipeline.score(emb, params, methods=("neglabel",))
+    gaps = paired_gaps(emb, (run["scored"], method), (at_m, "neglabel"), n_bootstrap=n_bootstrap)
+    return {"m": m, "gaps": gaps, "scored": at_m,
+            "table": method_table(emb, at_m, n_bootstrap=n_bootstrap).assign(label=f"NegLabel, M = {m:,}")}
 
 
 def published(paper_results: str | Path, methods: Sequence[str]) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import pipeline
 from .chapter import method_label
-from .explorer import DEFAULT_GRID, METHODS, POOLED
+from .explorer import AVERAGE, DEFAULT_GRID, METHODS, POOLED, TAU_PARAM, method_taus
 
 VEGA_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
 
@@ -27,26 +27,30 @@ def _select(name: str, label: str, options: Sequence[Any], value: Any, labels: S
 
 def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
                   grid: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
-    """The Vega-Lite spec: controls for method, OOD set, corpus, eta, M, n_g and tau (the
-    profile's values where on the grid), the ID and OOD score histograms, the ROC curve and the
-    AUROC/FPR95 line, all filtered to the chosen setting in the page."""
+    """The Vega-Lite spec: controls for method, OOD set (each, all pooled, or the average over
+    them), corpus, eta, M, n_g and one temperature per method that reads one (each starting at
+    the profile's own value), the ID and OOD score histograms (the axis named per method), the
+    ROC curve and the AUROC/FPR95 line, all filtered to the chosen setting in the page."""
     grid = {**DEFAULT_GRID, **(grid or {})}
     p = emb.profile.params
 
     def near(values: Sequence[Any], target: Any) -> Any:
         return min(values, key=lambda v: abs(np.log(v) - np.log(target))) if target else values[0]
 
-    sets = [*emb.ood_emb, POOLED]
+    sets = [*emb.ood_emb, POOLED, AVERAGE]
+    taus = method_taus(emb, grid)
+    own = {"tau": p["tau"], "mcm_tau": p.get("mcm_tau", 1.0), "energy_tau": p.get("energy_tau", 0.01)}
     params = [
         _select("method", "method", list(METHODS), "neglabel", [method_label(m) for m in METHODS]),
-        _select("ood_set", "OOD set", sets, POOLED),
+        _select("ood_set", "OOD set", sets, AVERAGE),
         _select("corpus", "corpus (NegLabel)", grid["corpus"], grid["corpus"][0]),
         _select("eta", "eta (NegLabel)", grid["eta"], near(grid["eta"], p["eta"])),
         _select("M", "M (NegLabel)", grid["m"], near(grid["m"], p["m"])),
         _select("n_g", "n_g (NegLabel)", grid["n_groups"], near(grid["n_groups"], p["n_groups"])),
-        _select("tau", "temperature (NegLabel, MCM, energy)", grid["tau"], near(grid["tau"], p["tau"])),
+        *[_select(f"tau_{m}", f"τ ({method_label(m)})", taus[m], float(own[t])) for m, t in TAU_PARAM.items()],
     ]
-    chosen = ("datum.method == method && datum.set == ood_set && (datum.tau == null || datum.tau == tau) && "
+    own_tau = " || ".join(f"(datum.method == '{m}' && datum.tau == tau_{m})" for m in TAU_PARAM)
+    chosen = (f"datum.method == method && datum.set == ood_set && (datum.tau == null || {own_tau}) && "
               "(datum.method != 'neglabel' || (datum.eta == eta && datum.m == M && datum.n_groups == n_g && "
               "datum.corpus == corpus))")
     histogram = {
@@ -54,7 +58,7 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
         "transform": [{"flatten": ["x0", "x1", "ID", "OOD"]}, {"fold": ["ID", "OOD"], "as": ["images", "fraction"]}],
         "mark": {"type": "bar", "opacity": 0.55, "binSpacing": 0},
         "encoding": {
-            "x": {"field": "x0", "type": "quantitative", "title": "score (NegLabel: its log-odds)", "scale": {"zero": False}},
+            "x": {"field": "x0", "type": "quantitative", "title": "score (what it is: the line below)", "scale": {"zero": False}},
             "x2": {"field": "x1"},
             "y": {"field": "fraction", "type": "quantitative", "stack": None, "title": "fraction of the images"},
             "y2": {"datum": 0},
@@ -79,11 +83,14 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
         "transform": [{"calculate": "'AUROC ' + format(datum.auroc, '.2f') + ' %   ·   FPR95 ' + "
                                     "format(datum.fpr95, '.2f') + ' %   (' + datum.set + ')'", "as": "summary"}],
     }
+    axis = {"width": 500, "height": 18, "mark": {"type": "text", "align": "left", "fontSize": 12, "x": 0},
+            "encoding": {"text": {"field": "axis_line"}},
+            "transform": [{"calculate": "'histogram axis: ' + datum.axis", "as": "axis_line"}]}
     return {
         "data": {"values": list(records)},
         "params": params,
         "transform": [{"filter": chosen}],
-        "vconcat": [summary, {"hconcat": [histogram, roc]}],
+        "vconcat": [summary, {"hconcat": [histogram, roc]}, axis],
         "config": {"view": {"stroke": None}, "font": "sans-serif"},
     }
 
