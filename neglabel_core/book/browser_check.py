@@ -177,7 +177,7 @@ _TOO_WIDE_JS = """() => {
                + ' px): ' + describe(el));
   }
   for (const el of article.querySelectorAll('.cell_output, .cell_output *')) {
-    if (el.scrollWidth > el.clientWidth + 2 && ['auto', 'scroll'].includes(getComputedStyle(el).overflowX))
+    if (el.scrollWidth > el.clientWidth + 2 && ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX))
       out.push('cell output scrolls sideways (' + el.scrollWidth + ' px in ' + el.clientWidth + ' px): ' + describe(el));
   }
   return out;

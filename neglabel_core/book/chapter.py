@@ -127,6 +127,16 @@ def with_intervals(table: pd.DataFrame, metric: str = "AUROC", *, rows: str = "l
         index=None, columns=f"{metric} (%) [95% interval]")
 
 
+def glue_text(name: str, text: str) -> None:
+    """Glue ``text`` as plain text, for ``{glue:text}`page.ipynb::name``` on *another* page (myst-nb
+    pastes Markdown only within its own page). Outside a notebook build it does nothing."""
+    try:
+        from myst_nb import glue as nb_glue
+    except ImportError:
+        return
+    nb_glue(name, str(text), display=False)
+
+
 def glue(name: str, value: Any) -> None:
     """Glue ``value`` for the chapter's prose (myst-nb ``glue``, not displayed): a number as a
     plain Python number (so ``{glue:text}`name:.2f``` can format it), text as Markdown (for

@@ -1,0 +1,157 @@
+"""The reviewer's controls, on synthetic embeddings with concept units: the energy decomposition of
+NegLabel, the selection control at equal M, the shift degradation on one shared bootstrap, the
+equal-bank comparison, the published pooled numbers and the book's sentences about them."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from neglabel_core import pipeline
+from neglabel_core.book import anatomy, chapter, corpora, sweeps, tables
+from neglabel_core.ood import metrics, negmining, scores
+
+from .test_successors import synthetic  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def units_emb(synthetic):  # noqa: F811
+    """The synthetic embeddings with a benchmark's bookkeeping: two images per concept, no names,
+    and one shifted style (the ID images moved by noise)."""
+    emb = synthetic
+    rng = np.random.default_rng(5)
+    n_id = len(emb.id_emb)
+    files = lambda n, prefix: SimpleNamespace(units=[f"{prefix}{i // 2}" for i in range(n)], labels=[0] * n,  # noqa: E731
+                                              paths=[""] * n, name=prefix)
+    shifted = emb.id_emb + 0.3 * rng.normal(size=emb.id_emb.shape).astype(np.float32)
+    shifted /= np.linalg.norm(shifted, axis=1, keepdims=True)
+    data = SimpleNamespace(id_images=files(n_id, "id"), ood={n: files(len(x), n) for n, x in emb.ood_emb.items()},
+                           shift={"noisy": files(n_id, "id")}, concepts={}, near=[], class_names=[f"c{i}" for i in range(5)],
+                           removed={})
+    return dataclasses.replace(emb, data=data, shift_emb={"noisy": shifted.astype(np.float32)})
+
+
+def test_spearman_by_hand():
+    # ranks (1, 2, 3) against (1, 3, 2): 1 - 6 * (0 + 1 + 1) / (3 * 8) = 0.5
+    assert anatomy.spearman(np.array([0.1, 0.2, 0.3]), np.array([5.0, 9.0, 7.0])) == pytest.approx(0.5)
+    assert anatomy.spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+
+
+def test_decomposition_is_energy_minus_the_negative_energy(units_emb):
+    emb = units_emb
+    parts = anatomy.decomposition(emb).set_index("OOD set")
+    shares = parts["share of var(l): ID term"] + parts["share of var(l): negative term"]
+    np.testing.assert_allclose(shares, 1.0, atol=1e-9)
+    p = emb.profile.params
+    negatives = pipeline.mine(emb, eta=p["eta"], m=p["m"])
+    neg_text = torch.from_numpy(np.asarray(emb.corpus_emb)[negatives])
+    id_t = torch.from_numpy(np.asarray(emb.id_text))
+
+    def odds(x):  # the registry's stable log-odds at n_g = 1, an independent path
+        x = torch.from_numpy(np.asarray(x))
+        return scores.neglabel_log_odds(x @ id_t.T, x @ neg_text.T, tau=p["tau"], n_groups=1).numpy()
+
+    def energy(x):
+        return scores.energy_score(torch.from_numpy(np.asarray(x)) @ id_t.T, tau=p["tau"]).numpy()
+
+    for name, x in emb.ood_emb.items():
+        assert parts.loc[name, "AUROC of l (n_g = 1)"] == pytest.approx(100 * metrics.auroc(odds(emb.id_emb), odds(x)), abs=1e-6)
+        expected = 100 * metrics.auroc(energy(emb.id_emb), energy(x))
+        assert parts.loc[name, "AUROC of E_id alone"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_rank_correlations_and_firing_labels(units_emb):
+    emb = units_emb
+    scored = pipeline.score(emb)
+    rho = anatomy.rank_correlations(scored).set_index("OOD set")
+    x = np.concatenate([scored.id["neglabel"], scored.ood["A"]["neglabel"]])
+    y = np.concatenate([scored.id["energy"], scored.ood["A"]["energy"]])
+    assert rho.loc["A", "energy"] == pytest.approx(pd.Series(x).corr(pd.Series(y), method="spearman"))
+    fired = anatomy.firing_negatives(emb, scored, top=3)
+    threshold = np.quantile(scored.id["neglabel"], 0.05)
+    rejected = int((scored.id["neglabel"] < threshold).sum())
+    assert fired.loc[fired["images"] == "ID rejected as OOD", "n images"].iloc[0] == rejected
+    assert set(fired["negative label"]) <= {emb.corpus.words[i] for i in scored.negatives}
+    assert (fired.groupby("images")["share (%)"].sum() <= 100 + 1e-9).all()
+
+
+def test_selection_control_scores_each_rule_at_equal_m(units_emb):
+    emb = units_emb
+    out = corpora.selection_control(emb, [10, 30], n_bootstrap=20).set_index(["M", "negatives"])
+    assert sorted(set(out.index.get_level_values("negatives"))) == sorted(corpora.SELECTION_RULES[:3])  # no names: no oracle
+    p = {**emb.profile.params, "pos_fraction": None}
+    s = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=p["eta"]).numpy()
+    for rule, idx in (("NegMining (farthest)", np.argsort(s, kind="stable")[:10]),
+                      ("reverse (nearest)", np.argsort(s, kind="stable")[::-1][:10])):
+        view = corpora.with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, rule))
+        expected = tables.evaluate_params(view, {**p, "m": 10, "n_groups": min(p["n_groups"], 10)}, methods=("neglabel",))
+        assert out.loc[(10, rule), "AUROC"] == pytest.approx(expected["AUROC"].iloc[0])
+    assert np.isnan(out.loc[(10, "NegMining (farthest)"), "AUROC gap"])
+    gap = out.loc[(10, "reverse (nearest)")]
+    assert gap["AUROC gap"] == pytest.approx(gap["AUROC"] - out.loc[(10, "NegMining (farthest)"), "AUROC"])
+    with pytest.raises(ValueError, match=r"^M = 61 for the selection control; expected 1 <= M <= the corpus size 60$"):
+        corpora.selection_control(emb, [61])
+
+
+def test_shift_degradation_is_paired(units_emb):
+    emb = units_emb
+    out = sweeps.shift_degradation(emb, n_bootstrap=30)
+    auroc = out[out["metric"] == "AUROC"].set_index("method")
+    base = tables.evaluate_params(emb, emb.profile.params).set_index("method")
+    shifted = tables.evaluate_params(emb, emb.profile.params, id_emb=emb.shift_emb["noisy"]).set_index("method")
+    for m in auroc.index:
+        assert auroc.loc[m, "change"] == pytest.approx(shifted.loc[m, "AUROC"] - base.loc[m, "AUROC"])
+        assert auroc.loc[m, "change lo"] <= auroc.loc[m, "change hi"]
+    assert (auroc.loc["neglabel", ["change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]] == 0).all()
+    same = dataclasses.replace(emb, shift_emb={"noisy": emb.id_emb})  # no shift at all: no change, in every replicate
+    still = sweeps.shift_degradation(same, n_bootstrap=10)
+    assert (still[["change", "change lo", "change hi"]].abs() < 1e-9).all().all()
+
+
+def test_equal_bank_gap_mines_negLabel_at_the_banks_size(units_emb):
+    emb = units_emb
+    run = {"scored": pipeline.score(emb, {"m": 15, "pos_fraction": None}, methods=("neglabel",)), "banks": {"neglabel": 15}}
+    out = tables.equal_bank_gap(emb, run, "neglabel", n_bootstrap=10)
+    assert out["m"] == 15 and out["scored"].params["m"] == 15
+    avg = out["gaps"].set_index("ood_set").loc["average"]
+    assert (avg[["AUROC diff", "AUROC lo", "AUROC hi"]] == 0).all()  # the same method at the same M: nothing between them
+
+
+def test_published_pooled_is_the_size_weighted_mean():
+    got = tables.published_pooled("data/paper_results.csv", "NegLabel")
+    # the paper's per-set NegLabel FPR95 (iNaturalist, SUN, Places, Textures) by hand, weighted by 10,000/10,000/10,000/5,640
+    expected = (1.91 * 10000 + 20.53 * 10000 + 35.59 * 10000 + 43.56 * 5640) / 35640
+    assert got["pooled FPR95"] == pytest.approx(expected) and got["average FPR95"] == 25.40
+    with pytest.raises(ValueError, match=r"has no 'AdaNeg \(task-adaptive, official log\)' row for OOD set\(s\) "
+                                         r"\['iNaturalist', 'SUN', 'Places', 'Textures'\]"):
+        tables.published_pooled("data/paper_results.csv", "AdaNeg (task-adaptive, official log)")
+
+
+def test_headline_names_who_leads():
+    trails = pd.DataFrame({"AUROC": [90.0, 84.4, 91.2, 91.4], "FPR95": [44.9, 65.2, 38.9, 38.4]},
+                          index=["neglabel", "mcm", "max_cos", "energy"])
+    assert chapter.headline(trails) == ("On this benchmark NegLabel trails max cosine and energy (mean AUROC / FPR95 over the "
+                                        "OOD sets 90.0 / 44.9; max cosine 91.2 / 38.9, energy 91.4 / 38.4), and is ahead of "
+                                        "MCM (MCM 84.4 / 65.2).")
+    leads = trails.assign(AUROC=[95.0, 84.4, 91.2, 91.4])
+    assert chapter.headline(leads).startswith("On this benchmark NegLabel has the best mean AUROC of these methods (")
+
+
+def test_seed_sentences_say_zero_before_spread():
+    row = {"ood_set": "A", "AUROC gap to max cosine": -0.3, "AUROC gap lo": -0.9, "AUROC gap hi": 0.2,
+           "AUROC seed range": 0.05, "n_seeds": 20}
+    clear = {**row, "ood_set": "B", "AUROC gap to max cosine": -1.2, "AUROC gap lo": -1.7, "AUROC gap hi": -0.6}
+    a, b = sweeps.seed_spread_sentences(pd.DataFrame([row, clear]))
+    assert a.endswith("the gap cannot be told from zero.") and "seed spread" not in a.split(":")[-1]
+    assert b.endswith("the gap is clear of zero and larger than the seed spread, so no seed reverses it.")
+
+
+def test_book_policy_and_intervals():
+    assert chapter.replicates(None) == chapter.N_BOOTSTRAP and chapter.replicates(20) == 20
+    assert chapter.interval(-1.154, -1.681, -0.586, signed=True) == "-1.15 [-1.68, -0.59]"
+    assert chapter.verdict_of(-1.7, -0.6) == "clear of zero" and chapter.verdict_of(-0.9, 0.2) == "includes zero"
