@@ -215,7 +215,7 @@ def check_explorer(page, shot_prefix: Path, timeout_ms: int = 30000) -> list[str
         problems.append("explorer: no AUROC/FPR95 line is shown")
     selects = page.locator(".neglabel-explorer .vega-bind select")
     names = [page.locator(".neglabel-explorer .vega-bind-name").nth(i).inner_text().strip() for i in range(selects.count())]
-    for label, choose in (("eta", 0), ("method", 2)):
+    for label, choose in (("η", 0), ("method", 2)):
         index = next((i for i, n in enumerate(names) if n.startswith(label)), None)
         if index is None:
             problems.append(f"explorer: no {label} control (controls: {names})")

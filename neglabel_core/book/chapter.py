@@ -32,6 +32,7 @@ def replicates(n_bootstrap: int | None) -> int:
 def interval(value: float, lo: float, hi: float, *, digits: int = 2, signed: bool = False) -> str:
     """``value [lo, hi]`` as prose prints it (``signed``: with a sign, for gaps)."""
     f = f"{{:{'+' if signed else ''}.{digits}f}}"
+    value, lo, hi = (round(float(v), digits) + 0.0 for v in (value, lo, hi))  # + 0.0: no "-0.00"
     return f"{f.format(value)} [{f.format(lo)}, {f.format(hi)}]"
 
 

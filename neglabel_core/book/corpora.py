@@ -181,7 +181,8 @@ def corpus_ablation(emb: pipeline.Embedded, extra: Mapping[str, Sequence[str]] |
     """NegLabel (and, for reference, max cosine) with the negatives mined from each corpus:
     the WordNet variants (from the profile's cached corpus embedding) and word lists in
     ``extra`` (embedded with the profile's noun prompt, cached). M is capped at a tenth of small
-    corpora (mining all of a corpus selects nothing). AUROC and FPR95 are the mean over the OOD
+    corpora (mining all of a corpus selects nothing), rounded down to a multiple of n_g (grouping
+    drops the remainder, so the M in the table is the M scored). AUROC and FPR95 are the mean over the OOD
     sets. With ``n_bootstrap``, NegLabel's rows also get the gap to the profile's own corpus mined
     at the same M (``AUROC gap``, ``FPR95 gap``) with paired bootstrap intervals over concepts."""
     frames = []
@@ -197,8 +198,9 @@ def corpus_ablation(emb: pipeline.Embedded, extra: Mapping[str, Sequence[str]] |
     reference: dict[int, pipeline.Scored] = {}  # the profile's corpus, mined at each M used
     for name, (words_corpus, vectors) in variants.items():
         m_used = min(m, max(1, len(words_corpus) // 10)) if len(words_corpus) < 10 * m else m
-        params = {**emb.profile.params, "m": m_used, "n_groups": min(emb.profile.params["n_groups"], m_used),
-                  "pos_fraction": None}  # every corpus mines the same M
+        n_groups = min(emb.profile.params["n_groups"], m_used)
+        m_used -= m_used % n_groups  # grouping drops M mod n_g labels: the M reported is the M scored
+        params = {**emb.profile.params, "m": m_used, "n_groups": n_groups, "pos_fraction": None}  # every corpus mines the same M
         scored = pipeline.score(with_corpus(emb, vectors, words_corpus), params, methods=("neglabel", "max_cos"))
         frame = average_frame(scored)
         if n_bootstrap:

@@ -44,7 +44,7 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
         _select("method", "method", list(METHODS), "neglabel", [method_label(m) for m in METHODS]),
         _select("ood_set", "OOD set", sets, AVERAGE),
         _select("corpus", "corpus (NegLabel)", grid["corpus"], grid["corpus"][0]),
-        _select("eta", "eta (NegLabel)", grid["eta"], near(grid["eta"], p["eta"])),
+        _select("eta", "η (NegLabel)", grid["eta"], near(grid["eta"], p["eta"])),
         _select("M", "M (NegLabel)", grid["m"], near(grid["m"], p["m"])),
         _select("n_g", "n_g (NegLabel)", grid["n_groups"], near(grid["n_groups"], p["n_groups"])),
         *[_select(f"tau_{m}", f"τ ({method_label(m)})", taus[m], float(own[t])) for m, t in TAU_PARAM.items()],
@@ -58,7 +58,7 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
         "transform": [{"flatten": ["x0", "x1", "ID", "OOD"]}, {"fold": ["ID", "OOD"], "as": ["images", "fraction"]}],
         "mark": {"type": "bar", "opacity": 0.55, "binSpacing": 0},
         "encoding": {
-            "x": {"field": "x0", "type": "quantitative", "title": "score (what it is: the line below)", "scale": {"zero": False}},
+            "x": {"field": "x0", "type": "quantitative", "title": "score", "scale": {"zero": False}},
             "x2": {"field": "x1"},
             "y": {"field": "fraction", "type": "quantitative", "stack": None, "title": "fraction of the images"},
             "y2": {"datum": 0},
@@ -83,9 +83,11 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
         "transform": [{"calculate": "'AUROC ' + format(datum.auroc, '.2f') + ' %   ·   FPR95 ' + "
                                     "format(datum.fpr95, '.2f') + ' %   (' + datum.set + ')'", "as": "summary"}],
     }
-    axis = {"width": 500, "height": 18, "mark": {"type": "text", "align": "left", "fontSize": 12, "x": 0},
+    axis = {"width": 600, "height": 18, "mark": {"type": "text", "align": "left", "fontSize": 12, "x": 0},
             "encoding": {"text": {"field": "axis_line"}},
-            "transform": [{"calculate": "'histogram axis: ' + datum.axis", "as": "axis_line"}]}
+            "transform": [{"calculate": "'histogram axis: ' + datum.axis + ' (the end bins also hold the 0.5% most extreme "
+                                    "scores on each side)' + (datum.set == '" + AVERAGE + "' ? ' · average: AUROC and FPR95 the "
+                                    "mean of the sets, ROC the mean TPR, histogram all OOD images' : '')", "as": "axis_line"}]}
     return {
         "data": {"values": list(records)},
         "params": params,
