@@ -83,16 +83,19 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
         "transform": [{"calculate": "'AUROC ' + format(datum.auroc, '.2f') + ' %   ·   FPR95 ' + "
                                     "format(datum.fpr95, '.2f') + ' %   (' + datum.set + ')'", "as": "summary"}],
     }
-    axis = {"width": 600, "height": 18, "mark": {"type": "text", "align": "left", "fontSize": 12, "x": 0},
-            "encoding": {"text": {"field": "axis_line"}},
-            "transform": [{"calculate": "'histogram axis: ' + datum.axis + ' (the end bins also hold the 0.5% most extreme "
-                                    "scores on each side)' + (datum.set == '" + AVERAGE + "' ? ' · average: AUROC and FPR95 the "
-                                    "mean of the sets, ROC the mean TPR, histogram all OOD images' : '')", "as": "axis_line"}]}
+    # three short lines (a Vega text mark does not wrap: a long line would widen the page)
+    notes = {"width": 480, "height": 46,
+             "mark": {"type": "text", "align": "left", "baseline": "top", "fontSize": 12, "x": 0, "y": 0,
+                      "lineBreak": "|"},
+             "encoding": {"text": {"field": "notes"}},
+             "transform": [{"calculate": "'histogram axis: ' + datum.axis + '|end bins: also the 0.5% most extreme scores "
+                                         "on each side' + (datum.set == '" + AVERAGE + "' ? '|average: AUROC, FPR95 and ROC "
+                                         "are means over the sets; the histogram pools them' : '')", "as": "notes"}]}
     return {
         "data": {"values": list(records)},
         "params": params,
         "transform": [{"filter": chosen}],
-        "vconcat": [summary, {"hconcat": [histogram, roc]}, axis],
+        "vconcat": [summary, {"hconcat": [histogram, roc]}, notes],
         "config": {"view": {"stroke": None}, "font": "sans-serif"},
     }
 
