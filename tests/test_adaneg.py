@@ -171,3 +171,15 @@ def test_dimension_mismatch_is_named():
     rng = np.random.default_rng(6)
     with pytest.raises(ValueError, match="embedding dimensions differ: images 6, ID text 5, negative text 6"):
         adaneg.adaneg_stream(unit(rng, 4, 6), unit(rng, 3, 5), unit(rng, 8, 6))
+
+
+def test_eviction_ties_replace_the_last_row_as_the_official_sort():
+    # Two stored images with bit-identical entropies 0.7 (rows 1 and 2) and a lower one (row 3): the
+    # official torch.sort(entropies)[1][-1] replaces the later of the tied rows (row 2), not the first.
+    mem = adaneg.AdaNegMemory.start(torch.eye(3, 4)[:1], length=4)
+    f = torch.eye(4)
+    assert [mem.write(0, f[i], h) for i, h in ((1, 0.7), (2, 0.7), (3, 0.2))] == ["stored"] * 3
+    assert mem.write(0, f[0], 0.1) == "replaced"
+    assert mem.entropies[0].tolist() == pytest.approx([0.0, 0.7, 0.1, 0.2, 0.0])
+    torch.testing.assert_close(mem.rows[0, 2], f[0])
+    assert mem.write(0, f[0], 0.05) == "replaced" and mem.entropies[0, 1].item() == pytest.approx(0.05)

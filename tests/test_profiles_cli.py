@@ -55,8 +55,9 @@ def test_emoji_clip_fails_fast_offline(monkeypatch, tmp_path):
     assert time.monotonic() - start < 60
 
 
-ALLOWED_PARAMS = ("['adaneg_batch_size', 'adaneg_beta', 'adaneg_gamma', 'adaneg_gap', 'adaneg_lambda', "
-                  "'adaneg_memory_length', 'adaneg_n_groups', 'csp_fraction', 'energy_tau', 'eta', 'fpr_rule', 'm', "
+ALLOWED_PARAMS = ("['adaneg_bank', 'adaneg_batch_size', 'adaneg_beta', 'adaneg_gamma', 'adaneg_gap', 'adaneg_lambda', "
+                  "'adaneg_logit_scale', 'adaneg_m', 'adaneg_memory_length', 'adaneg_n_groups', 'adaneg_prompts', "
+                  "'adaneg_seed', 'csp_fraction', 'energy_tau', 'eta', 'fpr_rule', 'm', "
                   "'mcm_tau', 'n_groups', 'perm_device', 'pos_fraction', 'seed', 'stream_seed', 'tau']")
 
 

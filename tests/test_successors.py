@@ -97,7 +97,7 @@ def test_stream_methods_score_each_set_in_its_own_shuffled_stream(synthetic):
     out = ex.results(scored)
     for name in emb.ood_emb:
         id_s, ood_s = registry.stream_scores("adaneg", emb.id_emb, emb.ood_emb[name], emb.id_text,
-                                       emb.corpus_emb[scored.negatives], scored.params)
+                                       scored.banks["adaneg"].emb, scored.params)  # AdaNeg's own bank
         np.testing.assert_array_equal(scored.stream["adaneg"][name][0], id_s)
         assert out[name]["adaneg"]["auroc"] == 100 * metrics.auroc(id_s, ood_s)
     # ID is scored anew in every stream: its scores depend on the OOD images beside it
@@ -124,7 +124,7 @@ def test_stream_methods_are_not_per_image_scores_and_the_registry_checks_kinds()
         registry.method_scores(x, t, n, {"tau": 0.01, "seed": 0}, ("max_cos", "adaneg"))
     with pytest.raises(ValueError, match=r"^method 'y' has kind 'online'; expected one of \['scores', 'stream'\]$"):
         registry.register(registry.Method("y", "y", lambda *a: None, kind="online"))
-    with pytest.raises(ValueError, match=r"^method 'z' reads bank 'mine'; expected one of \['neglabel', 'csp'\]$"):
+    with pytest.raises(ValueError, match=r"^method 'z' reads bank 'mine'; expected one of \['neglabel', 'csp', 'adaneg'\]$"):
         registry.register(registry.Method("z", "z", lambda *a: None, bank="mine"))
     assert registry.is_stream("adaneg") and not registry.is_stream("csp")
     assert "csp" not in registry.default_methods() and "adaneg" not in registry.default_methods()
@@ -143,3 +143,46 @@ def test_summarize_with_id_scores_per_set():
     with pytest.raises(ValueError,
                        match=r"^id_scores has no ID scores for OOD set\(s\) \['b'\]; expected one array per OOD set$"):
         metrics.summarize({"a": id_a}, ood)
+
+
+def test_adaneg_mines_its_own_bank_as_the_official_code(synthetic):  # noqa: F811
+    """The official rule by hand: the cosine at sorted index int(0.95 K) (K = 5: index 4, the
+    largest), M split in proportion between adjectives and nouns (adjectives first), the lowest
+    of each kind; NegLabel's bank as the option adaneg_bank."""
+    import dataclasses
+
+    emb = synthetic
+    pos = ("adj",) * 15 + ("noun",) * 45
+    words = corpus.Corpus(emb.corpus.words, pos, ("adj.all",) * 15 + ("noun.x",) * 45)
+    emb = dataclasses.replace(emb, corpus=words)
+    bank = ex.BANK_BUILDERS["adaneg"](emb, {"adaneg_m": 8})
+    s = (emb.corpus_emb @ emb.id_text.T).max(axis=1)  # sorted index int(0.95 * 5) = 4: the largest of five
+    adj = np.argsort(s[:15], kind="stable")[:2]  # int(8 * 15 / 60) = 2 adjectives
+    noun = 15 + np.argsort(s[15:], kind="stable")[:6]  # the other 6 are nouns
+    assert bank.words == [emb.corpus.words[i] for i in [*adj, *noun]] and bank.pos == ["adj"] * 2 + ["noun"] * 6
+    np.testing.assert_array_equal(bank.emb, emb.corpus_emb[[*adj, *noun]])
+    assert bank.id_emb is None  # the profile rule: the profile's own ID embeddings
+    scored = ex.score(emb, {"adaneg_m": 8}, methods=("adaneg",))
+    assert scored.params["m_adaneg"] == 8
+    on_neglabel = ex.score(emb, {"adaneg_bank": "neglabel"}, methods=("adaneg",))
+    id_s, _ = registry.stream_scores("adaneg", emb.id_emb, emb.ood_emb["A"], emb.id_text,
+                                     emb.corpus_emb[on_neglabel.negatives], on_neglabel.params)
+    np.testing.assert_array_equal(on_neglabel.stream["adaneg"]["A"][0], id_s)
+    with pytest.raises(ValueError, match=r"^adaneg_bank='csp2'; expected one of \['neglabel', 'csp', 'adaneg'\]$"):
+        registry.bank_of("adaneg", {"adaneg_bank": "csp2"})
+    with pytest.raises(ValueError, match=r"^adaneg_prompts='mine'; expected one of \['official', 'profile'\]$"):
+        ex.BANK_BUILDERS["adaneg"](emb, {"adaneg_prompts": "mine"})
+
+
+def test_adaneg_parameters_are_its_own(synthetic):  # noqa: F811
+    """NegLabel's tau and seed do not move AdaNeg (its logit scale is 100, its seed 0, as the
+    official run); its own adaneg_logit_scale does; beta is rounded down as the official int()."""
+    emb = synthetic
+    base = ex.score(emb, methods=("adaneg", "adaneg_sa"))
+    other = ex.score(emb, {"tau": 0.5, "seed": 3}, methods=("adaneg", "adaneg_sa"))
+    for m in ("adaneg", "adaneg_sa"):
+        np.testing.assert_array_equal(base.stream[m]["A"][0], other.stream[m]["A"][0])
+    scaled = ex.score(emb, {"adaneg_logit_scale": 30.0}, methods=("adaneg",))
+    assert not np.allclose(scaled.stream["adaneg"]["A"][0], base.stream["adaneg"]["A"][0])
+    half = ex.score(emb, {"adaneg_beta": 5.5}, methods=("adaneg_sa",))
+    np.testing.assert_array_equal(half.stream["adaneg_sa"]["A"][0], base.stream["adaneg_sa"]["A"][0])

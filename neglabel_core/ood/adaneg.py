@@ -23,7 +23,8 @@ A slot has L + 1 rows: row 0 is the label's text embedding t_c (stored entropy 0
 start at zero. The write pointer starts at 1 and the slot counts as full at L, so at most L - 1
 images are ever stored and the last row stays zero (the official code's off-by-one, kept: it
 decides which images are stored). A full slot takes a new image only if its entropy is below
-some stored entropy, in place of the row with the largest stored entropy (the text row's 0 and
+some stored entropy, in place of the row with the largest stored entropy (the last such row on
+ties, as the official ``torch.sort(...)[1][-1]``; the text row's 0 and
 the zero row's 0 count as stored entropies, so t_c is never evicted while entropies are >= 0).
 
 Deviations, documented: float32 throughout (the official run is fp16, where p + 1e-8 can round
@@ -80,7 +81,9 @@ class AdaNegMemory:
             return "stored"
         stored = self.entropies[slot]
         if bool((h < stored).any()):
-            worst = int(torch.argmax(stored))
+            # the official code sorts ascending and replaces the last index: among rows tied at the
+            # largest entropy, the last one (a stable sort's order)
+            worst = len(stored) - 1 - int(torch.argmax(stored.flip(0)))
             self.rows[slot, worst] = feature
             self.entropies[slot, worst] = h
             return "replaced"

@@ -2,8 +2,9 @@
 
 A method is its name, the label tables and figures print, a score function, the parameters it
 reads, what it needs (``"id"``: the ID label similarities alone; ``"negatives"``: the negative
-labels too), which negative-label bank it reads (``bank``: "neglabel", the profile's NegMining, or
-"csp", CSP's bank; the pipeline builds each bank once) and its kind:
+labels too), which negative-label bank it reads (``bank``: "neglabel", the profile's NegMining,
+"csp", CSP's bank, or "adaneg", AdaNeg's own official mining; a method with a ``bank_param`` may
+be pointed at another bank by that parameter; the pipeline builds each bank once) and its kind:
 
 - ``"scores"``: one call shape, ID cosines ``(N, K)``, negative-label cosines ``(N, M)``, the
   parameters -> one score per image, higher = more in-distribution (as OpenOOD);
@@ -31,7 +32,7 @@ ScoreFunction = Callable[[torch.Tensor, torch.Tensor, Mapping[str, Any]], torch.
 StreamFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Mapping[str, Any]], torch.Tensor]
 NEEDS = ("id", "negatives")
 KINDS = ("scores", "stream")
-BANKS = ("neglabel", "csp")
+BANKS = ("neglabel", "csp", "adaneg")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Method:
     kind: str = "scores"
     reference: str = ""  # the paper, for tables and the bibliography
     groups: tuple[str, ...] = ()  # named groups the book's chapters iterate ("baselines", "successors")
+    bank_param: str = ""  # a parameter that may name another bank for this method (AdaNeg's "adaneg_bank")
 
 
 REGISTRY: dict[str, Method] = {}
@@ -85,6 +87,16 @@ def check_methods(names: Sequence[str]) -> tuple[str, ...]:
     if unknown or not names:
         raise ValueError(f"unknown method(s) {unknown or list(names)}; expected some of {list(REGISTRY)}")
     return tuple(names)
+
+
+def bank_of(name: str, params: Mapping[str, Any]) -> str:
+    """The bank ``name`` reads with ``params``: its own (``Method.bank``) unless its ``bank_param``
+    names another (e.g. ``{"adaneg_bank": "neglabel"}``: AdaNeg on NegLabel's bank)."""
+    method = REGISTRY[name]
+    bank = params.get(method.bank_param, method.bank) if method.bank_param else method.bank
+    if bank not in BANKS:
+        raise ValueError(f"{method.bank_param}={bank!r}; expected one of {list(BANKS)}")
+    return bank
 
 
 def label(name: str) -> str:
@@ -140,17 +152,22 @@ def stream_scores(method: str, id_emb: np.ndarray, ood_emb: np.ndarray, id_text:
 
 
 def _adaneg(mode: str) -> StreamFunction:
+    """AdaNeg's own parameters, as its official run sets them and independent of NegLabel's: the
+    logit scale CLIP's 100 (not 1 / tau), the grouping seed 0 (not ``seed``), beta rounded down
+    with ``int()`` as the official postprocessor does (5.5 -> 5)."""
     def run(x: torch.Tensor, id_text: torch.Tensor, neg_text: torch.Tensor, p: Mapping[str, Any]) -> torch.Tensor:
         return adaneg.adaneg_stream(
             x, id_text, neg_text, mode=mode, batch_size=p.get("adaneg_batch_size", 256),
             memory_length=p.get("adaneg_memory_length", 10), gamma=p.get("adaneg_gamma", 0.5),
-            gap=p.get("adaneg_gap", 0.5), lam=p.get("adaneg_lambda", 0.1), beta=p.get("adaneg_beta", 5.0),
-            n_groups=p.get("adaneg_n_groups", 5), seed=p["seed"], logit_scale=1.0 / p["tau"])
+            gap=p.get("adaneg_gap", 0.5), lam=p.get("adaneg_lambda", 0.1), beta=float(int(p.get("adaneg_beta", 5.0))),
+            n_groups=p.get("adaneg_n_groups", 5), seed=p.get("adaneg_seed", 0),
+            logit_scale=p.get("adaneg_logit_scale", 100.0))
     return run
 
 
 ADANEG_PARAMS = ("adaneg_batch_size", "adaneg_memory_length", "adaneg_gamma", "adaneg_gap", "adaneg_lambda",
-                 "adaneg_n_groups", "tau", "seed", "stream_seed")
+                 "adaneg_n_groups", "adaneg_seed", "adaneg_logit_scale", "adaneg_bank", "adaneg_m", "adaneg_prompts",
+                 "stream_seed")
 
 
 register(Method("neglabel", "NegLabel", lambda ids, negs, p: scores.neglabel_score(
@@ -176,7 +193,8 @@ register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(
     params=("tau", "n_groups", "seed", "perm_device", "eta", "csp_fraction"), needs="negatives", bank="csp",
     main_table=False, reference="Chen et al., NeurIPS 2024", groups=("successors",)))
 register(Method("adaneg", "AdaNeg (task-adaptive)", _adaneg("ta"), params=ADANEG_PARAMS, needs="negatives",
-                kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024", groups=("successors",)))
+                kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024", groups=("successors",),
+                bank="adaneg", bank_param="adaneg_bank"))
 register(Method("adaneg_sa", "AdaNeg (sample-adaptive)", _adaneg("sa"), params=(*ADANEG_PARAMS, "adaneg_beta"),
                 needs="negatives", kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024",
-                groups=("successors",)))
+                groups=("successors",), bank="adaneg", bank_param="adaneg_bank"))

@@ -140,3 +140,28 @@ def csp_similarity(
         top = (cand[start:start + chunk_size] @ ids.T).amax(dim=1)
         s[start:start + chunk_size] = torch.where(top > duplicate_above, torch.ones_like(top), s[start:start + chunk_size])
     return s
+
+
+def sorted_index_similarity(candidate_emb: ArrayLike, id_emb: ArrayLike, *, q: float = 0.95) -> torch.Tensor:
+    """AdaNeg's mining score (its official NegLabel re-implementation): each candidate's cosines to
+    the K ID labels sorted ascending, and the value at index ``int(q * K)``, with no interpolation
+    (NegMining's :func:`percentile_similarity` interpolates ``torch.quantile``)::
+
+        s(w) = sort_k(t_k . u_w)[int(q K)]
+
+    Lower = farther from the ID labels. ``q`` in (0, 1)."""
+    check_open_unit(q, "q")
+    cand = as_float_tensor(candidate_emb, "candidate_emb", ndim=2)
+    ids = as_float_tensor(id_emb, "id_emb", ndim=2)
+    sims = cand @ ids.to(cand.dtype).T
+    return sims.sort(dim=1).values[:, int(q * ids.shape[0])]
+
+
+def proportional_split(m: int, counts: Sequence[int]) -> list[int]:
+    """AdaNeg's split of M negatives between parts of speech in proportion to their candidates
+    (the official code, two parts: adjectives first): ``int(M * n_0 / N)`` for every part but the
+    last, which takes the rest."""
+    total = sum(counts)
+    check_count(m, "number of negative labels M", low=1, high=total, high_name="the number of candidates")
+    out = [int(m * c / total) for c in counts[:-1]]
+    return out + [m - sum(out)]

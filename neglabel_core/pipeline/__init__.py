@@ -15,30 +15,42 @@ it: ``book`` (the chapters' tables) and the CLI. The names below are the pipelin
 
 from ..data.benchmarks import BenchmarkData, class_names, prepare_data
 from ..models.emoji_training import snapshot_epochs, train_emoji_model, trained_checkpoint
-from .banks import BANK_BUILDERS, CSP_FRACTION, Bank, candidate_scores, csp_bank, csp_candidates, mine, mining_rule, neglabel_bank
+from .banks import (
+                    BANK_BUILDERS,
+                    CSP_FRACTION,
+                    Bank,
+                    adaneg_bank,
+                    adaneg_candidates,
+                    candidate_scores,
+                    csp_bank,
+                    csp_candidates,
+                    mine,
+                    mining_rule,
+                    neglabel_bank,
+)
 from .embedded import Embedded, NotReadyError, embed_profile, embed_snapshot, ensure_model, profile_methods, ready_data
 from .scoring import (
-    FPR_RULE_DEFAULT,
-    RESERVED_SET_NAMES,
-    Scored,
-    check_set_names,
-    evaluate,
-    fpr_rule,
-    perm_device,
-    results,
-    results_dict,
-    score,
+                    FPR_RULE_DEFAULT,
+                    RESERVED_SET_NAMES,
+                    Scored,
+                    check_set_names,
+                    evaluate,
+                    fpr_rule,
+                    perm_device,
+                    results,
+                    results_dict,
+                    score,
 )
 from .text import (
-    TextSide,
-    build_corpus,
-    corpus_embeddings,
-    embed_corpus,
-    embed_text_side,
-    embed_words,
-    full_corpus_spec,
-    text_tower,
-    weights_problem,
+                    TextSide,
+                    build_corpus,
+                    corpus_embeddings,
+                    embed_corpus,
+                    embed_text_side,
+                    embed_words,
+                    full_corpus_spec,
+                    text_tower,
+                    weights_problem,
 )
 
 __all__ = [
@@ -46,7 +58,8 @@ __all__ = [
     "NotReadyError", "Scored", "TextSide", "build_corpus", "candidate_scores", "check_set_names", "class_names",
     "corpus_embeddings", "csp_bank", "csp_candidates", "embed_corpus", "embed_profile", "embed_snapshot",
     "embed_text_side", "embed_words", "ensure_model", "evaluate", "fpr_rule", "full_corpus_spec", "mine",
-    "mining_rule", "neglabel_bank", "perm_device", "prepare_data", "profile_methods", "ready_data", "results",
+    "mining_rule", "neglabel_bank", "adaneg_bank", "adaneg_candidates",
+    "perm_device", "prepare_data", "profile_methods", "ready_data", "results",
     "results_dict", "score", "snapshot_epochs", "text_tower", "train_emoji_model", "trained_checkpoint",
     "weights_problem",
 ]

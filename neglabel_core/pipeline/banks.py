@@ -1,5 +1,5 @@
 """The negative-label banks a method reads (``Method.bank`` in the registry): NegMining's on the
-profile's corpus, and CSP's "modified superclass names". Each is built once per parameters and
+profile's corpus, CSP's "modified superclass names", and AdaNeg's own official mining. Each is built once per parameters and
 kept on the :class:`~.embedded.Embedded` it was built from. Their specification, the official
 code's file:line and where we differ: ``docs/methods.md`` (sections 1 and 5).
 """
@@ -49,12 +49,14 @@ def mine(emb: Embedded | TextSide, *, eta: float, m: int, pos_fraction: float | 
 
 @dataclass
 class Bank:
-    """A bank of mined negative labels: their text, part of speech and embeddings (M, D)."""
+    """A bank of mined negative labels: their text, part of speech and embeddings (M, D), and,
+    where the method embeds the ID labels its own way (AdaNeg's official prompts), those (K, D)."""
 
     name: str
     words: list[str]
     pos: list[str]
     emb: np.ndarray
+    id_emb: np.ndarray | None = None
 
 
 def neglabel_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
@@ -109,4 +111,57 @@ def csp_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
     return emb.bank_cache[key]
 
 
-BANK_BUILDERS = {"neglabel": neglabel_bank, "csp": csp_bank}
+ADANEG_M = 10000  # the official run's ood_number
+ADANEG_PROMPTS = {"noun": "The nice {}.", "adj": "This is a {} photo."}  # the official AdaNeg candidate prompts
+ADANEG_ID_TEMPLATE = "The nice {}."
+ADANEG_RULES = ("official", "profile")
+
+
+def adaneg_candidates(emb: Embedded, rule: str) -> tuple[corpus_mod.Corpus, np.ndarray, np.ndarray]:
+    """AdaNeg's candidates and the ID labels they are mined against. The words are the profile's
+    corpus less the exact ID class names (the official ``Deduplication`` against the class names;
+    a word that is both noun and adjective is already a noun only, as the official code keeps it).
+    ``rule`` says how they are embedded, as the profile declares (``adaneg_prompts``):
+    ``"official"``: "The nice {}." for the ID labels and nouns, "This is a {} photo." for
+    adjectives (the official code's; the corpus is embedded a second time, cached);
+    ``"profile"``: the profile's own corpus prompts and ID templates (where the official prompts
+    do not suit the text tower, e.g. the emoji default's MiniLM, trained on its own captions)."""
+    if rule not in ADANEG_RULES:
+        raise ValueError(f"adaneg_prompts={rule!r}; expected one of {list(ADANEG_RULES)}")
+    names = getattr(getattr(emb, "data", None), "class_names", None) or []
+    drop = {n.strip().lower() for n in names}
+    keep = np.array([i for i, w in enumerate(emb.corpus.words) if w.strip().lower() not in drop], dtype=int)
+    corpus = emb.corpus.subset(keep, f"{emb.corpus.name}-adaneg")
+    if rule == "profile":
+        return corpus, np.asarray(emb.corpus_emb)[keep], np.asarray(emb.id_text)
+    loaded = text_tower(emb.profile)
+    spec = {**emb.profile.corpus, "prompts": ADANEG_PROMPTS, "remove_id_names": False}
+    return corpus, corpus_embeddings(loaded, spec, corpus, progress=False), class_embeddings(
+        loaded, list(names), [ADANEG_ID_TEMPLATE], progress=False)
+
+
+def adaneg_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
+    """AdaNeg's own negatives, as its official code mines them (``docs/methods.md`` section 6):
+    :func:`negmining.sorted_index_similarity` (the value at sorted index int(0.95 K), no
+    interpolation), ``adaneg_m`` (default 10,000, capped at the candidates) split between
+    adjectives and nouns in proportion to their candidates (:func:`negmining.proportional_split`),
+    the lowest of each kind, in the official column order [adjectives | nouns]."""
+    rule = params.get("adaneg_prompts", "profile")
+    m = params.get("adaneg_m", ADANEG_M)
+    key = ("adaneg", rule, m)
+    if key not in emb.bank_cache:
+        if ("adaneg-candidates", rule) not in emb.bank_cache:
+            emb.bank_cache[("adaneg-candidates", rule)] = adaneg_candidates(emb, rule)
+        corpus, cand, id_emb = emb.bank_cache[("adaneg-candidates", rule)]
+        s = negmining.sorted_index_similarity(cand, id_emb, q=0.95).numpy()
+        pos = np.asarray(corpus.pos)
+        parts = [np.flatnonzero(pos == p) for p in ("adj", "noun")]
+        sizes = negmining.proportional_split(min(m, len(pos)), [len(p) for p in parts])
+        idx = np.concatenate([part[np.argsort(s[part], kind="stable")][:k] for part, k in zip(parts, sizes)])
+        emb.bank_cache[key] = Bank("adaneg", [corpus.words[i] for i in idx], [corpus.pos[i] for i in idx],
+                                   np.asarray(cand[idx], dtype=np.float32),
+                                   None if rule == "profile" else np.asarray(id_emb, dtype=np.float32))
+    return emb.bank_cache[key]
+
+
+BANK_BUILDERS = {"neglabel": neglabel_bank, "csp": csp_bank, "adaneg": adaneg_bank}

@@ -88,7 +88,7 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
     p["fpr_rule"] = fpr_rule(p)
     neg_text = emb.corpus_emb[negatives]
     banks = {b: BANK_BUILDERS[b](emb, p) for b in dict.fromkeys(
-        registry.REGISTRY[m].bank for m in methods if registry.REGISTRY[m].needs == "negatives") if b != "neglabel"}
+        registry.bank_of(m, p) for m in methods if registry.REGISTRY[m].needs == "negatives") if b != "neglabel"}
     for name, bank in banks.items():
         p[f"m_{name}"] = len(bank.emb)
     other = {name: bank.emb for name, bank in banks.items()}
@@ -100,9 +100,12 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
     streams: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for m in (m for m in methods if registry.is_stream(m)):
         p.setdefault("stream_seed", 0)
-        bank_text = neg_text if registry.REGISTRY[m].bank == "neglabel" else other[registry.REGISTRY[m].bank]
+        bank = registry.bank_of(m, p)
+        bank_text = neg_text if bank == "neglabel" else other[bank]
+        own_id = None if bank == "neglabel" else banks[bank].id_emb  # a bank that embeds the ID labels its own way
+        id_text = emb.id_text if own_id is None else own_id
         sets = {**emb.ood_emb, "pooled": np.concatenate(list(emb.ood_emb.values()))}
-        streams[m] = {name: registry.stream_scores(m, id_x, x, emb.id_text, bank_text, p) for name, x in sets.items()}
+        streams[m] = {name: registry.stream_scores(m, id_x, x, id_text, bank_text, p) for name, x in sets.items()}
     return Scored(p, negatives, id_scores, ood_scores, streams, banks)
 
 
