@@ -155,3 +155,18 @@ def test_book_policy_and_intervals():
     assert chapter.replicates(None) == chapter.N_BOOTSTRAP and chapter.replicates(20) == 20
     assert chapter.interval(-1.154, -1.681, -0.586, signed=True) == "-1.15 [-1.68, -0.59]"
     assert chapter.verdict_of(-1.7, -0.6) == "clear of zero" and chapter.verdict_of(-0.9, 0.2) == "includes zero"
+
+
+def test_paired_gaps_of_a_stream_method_use_each_sets_own_id_scores(units_emb):
+    emb = units_emb
+    own = pipeline.score(emb, methods=("adaneg",))
+    shared = pipeline.score(emb, {"adaneg_bank": "neglabel"}, methods=("adaneg",))
+    gaps = tables.paired_gaps(emb, (own, "adaneg"), (shared, "adaneg"), n_bootstrap=20).set_index("ood_set")
+    for name in emb.ood_emb:  # the point gap is each set's own stream, ID scored beside that set
+        expected = 100 * (metrics.auroc(*own.stream["adaneg"][name]) - metrics.auroc(*shared.stream["adaneg"][name]))
+        assert gaps.loc[name, "AUROC diff"] == pytest.approx(expected)
+    same = tables.paired_gaps(emb, (own, "adaneg"), (own, "adaneg"), n_bootstrap=10).set_index("ood_set")
+    assert (same[["AUROC diff", "AUROC lo", "AUROC hi"]] == 0).all().all()
+    with pytest.raises(ValueError, match=r"^id_a has no ID scores for OOD set\(s\) \['B'\]; expected one array per OOD set$"):
+        metrics.paired_difference({"A": own.id_scores("adaneg", "A")}, {n: own.ood_scores("adaneg", n) for n in "AB"},
+                                  own.id_scores("adaneg", "A"), {n: own.ood_scores("adaneg", n) for n in "AB"})

@@ -85,9 +85,10 @@ def paired_gaps(emb: pipeline.Embedded, arm_a: tuple[pipeline.Scored, str], arm_
     units = {"id_units": emb.data.id_images.units, "ood_units": {n: f.units for n, f in emb.data.ood.items()}}
     frames = []
     for metric in ("AUROC", "FPR95"):
-        table = metrics.paired_difference(
-            scored_a.id[method_a], {n: s[method_a] for n, s in scored_a.ood.items()},
-            scored_b.id[method_b], {n: s[method_b] for n, s in scored_b.ood.items()},
+        sets = list(scored_a.ood)
+        table = metrics.paired_difference(  # per-set ID scores: a stream method scores ID anew beside each set
+            {n: scored_a.id_scores(method_a, n) for n in sets}, {n: scored_a.ood_scores(method_a, n) for n in sets},
+            {n: scored_b.id_scores(method_b, n) for n in sets}, {n: scored_b.ood_scores(method_b, n) for n in sets},
             metric=metric, n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
         frames.append(table.add_prefix(f"{metric} ").reset_index())
     out = frames[0].merge(frames[1], on="ood_set")

@@ -213,9 +213,9 @@ def summarize(
 
 
 def paired_difference(
-    id_a: ArrayLike,
+    id_a: ArrayLike | Mapping[str, ArrayLike],
     ood_a: Mapping[str, ArrayLike],
-    id_b: ArrayLike,
+    id_b: ArrayLike | Mapping[str, ArrayLike],
     ood_b: Mapping[str, ArrayLike],
     *,
     metric: str = "AUROC",
@@ -232,6 +232,9 @@ def paired_difference(
     (ID and each OOD set) and scores both arms on it, so what the arms share cancels and a gap
     smaller than the noise of either arm alone can still be told from zero.
 
+    ``id_a`` / ``id_b`` may be mappings OOD set -> ID scores (a stream method scores the same ID
+    images anew beside each OOD set, as in :func:`summarize`).
+
     Returns columns ``diff``, ``lo``, ``hi`` indexed by OOD set, plus ``average``.
     """
     functions = _metric_functions(fpr_rule)
@@ -242,13 +245,24 @@ def paired_difference(
     check_count(n_bootstrap, "n_bootstrap", low=1, high=10**7, high_name="the limit")
     check_open_unit(ci, "ci")
     f = functions[metric]
-    a_id, b_id = _scores(id_a, "id_a"), _scores(id_b, "id_b")
-    if len(a_id) != len(b_id):
-        raise ValueError(f"the arms score {len(a_id)} and {len(b_id)} ID samples; expected the same images")
-    id_members = _unit_members(_check_units(id_units, len(a_id), "id_units"))
+
+    def per_set(ids: ArrayLike | Mapping[str, ArrayLike], label: str) -> dict[str, np.ndarray]:
+        if isinstance(ids, Mapping):
+            missing = [n for n in ood_a if n not in ids]
+            if missing:
+                raise ValueError(f"{label} has no ID scores for OOD set(s) {missing}; expected one array per OOD set")
+            return {n: _scores(ids[n], f"{label}[{n!r}]") for n in ood_a}
+        return dict.fromkeys(ood_a, _scores(ids, label))
+
+    a_ids, b_ids = per_set(id_a, "id_a"), per_set(id_b, "id_b")
+    lengths = {len(v) for v in [*a_ids.values(), *b_ids.values()]}
+    if len(lengths) > 1:
+        raise ValueError(f"the arms score {sorted(lengths)} ID samples; expected the same images")
+    id_members = _unit_members(_check_units(id_units, lengths.pop(), "id_units"))
     rng = np.random.default_rng(seed)
     rows, reps = {}, {}
     for name in ood_a:
+        a_id, b_id = a_ids[name], b_ids[name]
         a_ood, b_ood = _scores(ood_a[name], f"ood_a[{name!r}]"), _scores(ood_b[name], f"ood_b[{name!r}]")
         if len(a_ood) != len(b_ood):
             raise ValueError(f"the arms score {len(a_ood)} and {len(b_ood)} samples of {name!r}; expected the same images")
