@@ -340,7 +340,9 @@ def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, mo
     root = Path(__file__).resolve().parents[1]
     params = {**NOTEBOOK_PARAMS, "04_hyperparameters": {**NOTEBOOK_PARAMS["04_hyperparameters"], "groups": [1, 5]},
               "06_findings": {**NOTEBOOK_PARAMS["06_findings"], "paper_results": str(root / "data" / "paper_results.csv")},
-              "08_successors": {**NOTEBOOK_PARAMS["08_successors"], "paper_results": str(root / "data" / "paper_results.csv")}}
+              "08_successors": {**NOTEBOOK_PARAMS["08_successors"], "paper_results": str(root / "data" / "paper_results.csv")},
+              "paper_profile": {"paper_results": str(root / "data" / "paper_results.csv"),
+                                "official_list": str(root / "data" / "official" / "selected_neg_labels_in1k_10k.txt")}}
     status = execute_notebooks(str(profile), tmp_path / "book", source_dir=root / "notebooks", extra=params)
     assert status == {name: "executed" for name in NOTEBOOKS}
     mined = (tmp_path / "book" / "mined_negatives.csv").read_text().splitlines()

@@ -212,6 +212,8 @@ def shift_degradation(emb: pipeline.Embedded, methods: Sequence[str] | None = No
                              "change hi": np.quantile(change_reps, 0.975), "change minus NegLabel's": change - ref,
                              "vs NegLabel lo": np.quantile(change_reps - ref_reps, 0.025),
                              "vs NegLabel hi": np.quantile(change_reps - ref_reps, 0.975)})
-    out = pd.DataFrame(rows)
+    columns = ["shift", "method", "label", "metric", "evaluation styles", "shifted", "change", "change lo", "change hi",
+               "change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]
+    out = pd.DataFrame(rows, columns=[c for c in columns if c != "label"])  # no shift styles: no rows, the same columns
     out.insert(2, "label", out["method"].map(method_label))
     return out

@@ -173,15 +173,15 @@ ADANEG_PARAMS = ("adaneg_batch_size", "adaneg_memory_length", "adaneg_gamma", "a
 register(Method("neglabel", "NegLabel", lambda ids, negs, p: scores.neglabel_score(
     ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
     params=("tau", "n_groups", "seed", "perm_device"), needs="negatives"))
-# NegLabel's log-odds log S - log(1 - S), computed stably: the same ranking, for plots (S piles up at 1).
-register(Method("neglabel_log_odds", "NegLabel (log-odds)", lambda ids, negs, p: scores.neglabel_log_odds(
-    ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
-    params=("tau", "n_groups", "seed", "perm_device"), needs="negatives", main_table=False))
 register(Method("mcm", "MCM", lambda ids, negs, p: scores.mcm_score(ids, tau=p.get("mcm_tau", 1.0)), params=("mcm_tau",),
                 groups=("baselines",)))
 register(Method("max_cos", "max cosine", lambda ids, negs, p: scores.max_cos_score(ids), groups=("baselines",)))
 register(Method("energy", "energy", lambda ids, negs, p: scores.energy_score(ids, tau=p.get("energy_tau", 0.01)),
                 params=("energy_tau",), groups=("baselines",)))
+# NegLabel's log-odds log S - log(1 - S), computed stably: the same ranking, for plots (S piles up at 1).
+register(Method("neglabel_log_odds", "NegLabel (log-odds)", lambda ids, negs, p: scores.neglabel_log_odds(
+    ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
+    params=("tau", "n_groups", "seed", "perm_device"), needs="negatives", main_table=False))
 # The official code's n_g = 1 path (not Eq. 6): shown beside NegLabel in the n_g sweep only.
 register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logits)",
                 lambda ids, negs, p: scores.official_ungrouped_score(ids, tau=p["tau"]), params=("tau",),
