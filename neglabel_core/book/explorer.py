@@ -137,12 +137,18 @@ def _records(method: str, setting: Mapping[str, Any], scores: Mapping[str, np.nd
     return out + [pooled, average]
 
 
+def profile_taus(emb: pipeline.Embedded) -> dict[str, float]:
+    """Each temperature-reading method's temperature on the profile (NegLabel's ``tau``, MCM's
+    ``mcm_tau``, energy's ``energy_tau``, with the registry's defaults), by method."""
+    p = emb.profile.params
+    own = {"tau": p["tau"], "mcm_tau": p.get("mcm_tau", 1.0), "energy_tau": p.get("energy_tau", 0.01)}
+    return {m: float(own[t]) for m, t in TAU_PARAM.items()}
+
+
 def method_taus(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]]) -> dict[str, list[float]]:
     """Each temperature-reading method's own temperature values: the grid's, plus the profile's
-    own value for that method (NegLabel's ``tau``, MCM's ``mcm_tau``, energy's ``energy_tau``)."""
-    p = emb.profile.params
-    defaults = {"tau": p["tau"], "mcm_tau": p.get("mcm_tau", 1.0), "energy_tau": p.get("energy_tau", 0.01)}
-    return {m: sorted({*map(float, grid["tau"]), float(defaults.get(t, grid["tau"][0]))}) for m, t in TAU_PARAM.items()}
+    own value for that method (:func:`profile_taus`)."""
+    return {m: sorted({*map(float, grid["tau"]), tau}) for m, tau in profile_taus(emb).items()}
 
 
 def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] | None = None,

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import pipeline
 from .chapter import method_label
-from .explorer import AVERAGE, DEFAULT_GRID, METHODS, POOLED, TAU_PARAM, method_taus
+from .explorer import AVERAGE, DEFAULT_GRID, METHODS, POOLED, TAU_PARAM, method_taus, profile_taus
 
 VEGA_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
 
@@ -39,7 +39,7 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
 
     sets = [*emb.ood_emb, POOLED, AVERAGE]
     taus = method_taus(emb, grid)
-    own = {"tau": p["tau"], "mcm_tau": p.get("mcm_tau", 1.0), "energy_tau": p.get("energy_tau", 0.01)}
+    own = profile_taus(emb)
     params = [
         _select("method", "method", list(METHODS), "neglabel", [method_label(m) for m in METHODS]),
         _select("ood_set", "OOD set", sets, AVERAGE),
@@ -47,7 +47,7 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
         _select("eta", "η (NegLabel)", grid["eta"], near(grid["eta"], p["eta"])),
         _select("M", "M (NegLabel)", grid["m"], near(grid["m"], p["m"])),
         _select("n_g", "n_g (NegLabel)", grid["n_groups"], near(grid["n_groups"], p["n_groups"])),
-        *[_select(f"tau_{m}", f"τ ({method_label(m)})", taus[m], float(own[t])) for m, t in TAU_PARAM.items()],
+        *[_select(f"tau_{m}", f"τ ({method_label(m)})", taus[m], own[m]) for m in TAU_PARAM],
     ]
     own_tau = " || ".join(f"(datum.method == '{m}' && datum.tau == tau_{m})" for m in TAU_PARAM)
     chosen = (f"datum.method == method && datum.set == ood_set && (datum.tau == null || {own_tau}) && "

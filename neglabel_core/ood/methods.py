@@ -126,7 +126,7 @@ def method_scores(
     sims = {"neglabel": x @ torch.from_numpy(np.asarray(neg_text)).T}
     out = {}
     for m in names:
-        bank = REGISTRY[m].bank
+        bank = bank_of(m, params)
         if bank not in sims:
             sims[bank] = x @ torch.from_numpy(np.asarray((other_banks or {})[bank])).T
         out[m] = REGISTRY[m].score(id_sims, sims[bank], params).cpu().numpy()
@@ -170,8 +170,12 @@ ADANEG_PARAMS = ("adaneg_batch_size", "adaneg_memory_length", "adaneg_gamma", "a
                  "stream_seed")
 
 
-register(Method("neglabel", "NegLabel", lambda ids, negs, p: scores.neglabel_score(
-    ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
+def _grouped(p: Mapping[str, Any]) -> dict[str, Any]:
+    """NegLabel's grouped-score parameters (Eq. 6 with grouping), read by NegLabel, its log-odds and CSP."""
+    return {"tau": p["tau"], "n_groups": p["n_groups"], "seed": p["seed"], "perm_device": p.get("perm_device_used", "cpu")}
+
+
+register(Method("neglabel", "NegLabel", lambda ids, negs, p: scores.neglabel_score(ids, negs, **_grouped(p)),
     params=("tau", "n_groups", "seed", "perm_device"), needs="negatives"))
 register(Method("mcm", "MCM", lambda ids, negs, p: scores.mcm_score(ids, tau=p.get("mcm_tau", 1.0)), params=("mcm_tau",),
                 groups=("baselines",)))
@@ -179,17 +183,16 @@ register(Method("max_cos", "max cosine", lambda ids, negs, p: scores.max_cos_sco
 register(Method("energy", "energy", lambda ids, negs, p: scores.energy_score(ids, tau=p.get("energy_tau", 0.01)),
                 params=("energy_tau",), groups=("baselines",)))
 # NegLabel's log-odds log S - log(1 - S), computed stably: the same ranking, for plots (S piles up at 1).
-register(Method("neglabel_log_odds", "NegLabel (log-odds)", lambda ids, negs, p: scores.neglabel_log_odds(
-    ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
-    params=("tau", "n_groups", "seed", "perm_device"), needs="negatives", main_table=False))
+register(Method("neglabel_log_odds", "NegLabel (log-odds)",
+                lambda ids, negs, p: scores.neglabel_log_odds(ids, negs, **_grouped(p)),
+                params=("tau", "n_groups", "seed", "perm_device"), needs="negatives", main_table=False))
 # The official code's n_g = 1 path (not Eq. 6): shown beside NegLabel in the n_g sweep only.
 register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logits)",
                 lambda ids, negs, p: scores.official_ungrouped_score(ids, tau=p["tau"]), params=("tau",),
                 main_table=False))
 
 # Successors (CSP, AdaNeg; as their official code runs them): not in the main table; the successors chapter runs them.
-register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(
-    ids, negs, tau=p["tau"], n_groups=p["n_groups"], seed=p["seed"], perm_device=p.get("perm_device_used", "cpu")),
+register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(ids, negs, **_grouped(p)),
     params=("tau", "n_groups", "seed", "perm_device", "eta", "csp_fraction"), needs="negatives", bank="csp",
     main_table=False, reference="Chen et al., NeurIPS 2024", groups=("successors",)))
 register(Method("adaneg", "AdaNeg (task-adaptive)", _adaneg("ta"), params=ADANEG_PARAMS, needs="negatives",

@@ -324,9 +324,7 @@ def arm_replicates(
             raise ValueError(f"arms[{name!r}] has no id_units; expected one unit per ID image")
         if list(by_set) != sets:
             raise ValueError(f"arm {name!r} scores the OOD sets {list(by_set)}; expected {sets} (as arm {names[0]!r})")
-        order = np.argsort(units, kind="stable")
-        keys, starts = np.unique(units[order], return_index=True)
-        members[name] = dict(zip(keys.tolist(), np.split(order, starts[1:])))
+        members[name] = dict(zip(np.unique(units).tolist(), _unit_members(units)))
         ood[name] = {s: _scores(v, f"arms[{name!r}][{s!r}]") for s, v in by_set.items()}
     all_units = sorted(set().union(*(m.keys() for m in members.values())))
     empty = np.empty(0, dtype=int)
