@@ -283,8 +283,70 @@ def paired_difference(
     return table
 
 
+class WeightedArms:
+    """AUROC and FPR95 of several arms on resamples of the same samples, without a sort per
+    resample. The arms share their sample counts (``n1`` ID, ``n0`` OOD) and differ in their
+    scores; each arm's ID and OOD scores are sorted together once. A bootstrap resample is then
+    given by the multiplicities ``w`` of the samples (how often each was drawn), and
+
+        AUROC = sum_j w_j (W_id(> s_j) + W_id(= s_j) / 2) / (sum w_id * sum w_ood)
+
+    (the Mann-Whitney form: over OOD samples j, the ID weight above and tied with it), FPR95 the
+    OOD weight at or above the threshold that :func:`fpr_at_tpr` picks from the weighted counts.
+    Both equal :func:`auroc` / :func:`fpr_at_tpr` on the resample drawn out (tested): a sample
+    drawn 0 times adds nothing, and a tie block of absent samples repeats the threshold candidate
+    before it, which picks the same false positives.
+    """
+
+    def __init__(self, id_scores: np.ndarray, ood_scores: np.ndarray):
+        id_scores, ood_scores = np.atleast_2d(id_scores), np.atleast_2d(ood_scores)
+        self.n1, self.n0 = id_scores.shape[1], ood_scores.shape[1]
+        scores = np.concatenate([id_scores, ood_scores], axis=1)
+        self.order = np.argsort(-scores, axis=1, kind="mergesort")
+        ranked = np.take_along_axis(scores, self.order, axis=1)
+        self.is_id = self.order < self.n1
+        n = scores.shape[1]
+        positions = np.broadcast_to(np.arange(n), ranked.shape)
+        starts = np.ones(ranked.shape, bool)
+        starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+        self.block_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+        self.block_end_mask = np.ones(ranked.shape, bool)
+        self.block_end_mask[:, :-1] = starts[:, 1:]
+        ends = np.where(self.block_end_mask, positions, n)
+        self.block_end = np.minimum.accumulate(ends[:, ::-1], axis=1)[:, ::-1]
+
+    def _cumulative(self, w_id: np.ndarray, w_ood: np.ndarray):
+        weights = np.concatenate([w_id, w_ood]).astype(np.float64)[self.order]
+        id_w = np.where(self.is_id, weights, 0.0)
+        return id_w, weights - id_w, np.cumsum(id_w, axis=1), np.cumsum(weights - id_w, axis=1)
+
+    def auroc(self, w_id: np.ndarray, w_ood: np.ndarray) -> np.ndarray:
+        """AUROC (fraction) of every arm on the resample with multiplicities ``w_id``, ``w_ood``."""
+        id_w, ood_w, cum_id, _ = self._cumulative(w_id, w_ood)
+        at_or_above = np.take_along_axis(cum_id, self.block_end, axis=1)
+        above = np.take_along_axis(cum_id - id_w, self.block_start, axis=1)
+        return (ood_w * (above + at_or_above) / 2).sum(axis=1) / (w_id.sum() * w_ood.sum())
+
+    def fpr(self, w_id: np.ndarray, w_ood: np.ndarray, tpr: float = 0.95, rule: str = "at_least") -> np.ndarray:
+        """FPR at ``tpr`` (fraction) of every arm on the resample, by ``rule`` (:func:`fpr_at_tpr`)."""
+        _, _, cum_id, cum_ood = self._cumulative(w_id, w_ood)
+        n1, rows = float(w_id.sum()), np.arange(len(cum_id))
+        if rule == "closest":
+            full = self.block_end_mask & (cum_id == n1)
+            first_full = np.argmax(full, axis=1)
+            valid = self.block_end_mask & (np.arange(cum_id.shape[1]) <= first_full[:, None])
+            distance = np.where(valid, np.abs(cum_id / n1 - tpr), np.inf)
+            pick = cum_id.shape[1] - 1 - np.argmin(distance[:, ::-1], axis=1)  # the lowest threshold among the closest
+        elif rule == "at_least":
+            k = max(int(np.ceil(tpr * n1 - 1e-9)), 1)
+            pick = np.argmax(self.block_end_mask & (cum_id >= k), axis=1)
+        else:
+            raise ValueError(f"unknown FPR rule {rule!r}; expected one of {list(FPR_RULES)}")
+        return cum_ood[rows, pick] / w_ood.sum()
+
+
 def arm_replicates(
-    arms: Mapping[str, tuple[ArrayLike, Sequence, Mapping[str, ArrayLike]]],
+    arms: Mapping[str, tuple[ArrayLike | Mapping[str, ArrayLike], Sequence, Mapping[str, ArrayLike]]],
     *,
     ood_units: Mapping[str, Sequence] | None = None,
     metric: str = "AUROC",
@@ -296,11 +358,14 @@ def arm_replicates(
     may differ but share their units: e.g. the ID classes drawn in the evaluation styles and in a
     shifted style (the same concepts, other images), each scored by several methods.
 
-    ``arms[name] = (id_scores, id_units, {ood_set: ood_scores})``; every arm scores the same OOD
-    images. Each replicate draws the ID units with replacement from the union of the arms' units
-    (each arm keeps all of *its* images of the drawn units) and one resample of each OOD set, and
+    ``arms[name] = (id_scores, id_units, {ood_set: ood_scores})``; every arm scores OOD sets of
+    the same sizes and units (the same images, or the same images shifted). ``id_scores`` may be
+    a mapping OOD set -> ID scores (a stream method scores its ID images anew beside each set).
+    Each replicate draws the ID units with replacement from the union of the arms' units (each
+    arm keeps all of *its* images of the drawn units) and one resample of each OOD set, and
     scores every arm on it; so a difference of arms, or a difference of differences, has a paired
-    interval (take quantiles of the returned replicates).
+    interval (take quantiles of the returned replicates). AUROC and FPR95 are computed from the
+    resample's multiplicities (:class:`WeightedArms`: one sort per arm, not one per replicate).
 
     Returns the point values (arms x OOD sets, plus ``average``, the mean over sets) and the
     replicates ``{ood_set or "average": array (n_bootstrap, n_arms)}`` in the arms' order.
@@ -316,30 +381,64 @@ def arm_replicates(
     sets = list(arms[names[0]][2])
     if not sets:
         raise ValueError(f"arm {names[0]!r} has no OOD sets; expected at least one")
-    id_scores, members, ood = {}, {}, {}
+    id_scores, units_of, ood = {}, {}, {}
     for name, (scores, units, by_set) in arms.items():
-        id_scores[name] = _scores(scores, f"arms[{name!r}] ID scores")
-        units = _check_units(units, len(id_scores[name]), f"arms[{name!r}] id_units", "its ID scores have")
-        if units is None:
-            raise ValueError(f"arms[{name!r}] has no id_units; expected one unit per ID image")
         if list(by_set) != sets:
             raise ValueError(f"arm {name!r} scores the OOD sets {list(by_set)}; expected {sets} (as arm {names[0]!r})")
-        members[name] = dict(zip(np.unique(units).tolist(), _unit_members(units)))
+        if isinstance(scores, Mapping):
+            missing = [s for s in sets if s not in scores]
+            if missing:
+                raise ValueError(f"arms[{name!r}] has no ID scores for OOD set(s) {missing}; expected one array per OOD set")
+            id_scores[name] = {s: _scores(scores[s], f"arms[{name!r}] ID scores[{s!r}]") for s in sets}
+        else:
+            id_scores[name] = dict.fromkeys(sets, _scores(scores, f"arms[{name!r}] ID scores"))
+        if len({len(v) for v in id_scores[name].values()}) > 1:
+            raise ValueError(f"arms[{name!r}] ID scores per set have different lengths; expected the same ID images for every set")
+        n_id = len(id_scores[name][sets[0]])
+        units = _check_units(units, n_id, f"arms[{name!r}] id_units", "its ID scores have")
+        if units is None:
+            raise ValueError(f"arms[{name!r}] has no id_units; expected one unit per ID image")
+        units_of[name] = units
         ood[name] = {s: _scores(v, f"arms[{name!r}][{s!r}]") for s, v in by_set.items()}
-    all_units = sorted(set().union(*(m.keys() for m in members.values())))
-    empty = np.empty(0, dtype=int)
-    rng = np.random.default_rng(seed)
-    point = pd.DataFrame({s: [100 * f(id_scores[a], ood[a][s]) for a in names] for s in sets}, index=names)
+        for s in sets:
+            if len(ood[name][s]) != len(ood[names[0]][s]):
+                raise ValueError(f"arm {name!r} scores {len(ood[name][s])} images of {s!r}; expected "
+                                 f"{len(ood[names[0]][s])} (as arm {names[0]!r}), the same images")
+    all_units = sorted(set().union(*(np.unique(u).tolist() for u in units_of.values())))
+    position = {u: i for i, u in enumerate(all_units)}
+    # Arms with the same ID units share their ID multiplicities: one group, one matrix per set.
+    groups: dict[tuple, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(tuple(units_of[name].tolist()), []).append(i)
+    unit_index = {key: np.array([position[u] for u in key]) for key in groups}
+    point = pd.DataFrame({s: [100 * f(id_scores[a][s], ood[a][s]) for a in names] for s in sets}, index=names)
     point["average"] = point[sets].mean(axis=1)
     reps = {s: np.empty((n_bootstrap, len(names))) for s in sets}
     ood_members = {s: _unit_members(_check_units(None if not ood_units or s not in ood_units else ood_units[s],
                                                  len(ood[names[0]][s]), f"ood_units[{s!r}]")) for s in sets}
+    weighted = metric in ("AUROC", "FPR95")
+    sorted_arms = {(key, s): WeightedArms(np.stack([id_scores[names[i]][s] for i in members]),
+                                          np.stack([ood[names[i]][s] for i in members]))
+                   for key, members in groups.items() for s in sets} if weighted else {}
+    id_members = {name: dict(zip(np.unique(units_of[name]).tolist(), _unit_members(units_of[name]))) for name in names}
+    empty = np.empty(0, dtype=int)
+    rng = np.random.default_rng(seed)
     for r in range(n_bootstrap):
-        drawn = [all_units[i] for i in rng.integers(0, len(all_units), len(all_units))]
-        id_index = {a: np.concatenate([members[a].get(u, empty) for u in drawn]) for a in names}
+        drawn = rng.integers(0, len(all_units), len(all_units))
+        unit_counts = np.bincount(drawn, minlength=len(all_units))
+        if not weighted:
+            id_index = {a: np.concatenate([id_members[a].get(all_units[u], empty) for u in drawn]) for a in names}
         for s in sets:
             j = _resample_index(len(ood[names[0]][s]), ood_members[s], rng)
-            reps[s][r] = [100 * f(id_scores[a][id_index[a]], ood[a][s][j]) for a in names]
+            if not weighted:
+                reps[s][r] = [100 * f(id_scores[a][s][id_index[a]], ood[a][s][j]) for a in names]
+                continue
+            w_ood = np.bincount(j, minlength=len(ood[names[0]][s]))
+            for key, members in groups.items():
+                w_id = unit_counts[unit_index[key]]
+                arm = sorted_arms[(key, s)]
+                values = arm.auroc(w_id, w_ood) if metric == "AUROC" else arm.fpr(w_id, w_ood, rule=fpr_rule)
+                reps[s][r, members] = 100 * values
     reps["average"] = np.mean([reps[s] for s in sets], axis=0)
     point.index.name = "arm"
     return point, reps
