@@ -278,7 +278,8 @@ def test_arm_replicates_take_per_set_id_scores():
         for s in ("s", "t"):
             j = draw.integers(0, len(ood[s]), len(ood[s]))
             assert reps[s][r, 0] == 100 * metrics.fpr_at_tpr(per_set[s][i], ood[s][j], rule="closest")
-    with pytest.raises(ValueError, match=r"^arms\['x'\] has no ID scores for OOD set\(s\) \['t'\]; expected one array per OOD set$"):
+    with pytest.raises(ValueError, match=r"^arms\['x'\] has no ID scores for OOD set\(s\) \['t'\]; "
+                                         r"expected one array per OOD set$"):
         metrics.arm_replicates({"x": ({"s": per_set["s"]}, units, ood)})
     with pytest.raises(ValueError, match=r"^arm 'y' scores 4 images of 's'; expected 6 \(as arm 'x'\), the same images$"):
         metrics.arm_replicates({"x": (per_set, units, ood), "y": (per_set, units, {"s": ood["s"][:4], "t": ood["t"]})})

@@ -393,7 +393,8 @@ def arm_replicates(
         else:
             id_scores[name] = dict.fromkeys(sets, _scores(scores, f"arms[{name!r}] ID scores"))
         if len({len(v) for v in id_scores[name].values()}) > 1:
-            raise ValueError(f"arms[{name!r}] ID scores per set have different lengths; expected the same ID images for every set")
+            raise ValueError(f"arms[{name!r}] ID scores per set have different lengths; "
+                             "expected the same ID images for every set")
         n_id = len(id_scores[name][sets[0]])
         units = _check_units(units, n_id, f"arms[{name!r}] id_units", "its ID scores have")
         if units is None:
