@@ -144,6 +144,23 @@ def successors(emb: pipeline.Embedded, *, methods: Sequence[str] | None = None, 
             "banks": {name: len(bank.words) for name, bank in scored.banks.items()}}
 
 
+PAPER_STUDIES = ("main", "prompt template", "domain shift")
+
+
+def paper_rows(paper_results: str | Path, study: str = "main") -> pd.DataFrame:
+    """The published rows of one ``study`` of ``data/paper_results.csv``: ``"main"`` (the methods'
+    main tables, ImageNet-1k with CLIP ViT-B/16), ``"prompt template"`` (NegLabel's appendix,
+    the template in ``setting``) or ``"domain shift"`` (ImageNet variants as ID, in ``setting``)."""
+    if study not in PAPER_STUDIES:
+        raise ValueError(f"unknown study {study!r}; expected one of {list(PAPER_STUDIES)}")
+    paper = pd.read_csv(paper_results, keep_default_na=False, na_values={"FPR95": [""], "AUROC": [""]})
+    missing = [c for c in ("method", "ood_set", "FPR95", "AUROC", "source", "study", "setting") if c not in paper]
+    if missing:
+        raise ValueError(f"{paper_results} has no column(s) {missing}; expected method, ood_set, FPR95, AUROC, "
+                         "source, study, setting")
+    return paper[paper["study"] == study].drop(columns="study").reset_index(drop=True)
+
+
 def paper_comparison(emb: pipeline.Embedded, scored: pipeline.Scored, paper_results: str | Path) -> pd.DataFrame:
     """Our rows beside the paper's: each method's ``average`` over the OOD sets (the mean of the
     per-set numbers, as the paper reports), FPR95 by the profile's rule, next to the rows of
@@ -155,7 +172,7 @@ def paper_comparison(emb: pipeline.Embedded, scored: pipeline.Scored, paper_resu
     ours.insert(1, "OOD sets averaged", len(scored.ood))
     ours.insert(2, "FPR95 rule", scored.params["fpr_rule"])
     ours["source"] = "this build"
-    paper = pd.read_csv(paper_results)
+    paper = paper_rows(paper_results)
     paper = paper[paper["ood_set"] == "average"][["method", "AUROC", "FPR95", "source"]].copy()
     paper.insert(0, "setting", "ImageNet-1k, CLIP ViT-B/16")
     paper.insert(1, "OOD sets averaged", 4)
@@ -172,7 +189,7 @@ def published_pooled(paper_results: str | Path, method: str = "NegLabel") -> dic
     :data:`PAPER_OOD_SIZES`), from its per-set numbers: exact for both metrics, since AUROC is a
     mean over OOD images and FPR95's threshold depends on the ID images alone. Beside the
     published ``average`` (the plain mean over sets)."""
-    paper = pd.read_csv(paper_results)
+    paper = paper_rows(paper_results)
     rows = paper[(paper["method"] == method) & paper["ood_set"].isin(list(PAPER_OOD_SIZES))].set_index("ood_set")
     missing = [s for s in PAPER_OOD_SIZES if s not in rows.index]
     if missing:
@@ -201,7 +218,7 @@ def equal_bank_gap(emb: pipeline.Embedded, run: Mapping[str, Any], method: str =
 def published(paper_results: str | Path, methods: Sequence[str]) -> pd.DataFrame:
     """The published ImageNet-1k rows (CLIP ViT-B/16) of ``methods``: FPR95 and AUROC per OOD set
     and average, with their source."""
-    paper = pd.read_csv(paper_results)
+    paper = paper_rows(paper_results)
     paper = paper[paper["method"].isin(methods)]
     table = paper.pivot_table(index="method", columns="ood_set", values=["AUROC", "FPR95"], sort=False)
     order = [s for s in ("iNaturalist", "SUN", "Places", "Textures", "average") if s in table.columns.get_level_values(1)]

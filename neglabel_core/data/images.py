@@ -52,6 +52,29 @@ def load_rgb(path: os.PathLike | str) -> Image.Image:
         raise CorruptImageError(f"cannot decode image {str(path)!r}: {exc}; expected a readable image file") from None
 
 
+def load_rgba(path: os.PathLike | str) -> Image.Image:
+    """Open an image as RGBA, keeping its transparency (for transforms that act behind the object,
+    :mod:`.shifts`): EXIF orientation applied; an image without an alpha channel becomes fully
+    opaque, and ``info["had_alpha"]`` says which it was. Errors as :func:`load_rgb`."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            had_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                image = load_rgb(path)
+            rgba = image.convert("RGBA")
+    except FileNotFoundError:
+        raise CorruptImageError(f"image file {str(path)!r} does not exist") from None
+    except Image.DecompressionBombError as exc:
+        raise CorruptImageError(f"image {str(path)!r} is too large to decode safely ({exc}); expected at most "
+                                f"{Image.MAX_IMAGE_PIXELS:,} pixels (raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptImageError(f"cannot decode image {str(path)!r}: {exc}; expected a readable image file") from None
+    rgba.info["had_alpha"] = had_alpha
+    return rgba
+
+
 @dataclass
 class ImageFiles:
     """A list of image files with labels and unit ids; ``dataset[i]`` is ``(PIL image, label)``."""

@@ -162,7 +162,8 @@ class _Transformed(Dataset):
 def image_payload(loaded: LoadedModel, dataset: Any, transform: Callable | None) -> dict[str, Any] | None:
     """Cache payload for an image dataset with a ``paths`` attribute: each file by its path
     relative to the folder all of them share, its size and mtime. No absolute path, so a moved or
-    copied cache or data folder (``cp -a`` keeps mtimes) keeps its entries."""
+    copied cache or data folder (``cp -a`` keeps mtimes) keeps its entries. A dataset that
+    changes its images on the way (``variant()``, e.g. a graded shift) adds what it changes."""
     paths = getattr(dataset, "paths", None)
     if paths is None:
         return None
@@ -176,7 +177,11 @@ def image_payload(loaded: LoadedModel, dataset: Any, transform: Callable | None)
             raise FileNotFoundError(f"image file {p} does not exist; for a benchmark that fetches its own data, "
                                     "run `neglabel fetch` to restore it") from None
         files.append([os.path.relpath(p, base), st.st_size, st.st_mtime_ns])
-    return {"kind": "image", "model": loaded.identity, "transform": repr(transform), "files": files}
+    payload = {"kind": "image", "model": loaded.identity, "transform": repr(transform), "files": files}
+    variant = getattr(dataset, "variant", None)
+    if callable(variant) and (extra := variant()) is not None:
+        payload["variant"] = extra  # e.g. a graded shift and its severity (data.shifts.ShiftedImages)
+    return payload
 
 
 def default_num_workers(device: torch.device) -> int:

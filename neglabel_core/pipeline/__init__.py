@@ -4,7 +4,8 @@ One code path for every profile, in four modules that run in this order:
 
 - :mod:`.text`: the candidate corpus and the text side (ID label and candidate embeddings);
 - :mod:`.embedded`: checks (weights, data), the data, the model (trained here first for
-  ``"pretrained": "@train"``) and every image embedding, cached, as one :class:`Embedded`;
+  ``"pretrained": "@train"``) and every image embedding, cached, as one :class:`Embedded`
+  (and the graded shifts of the test images, :func:`embed_graded`);
 - :mod:`.banks`: the negative-label banks the methods read (NegMining's, CSP's), built once each;
 - :mod:`.scoring`: the registry's methods on ID and every OOD set, and the results
   (AUROC, FPR95 per set, their average and the pooled set); ``evaluate`` is the CLI's.
@@ -28,7 +29,17 @@ from .banks import (
                     mining_rule,
                     neglabel_bank,
 )
-from .embedded import Embedded, NotReadyError, embed_profile, embed_snapshot, ensure_model, profile_methods, ready_data
+from .embedded import (
+                    Embedded,
+                    Graded,
+                    NotReadyError,
+                    embed_graded,
+                    embed_profile,
+                    embed_snapshot,
+                    ensure_model,
+                    profile_methods,
+                    ready_data,
+)
 from .scoring import (
                     FPR_RULE_DEFAULT,
                     RESERVED_SET_NAMES,
@@ -55,6 +66,7 @@ from .text import (
 
 __all__ = [
     "BANK_BUILDERS", "CSP_FRACTION", "FPR_RULE_DEFAULT", "RESERVED_SET_NAMES", "Bank", "BenchmarkData", "Embedded",
+    "Graded", "embed_graded",
     "NotReadyError", "Scored", "TextSide", "build_corpus", "candidate_scores", "check_set_names", "class_names",
     "corpus_embeddings", "csp_bank", "csp_candidates", "embed_corpus", "embed_profile", "embed_snapshot",
     "embed_text_side", "embed_words", "ensure_model", "evaluate", "fpr_rule", "full_corpus_spec", "mine",

@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..data import corpus as corpus_mod
+from ..data import shifts as shifts_mod
 from ..data.benchmarks import LOCAL_BENCHMARKS, BenchmarkData, benchmark_data
 from ..data.images import DataNotFoundError, ImageFiles
 from ..files import cache_root, remove_dead_temp_files
@@ -121,3 +123,50 @@ def embed_snapshot(emb: Embedded, epoch: int, *, progress: bool = False, device:
     out.bank_cache.update({k: v for k, v in emb.bank_cache.items()  # text-only banks; never cached image sims
                            if k == "csp" or (isinstance(k, tuple) and k[0] == "csp")})
     return out
+
+
+@dataclass
+class Graded:
+    """The ID test images under every graded shift of a profile, at every severity, and the OOD
+    images under each shift at the control severity, embedded (cached by image set, shift,
+    severity and parameters)."""
+
+    shifts: dict[str, shifts_mod.GradedShift]
+    control_severity: int
+    seed: int
+    id_emb: dict[tuple[str, int], np.ndarray]  # (shift, severity) -> (N_id, D); severity 0 is Embedded.id_emb
+    ood_emb: dict[str, dict[str, np.ndarray]]  # shift -> OOD set -> (N, D), at the control severity
+    # background shifts: images per set ("ID" or an OOD set) without an alpha channel, left unchanged
+    unchanged: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def severities(self) -> list[int]:
+        return list(range(shifts_mod.N_SEVERITIES + 1))
+
+
+def embed_graded(emb: Embedded, *, progress: bool = True, device: str = "auto") -> Graded:
+    """Every graded shift of ``emb``'s profile (``graded_shifts``) applied to the ID test images at
+    severities 1..5 and to every OOD set at ``control_severity`` (default 3), embedded by the
+    profile's model; severity 0 is the unshifted set. One progress bar over the sets; each set is
+    cached, so a rerun costs seconds. A profile without ``graded_shifts`` gives no shifts."""
+    spec = emb.profile.data.get("graded_shifts") or {}
+    graded = shifts_mod.graded_shifts(spec)
+    control = int(spec.get("control_severity", 3))
+    seed = int(spec.get("seed", 0))
+    jobs = [(name, severity, "ID", emb.data.id_images) for name in graded
+            for severity in range(1, shifts_mod.N_SEVERITIES + 1)]
+    jobs += [(name, control, set_name, files) for name in graded for set_name, files in emb.data.ood.items()]
+    id_emb = {(name, 0): emb.id_emb for name in graded}
+    ood_emb: dict[str, dict[str, np.ndarray]] = {name: {} for name in graded}
+    if jobs:
+        loaded = ensure_model(emb.profile, progress=progress, device=device)
+        for name, severity, set_name, files in tqdm(jobs, desc="embed graded shifts", disable=not progress, unit="set"):
+            vectors = encode_images(loaded, shifts_mod.shifted(files, graded[name], severity, seed=seed), progress=False)
+            if set_name == "ID":
+                id_emb[(name, severity)] = vectors
+            else:
+                ood_emb[name][set_name] = vectors
+    sets = {"ID": emb.data.id_images, **emb.data.ood}
+    unchanged = {name: {set_name: shifts_mod.without_alpha(files) for set_name, files in sets.items()}
+                 for name, shift in graded.items() if shift.transform == "background"}
+    return Graded(graded, control, seed, id_emb, ood_emb, unchanged)

@@ -77,9 +77,13 @@ class Scored:
 
 
 def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.ndarray | None = None,
-          methods: Sequence[str] | None = None) -> Scored:
+          ood_emb: Mapping[str, np.ndarray] | None = None, methods: Sequence[str] | None = None,
+          pooled_streams: bool = True) -> Scored:
     """Mine negatives and score ID (or ``id_emb``, e.g. a domain-shifted ID set) and every OOD set
-    with ``methods`` (default: the profile's ``methods``, else the registry's main-table methods)."""
+    (or ``ood_emb``: the same sets' images, e.g. shifted too) with ``methods`` (default: the
+    profile's ``methods``, else the registry's main-table methods). ``pooled_streams=False``
+    skips a stream method's pooled stream (ID with every OOD set at once), for studies that
+    read the per-set streams only."""
     methods = profile_methods(emb.profile) if methods is None else registry.check_methods(methods)
     p = {**emb.profile.params, **(params or {})}
     negatives = mine(emb, eta=p["eta"], m=p["m"], pos_fraction=p.get("pos_fraction"))
@@ -95,8 +99,11 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
     one_score = [m for m in methods if not registry.is_stream(m)]
     id_x = emb.id_emb if id_emb is None else id_emb
     id_scores = registry.method_scores(id_x, emb.id_text, neg_text, p, one_score, other) if one_score else {}
+    ood_x = emb.ood_emb if ood_emb is None else dict(ood_emb)
+    if list(ood_x) != list(emb.ood_emb):
+        raise ValueError(f"ood_emb has the sets {list(ood_x)}; expected the profile's OOD sets {list(emb.ood_emb)}")
     ood_scores = {name: registry.method_scores(x, emb.id_text, neg_text, p, one_score, other) if one_score else {}
-                  for name, x in emb.ood_emb.items()}
+                  for name, x in ood_x.items()}
     streams: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for m in (m for m in methods if registry.is_stream(m)):
         p.setdefault("stream_seed", 0)
@@ -104,7 +111,7 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
         bank_text = neg_text if bank == "neglabel" else other[bank]
         own_id = None if bank == "neglabel" else banks[bank].id_emb  # a bank that embeds the ID labels its own way
         id_text = emb.id_text if own_id is None else own_id
-        sets = {**emb.ood_emb, "pooled": np.concatenate(list(emb.ood_emb.values()))}
+        sets = {**ood_x, **({"pooled": np.concatenate(list(ood_x.values()))} if pooled_streams else {})}
         streams[m] = {name: registry.stream_scores(m, id_x, x, id_text, bank_text, p) for name, x in sets.items()}
     return Scored(p, negatives, id_scores, ood_scores, streams, banks)
 

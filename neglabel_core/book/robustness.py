@@ -1,0 +1,247 @@
+"""How robust is NegLabel? (chapter 05): the graded shifts of the ID images (one property moved
+by five severities, :mod:`..data.shifts`), the same shifts on the OOD images as a control, how
+much of each loss the classifier's falling ID top-1 explains, and the prompt templates of the
+paper's appendix. Every interval comes from one bootstrap over concepts shared by all arms of a
+study (:func:`metrics.arm_replicates`), so a difference between methods, severities or templates
+is paired throughout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import pipeline
+from ..ood import methods as registry
+from ..ood import metrics
+from .chapter import BOOTSTRAP_SEED, interval, method_label, replicates, verdict_of
+from .tables import paper_rows
+
+METRICS = ("AUROC", "FPR95")
+REFERENCE = "neglabel"  # every "minus NegLabel's" is against this method
+
+
+def study_methods() -> tuple[str, ...]:
+    """The main-table methods and the successors (CSP, AdaNeg both modes), in registry order."""
+    wanted = set(registry.default_methods()) | set(registry.group("successors"))
+    return tuple(name for name in registry.REGISTRY if name in wanted)
+
+
+def _arms(scored: pipeline.Scored, methods: Sequence[str]) -> dict[str, tuple[dict, dict]]:
+    """Per method: its ID scores per OOD set (a stream method's differ per set) and its OOD scores."""
+    sets = list(scored.ood)
+    return {m: ({s: scored.id_scores(m, s) for s in sets}, {s: scored.ood_scores(m, s) for s in sets}) for m in methods}
+
+
+def _quantiles(values: np.ndarray) -> tuple[float, float]:
+    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+
+def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Sequence[str] | None = None, *,
+                 n_bootstrap: int | None = None, seed: int = BOOTSTRAP_SEED) -> dict[str, pd.DataFrame]:
+    """Every method at every severity of every graded shift (ID images shifted, OOD images as
+    they are), and at the control severity with the OOD images shifted too.
+
+    Returns DataFrames:
+
+    - ``levels``: shift, severity, ID top-1 (%), method, metric, value (mean over the OOD sets),
+      lo, hi;
+    - ``changes``: per shift, severity >= 1, method and metric: the change from severity 0, its
+      interval, and the change minus NegLabel's with its paired interval (positive AUROC /
+      negative FPR95: the method loses less than NegLabel);
+    - ``summary``: per shift, method and metric: the mean change over severities 1..5 and that
+      minus NegLabel's, with paired intervals (the per-shift verdict);
+    - ``control``: per shift, method and metric at the control severity: the change with the ID
+      images alone shifted, with ID and OOD shifted alike, and the difference (both minus ID
+      alone), each with a paired interval.
+    """
+    methods = tuple(study_methods() if methods is None else methods)
+    n_bootstrap = replicates(n_bootstrap)
+    rule = pipeline.fpr_rule(emb.profile.params)
+    units = emb.data.id_images.units
+    ood_units = {n: f.units for n, f in emb.data.ood.items()}
+    labels = emb.data.id_images.labels
+    levels, changes, summary, control = [], [], [], []
+    for shift in graded.shifts:
+        arms: dict[str, tuple[Any, Sequence, dict]] = {}
+        top1 = {}
+        for severity in graded.severities:
+            x = graded.id_emb[(shift, severity)]
+            top1[severity] = 100 * metrics.zero_shot_top1(x, emb.id_text, labels)
+            for m, (ids, oods) in _arms(pipeline.score(emb, id_emb=x, methods=methods, pooled_streams=False), methods).items():
+                arms[f"{severity}|{m}"] = (ids, units, oods)
+        c = graded.control_severity
+        both = pipeline.score(emb, id_emb=graded.id_emb[(shift, c)], ood_emb=graded.ood_emb[shift], methods=methods,
+                              pooled_streams=False)
+        for m, (ids, oods) in _arms(both, methods).items():
+            arms[f"both|{m}"] = (ids, units, oods)
+        names = list(arms)
+        col = {name: i for i, name in enumerate(names)}
+        for metric in METRICS:
+            point, reps = metrics.arm_replicates(arms, ood_units=ood_units, metric=metric, n_bootstrap=n_bootstrap,
+                                                 seed=seed, fpr_rule=rule)
+            value, boot = point["average"].to_numpy(), reps["average"]
+
+            def delta(a: str, b: str, value=value, boot=boot, col=col) -> tuple[float, np.ndarray]:
+                return value[col[a]] - value[col[b]], boot[:, col[a]] - boot[:, col[b]]
+
+            for severity in graded.severities:
+                for m in methods:
+                    k = col[f"{severity}|{m}"]
+                    levels.append({"shift": shift, "severity": severity, "ID top-1": top1[severity], "method": m,
+                                   "metric": metric, "value": value[k], **dict(zip(("lo", "hi"), _quantiles(boot[:, k])))})
+            mean_change: dict[str, tuple[float, np.ndarray]] = {}
+            for m in methods:
+                per_severity = [delta(f"{s}|{m}", f"0|{m}") for s in graded.severities[1:]]
+                mean_change[m] = (float(np.mean([p for p, _ in per_severity])), np.mean([r for _, r in per_severity], axis=0))
+                for severity, (change, change_reps) in zip(graded.severities[1:], per_severity):
+                    ref, ref_reps = delta(f"{severity}|{REFERENCE}", f"0|{REFERENCE}") if REFERENCE in methods else (np.nan, None)
+                    changes.append({"shift": shift, "severity": severity, "ID top-1": top1[severity], "method": m,
+                                    "metric": metric, "change": change,
+                                    **dict(zip(("change lo", "change hi"), _quantiles(change_reps))),
+                                    "minus NegLabel's": change - ref,
+                                    **dict(zip(("vs NegLabel lo", "vs NegLabel hi"),
+                                               _quantiles(change_reps - ref_reps) if ref_reps is not None else (np.nan,) * 2))})
+                id_only, id_only_reps = delta(f"{c}|{m}", f"0|{m}")
+                both_change, both_reps = delta(f"both|{m}", f"0|{m}")
+                control.append({"shift": shift, "method": m, "metric": metric, "severity": c, "ID alone": id_only,
+                                **dict(zip(("ID alone lo", "ID alone hi"), _quantiles(id_only_reps))),
+                                "ID and OOD": both_change, **dict(zip(("ID and OOD lo", "ID and OOD hi"), _quantiles(both_reps))),
+                                "difference": both_change - id_only,
+                                **dict(zip(("difference lo", "difference hi"), _quantiles(both_reps - id_only_reps)))})
+            for m in methods:
+                change, change_reps = mean_change[m]
+                ref, ref_reps = mean_change.get(REFERENCE, (np.nan, None))
+                summary.append({"shift": shift, "method": m, "metric": metric, "mean change": change,
+                                **dict(zip(("mean change lo", "mean change hi"), _quantiles(change_reps))),
+                                "minus NegLabel's": change - ref,
+                                **dict(zip(("vs NegLabel lo", "vs NegLabel hi"),
+                                           _quantiles(change_reps - ref_reps) if ref_reps is not None else (np.nan,) * 2))})
+    out = {"levels": pd.DataFrame(levels), "changes": pd.DataFrame(changes), "summary": pd.DataFrame(summary),
+           "control": pd.DataFrame(control)}
+    for frame in out.values():
+        if len(frame):
+            frame.insert(frame.columns.get_loc("method") + 1, "label", frame["method"].map(method_label))
+    return out
+
+
+def top1_explains(levels: pd.DataFrame, metric: str = "AUROC") -> pd.DataFrame:
+    """How much of each method's change under the graded shifts the falling ID top-1 explains:
+    over every shift and severity, the least-squares line of the method's change in ``metric``
+    (from severity 0) on the change in ID top-1; its slope (metric points per top-1 point) and R^2
+    (the share of the change's variance the line explains)."""
+    rows = []
+    part = levels[levels["metric"] == metric]
+    for m, frame in part.groupby("method", sort=False):
+        base = frame[frame["severity"] == 0].set_index("shift")
+        shifted = frame[frame["severity"] > 0]
+        dy = shifted["value"].to_numpy() - base.loc[shifted["shift"], "value"].to_numpy()
+        dx = shifted["ID top-1"].to_numpy() - base.loc[shifted["shift"], "ID top-1"].to_numpy()
+        slope, intercept = np.polyfit(dx, dy, 1)
+        residual = dy - (slope * dx + intercept)
+        r2 = 1 - float(np.sum(residual ** 2)) / float(np.sum((dy - dy.mean()) ** 2))
+        rows.append({"method": m, "label": method_label(m), "points": len(dx), "slope": float(slope),
+                     "intercept": float(intercept), "R2": r2})
+    return pd.DataFrame(rows)
+
+
+# The paper's appendix templates for the ID labels and the negative labels
+PAPER_TEMPLATES = ("The nice {}", "{}", "A photo of a {}", "A dark photo of a {}")
+
+
+def template_overrides(template: str) -> dict[str, Any]:
+    """Profile overrides that put every label in ``template``: the ID labels (one template, no
+    ensemble) and the candidate corpus's nouns and adjectives alike, so NegMining mines anew."""
+    return {"id_templates": [template], "corpus": {"prompts": {"noun": template, "adj": template}}}
+
+
+def template_study(emb: pipeline.Embedded, templates: Sequence[str] = PAPER_TEMPLATES,
+                   methods: Sequence[str] | None = None, *, n_bootstrap: int | None = None,
+                   seed: int = BOOTSTRAP_SEED, progress: bool = False) -> pd.DataFrame:
+    """Every method with each of ``templates`` for the ID labels and the negatives (re-embedded and
+    re-mined; :func:`template_overrides`) against the profile's own prompts, on the same images:
+    per template and method, AUROC and FPR95 (mean over the OOD sets) with intervals, and the gap
+    to the profile's own prompts with a paired interval."""
+    methods = tuple(registry.default_methods() if methods is None else methods)
+    n_bootstrap = replicates(n_bootstrap)
+    rule = pipeline.fpr_rule(emb.profile.params)
+    runs = {"profile's own": emb}
+    for template in templates:
+        runs[template] = pipeline.embed_profile(emb.profile.with_overrides(template_overrides(template)), progress=progress)
+    units = emb.data.id_images.units
+    arms = {f"{t}|{m}": (ids, units, oods) for t, e in runs.items()
+            for m, (ids, oods) in _arms(pipeline.score(e, methods=methods, pooled_streams=False), methods).items()}
+    col = {name: i for i, name in enumerate(arms)}
+    rows = []
+    for metric in METRICS:
+        point, reps = metrics.arm_replicates(arms, ood_units={n: f.units for n, f in emb.data.ood.items()}, metric=metric,
+                                             n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule)
+        value, boot = point["average"].to_numpy(), reps["average"]
+        for t in runs:
+            for m in methods:
+                k, ref = col[f"{t}|{m}"], col[f"profile's own|{m}"]
+                rows.append({"template": t, "method": m, "metric": metric, "value": value[k],
+                             **dict(zip(("lo", "hi"), _quantiles(boot[:, k]))), "gap": value[k] - value[ref],
+                             **dict(zip(("gap lo", "gap hi"), _quantiles(boot[:, k] - boot[:, ref])))})
+    out = pd.DataFrame(rows)
+    out.insert(2, "label", out["method"].map(method_label))
+    return out
+
+
+def template_ranking(study: pd.DataFrame, paper: pd.DataFrame, method: str = "neglabel") -> dict[str, Any]:
+    """The paper's templates ranked by FPR95 (lower first) as published and as measured here for
+    ``method``, and whether the two orders agree (Spearman's rank correlation and the same best)."""
+    ours = study[(study["method"] == method) & (study["metric"] == "FPR95") & study["template"].isin(paper["template"])]
+    ours = ours.set_index("template")["value"]
+    published = paper.set_index("template")["FPR95"].loc[ours.index]
+    rho = float(pd.Series(ours).rank().corr(pd.Series(published).rank()))
+    return {"ours": list(ours.sort_values().index), "paper": list(published.sort_values().index), "spearman": rho,
+            "same best": ours.idxmin() == published.idxmin()}
+
+
+def paper_templates(paper_results: str) -> pd.DataFrame:
+    """The published rows of NegLabel's prompt-template study (``data/paper_results.csv``, study
+    "prompt template"): template, FPR95, AUROC, source."""
+    rows = paper_rows(paper_results, "prompt template")
+    if rows.empty:
+        raise ValueError(f"{paper_results} has no rows of study 'prompt template'; expected the paper's template rows")
+    return rows.rename(columns={"setting": "template"})[["template", "FPR95", "AUROC", "source"]]
+
+
+def published_shift_rows(paper_results: str) -> pd.DataFrame:
+    """The published domain-shift rows (study "domain shift": ImageNet-Sketch/-A/-R/-V2 as ID, the
+    variant in ``setting``); an empty frame where ``data/paper_results.csv`` has none yet."""
+    return paper_rows(paper_results, "domain shift")
+
+
+def graded_sentences(summary: pd.DataFrame, changes: pd.DataFrame, metric: str = "AUROC") -> list[str]:
+    """One sentence per shift: the method that degrades least in ``metric`` on average over
+    severities 1..5, NegLabel's mean change, and that method's change minus NegLabel's with its
+    paired interval and the number of severities at which that interval clears zero."""
+    out = []
+    for shift, part in summary[summary["metric"] == metric].groupby("shift", sort=False):
+        part = part.set_index("method")
+        best = part["mean change"].idxmax() if metric == "AUROC" else part["mean change"].idxmin()
+        nl = part.loc[REFERENCE]
+        text = (f"Under {shift}, {method_label(best)} degrades least in {metric} (mean change over severities 1 to 5: "
+                f"{part.loc[best, 'mean change']:+.2f}); NegLabel's mean change is "
+                f"{interval(nl['mean change'], nl['mean change lo'], nl['mean change hi'], signed=True)}")
+        if best != REFERENCE:
+            gap, lo, hi = part.loc[best, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
+            per = changes[(changes["shift"] == shift) & (changes["method"] == best) & (changes["metric"] == metric)]
+            clear = int(((per["vs NegLabel lo"] > 0) | (per["vs NegLabel hi"] < 0)).sum())
+            text += (f", and {method_label(best)}'s change minus NegLabel's is {interval(gap, lo, hi, signed=True)} "
+                     f"({verdict_of(lo, hi)}; clear of zero at {clear} of {len(per)} severities)")
+        else:
+            text += ", the least of all methods"
+        out.append(text + ".")
+    return out
+
+
+def halved(levels: pd.DataFrame) -> dict[str, bool]:
+    """Per shift: whether severity 5 brings ID top-1 to half of severity 0's or below (the
+    profile's severities are meant to)."""
+    top = levels.drop_duplicates(["shift", "severity"]).set_index(["shift", "severity"])["ID top-1"]
+    return {s: bool(top[(s, 5)] <= 0.5 * top[(s, 0)]) for s in dict.fromkeys(levels["shift"])}
