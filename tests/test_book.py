@@ -27,7 +27,7 @@ NOTEBOOK_PARAMS = {
     "03_corpus_ablation": {"web_words": 300, "dictionary_words": 300, "n_bootstrap": 20, "control_ms": [20, 100]},
     "04_hyperparameters": {"etas": [0.05, 0.5], "ms": [20, 100], "groups": [1, 10], "taus": [0.01, 0.1],
                            "n_seeds": 3, "n_bootstrap": 20},
-    "05_domain_shift": {"n_bootstrap": 20},
+    "05_domain_shift": {"n_bootstrap": 20, "templates": ["{}", "The nice {}"]},
     "06_findings": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR},
     "07_explorer": {"explorer_grid": {"eta": [0.05, 0.5], "m": [20, 100], "n_groups": [1, 10], "tau": [0.01, 0.1],
                                       "corpus": ["WordNet nouns + adjectives", "WordNet nouns"]}},

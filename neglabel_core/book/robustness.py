@@ -131,7 +131,8 @@ def top1_explains(levels: pd.DataFrame, metric: str = "AUROC") -> pd.DataFrame:
     """How much of each method's change under the graded shifts the falling ID top-1 explains:
     over every shift and severity, the least-squares line of the method's change in ``metric``
     (from severity 0) on the change in ID top-1; its slope (metric points per top-1 point) and R^2
-    (the share of the change's variance the line explains)."""
+    (the share of the change's variance the line explains); NaN where top-1 or the metric does not
+    move at all."""
     rows = []
     part = levels[levels["metric"] == metric]
     for m, frame in part.groupby("method", sort=False):
@@ -139,9 +140,12 @@ def top1_explains(levels: pd.DataFrame, metric: str = "AUROC") -> pd.DataFrame:
         shifted = frame[frame["severity"] > 0]
         dy = shifted["value"].to_numpy() - base.loc[shifted["shift"], "value"].to_numpy()
         dx = shifted["ID top-1"].to_numpy() - base.loc[shifted["shift"], "ID top-1"].to_numpy()
-        slope, intercept = np.polyfit(dx, dy, 1)
-        residual = dy - (slope * dx + intercept)
-        r2 = 1 - float(np.sum(residual ** 2)) / float(np.sum((dy - dy.mean()) ** 2))
+        if np.ptp(dx) == 0 or np.ptp(dy) == 0:  # top-1 (or the metric) never moves: no line to fit
+            slope = intercept = r2 = float("nan")
+        else:
+            slope, intercept = np.polyfit(dx, dy, 1)
+            residual = dy - (slope * dx + intercept)
+            r2 = 1 - float(np.sum(residual ** 2)) / float(np.sum((dy - dy.mean()) ** 2))
         rows.append({"method": m, "label": method_label(m), "points": len(dx), "slope": float(slope),
                      "intercept": float(intercept), "R2": r2})
     return pd.DataFrame(rows)

@@ -1,0 +1,163 @@
+"""The robustness chapter's studies (book.robustness) on synthetic embeddings with concept units:
+the graded study's numbers against direct scoring, its paired intervals, the control, the top-1
+regression by hand, the template ranking and the published rows it reads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neglabel_core import pipeline
+from neglabel_core.book import robustness, tables
+from neglabel_core.data import shifts
+from neglabel_core.ood import metrics
+
+from .test_controls import units_emb  # noqa: F401  (fixture)
+from .test_successors import synthetic  # noqa: F401  (fixture)
+
+METHODS = ("neglabel", "energy", "adaneg")
+
+
+def _unit(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _graded(emb, scale=0.15, control=2):
+    rng = np.random.default_rng(9)
+    shift = shifts.GradedShift("noisy", "noise", tuple({"sigma": s} for s in range(1, 6)))
+    id_emb = {("noisy", s): emb.id_emb if s == 0 else _unit(emb.id_emb + scale * s * rng.normal(size=emb.id_emb.shape))
+              for s in range(6)}
+    ood = {n: _unit(x + scale * control * rng.normal(size=x.shape)) for n, x in emb.ood_emb.items()}
+    return pipeline.Graded({"noisy": shift}, control, 0, id_emb, {"noisy": ood})
+
+
+def _average(scored, method, metric):
+    """The mean over the OOD sets, computed here from the metric functions."""
+    f = metrics.auroc if metric == "AUROC" else (lambda a, b: metrics.fpr_at_tpr(a, b, rule=scored.params["fpr_rule"]))
+    return float(np.mean([100 * f(scored.id_scores(method, s), scored.ood_scores(method, s)) for s in scored.ood]))
+
+
+def test_graded_study_matches_direct_scoring(units_emb):  # noqa: F811
+    emb, graded = units_emb, _graded(units_emb)
+    out = robustness.graded_study(emb, graded, METHODS, n_bootstrap=30)
+    levels = out["levels"].set_index(["severity", "method", "metric"])
+    direct = {s: pipeline.score(emb, id_emb=graded.id_emb[("noisy", s)], methods=METHODS, pooled_streams=False)
+              for s in range(6)}
+    for s in range(6):
+        for m in METHODS:
+            for metric in robustness.METRICS:
+                assert levels.loc[(s, m, metric), "value"] == pytest.approx(_average(direct[s], m, metric))
+                assert levels.loc[(s, m, metric), "lo"] <= levels.loc[(s, m, metric), "hi"]
+    changes = out["changes"].set_index(["severity", "method", "metric"])
+    for s in range(1, 6):
+        for m in METHODS:
+            expected = levels.loc[(s, m, "AUROC"), "value"] - levels.loc[(0, m, "AUROC"), "value"]
+            assert changes.loc[(s, m, "AUROC"), "change"] == pytest.approx(expected)
+            nl = changes.loc[(s, "neglabel", "AUROC"), "change"]
+            assert changes.loc[(s, m, "AUROC"), "minus NegLabel's"] == pytest.approx(expected - nl)
+    assert (out["changes"].query("method == 'neglabel'")[["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]] == 0).all().all()
+    summary = out["summary"].set_index(["method", "metric"])
+    for m in METHODS:
+        mean = np.mean([changes.loc[(s, m, "FPR95"), "change"] for s in range(1, 6)])
+        assert summary.loc[(m, "FPR95"), "mean change"] == pytest.approx(mean)
+    # the control: ID alone at the control severity, then ID and OOD shifted alike
+    both = pipeline.score(emb, id_emb=graded.id_emb[("noisy", 2)], ood_emb=graded.ood_emb["noisy"], methods=METHODS,
+                          pooled_streams=False)
+    control = out["control"].set_index(["method", "metric"])
+    for m in METHODS:
+        alone = levels.loc[(2, m, "AUROC"), "value"] - levels.loc[(0, m, "AUROC"), "value"]
+        shifted_too = _average(both, m, "AUROC") - levels.loc[(0, m, "AUROC"), "value"]
+        assert control.loc[(m, "AUROC"), "ID alone"] == pytest.approx(alone)
+        assert control.loc[(m, "AUROC"), "ID and OOD"] == pytest.approx(shifted_too)
+        assert control.loc[(m, "AUROC"), "difference"] == pytest.approx(shifted_too - alone)
+    assert set(out["levels"]["label"]) == {"NegLabel", "energy", "AdaNeg (task-adaptive)"}
+
+
+def test_an_unshifted_study_changes_by_nothing_in_every_replicate(units_emb):  # noqa: F811
+    emb = units_emb
+    graded = _graded(emb)
+    graded = dataclasses.replace(graded, id_emb={k: emb.id_emb for k in graded.id_emb},
+                                 ood_emb={"noisy": dict(emb.ood_emb)})
+    out = robustness.graded_study(emb, graded, ("neglabel", "energy"), n_bootstrap=10)
+    assert (out["changes"][["change", "change lo", "change hi"]].abs() < 1e-9).all().all()
+    assert (out["control"][["difference", "difference lo", "difference hi"]].abs() < 1e-9).all().all()
+
+
+def test_graded_sentences_name_the_least_degraded():
+    summary = pd.DataFrame([
+        {"shift": "s", "method": "neglabel", "metric": "AUROC", "mean change": -5.0, "mean change lo": -6.0, "mean change hi": -4.0,
+         "minus NegLabel's": 0.0, "vs NegLabel lo": 0.0, "vs NegLabel hi": 0.0},
+        {"shift": "s", "method": "energy", "metric": "AUROC", "mean change": -2.0, "mean change lo": -3.0, "mean change hi": -1.0,
+         "minus NegLabel's": 3.0, "vs NegLabel lo": 2.0, "vs NegLabel hi": 4.0}])
+    changes = pd.DataFrame([{"shift": "s", "method": "energy", "metric": "AUROC", "severity": k,
+                             "vs NegLabel lo": lo, "vs NegLabel hi": hi} for k, (lo, hi) in enumerate([(1, 2), (-1, 1)], 1)])
+    assert robustness.graded_sentences(summary, changes) == [
+        "Under s, energy degrades least in AUROC (mean change over severities 1 to 5: -2.00); NegLabel's mean change is "
+        "-5.00 [-6.00, -4.00], and energy's change minus NegLabel's is +3.00 [+2.00, +4.00] (clear of zero; clear of zero "
+        "at 1 of 2 severities)."]
+
+
+def test_top1_explains_by_hand():
+    # AUROC change = 2 x (top-1 change) + 1 exactly, over two shifts: slope 2, intercept 1, R^2 1
+    rows = []
+    for shift, drops in (("a", [0, -1, -2, -3, -4, -5]), ("b", [0, -2, -4, -6, -8, -10])):
+        for s, d in enumerate(drops):
+            rows.append({"shift": shift, "severity": s, "ID top-1": 50 + d, "method": "neglabel", "metric": "AUROC",
+                         "value": 90 + (2 * d + 1 if s else 0)})
+    got = robustness.top1_explains(pd.DataFrame(rows)).iloc[0]
+    assert (got["points"], got["slope"], got["intercept"], got["R2"]) == (10, pytest.approx(2), pytest.approx(1), pytest.approx(1))
+    flat = pd.DataFrame(rows).assign(**{"ID top-1": 50})
+    assert np.isnan(robustness.top1_explains(flat).iloc[0]["R2"])
+
+
+def test_halved_reads_severity_five_against_zero():
+    levels = pd.DataFrame([{"shift": s, "severity": k, "ID top-1": t} for s, tops in (("a", [40, 30, 25, 22, 21, 20]),
+                                                                                  ("b", [40, 39, 38, 37, 36, 21]))
+                           for k, t in enumerate(tops)])
+    assert robustness.halved(levels) == {"a": True, "b": False}
+
+
+def test_template_overrides_put_every_label_in_the_template():
+    from neglabel_core.profiles import load_profile
+
+    profile = load_profile("emoji-tiny").with_overrides(robustness.template_overrides("A dark photo of a {}"))
+    assert profile.data["id_templates"] == ["A dark photo of a {}"]
+    assert profile.corpus["prompts"] == {"noun": "A dark photo of a {}", "adj": "A dark photo of a {}"}
+
+
+def test_template_ranking_and_the_paper_rows():
+    paper = robustness.paper_templates("data/paper_results.csv")
+    assert list(paper["template"]) == list(robustness.PAPER_TEMPLATES)
+    assert paper.set_index("template").loc["A dark photo of a {}", "FPR95"] == 54.00
+    study = pd.DataFrame([{"template": t, "method": "neglabel", "metric": "FPR95", "value": v}
+                          for t, v in zip(robustness.PAPER_TEMPLATES, (40.0, 30.0, 50.0, 60.0))])
+    got = robustness.template_ranking(study, paper)
+    assert got["ours"] == ["{}", "The nice {}", "A photo of a {}", "A dark photo of a {}"]
+    assert got["paper"] == list(robustness.PAPER_TEMPLATES)
+    assert got["spearman"] == pytest.approx(0.8) and not got["same best"]  # ranks 2,1,3,4 vs 1,2,3,4: 1 - 6*2/60
+
+
+def test_paper_rows_by_study(tmp_path):
+    main = tables.paper_rows("data/paper_results.csv")
+    assert "prompt template" not in set(main.get("study", [])) and (main["method"] == "NegLabel").sum() == 5
+    assert robustness.published_shift_rows("data/paper_results.csv").empty
+    with pytest.raises(ValueError, match=r"^unknown study 'ablation'; expected one of \['main', 'prompt template', 'domain shift'\]$"):
+        tables.paper_rows("data/paper_results.csv", "ablation")
+    old = tmp_path / "old.csv"
+    old.write_text("method,ood_set,FPR95,AUROC,source\nX,average,1,2,s\n")
+    with pytest.raises(ValueError, match=r"has no column\(s\) \['study', 'setting'\]"):
+        tables.paper_rows(old)
+
+
+def test_score_takes_shifted_ood_images_and_can_skip_the_pooled_stream(synthetic):  # noqa: F811
+    emb = synthetic
+    scored = pipeline.score(emb, methods=("neglabel", "adaneg"), pooled_streams=False)
+    assert list(scored.stream["adaneg"]) == list(emb.ood_emb)
+    moved = {n: _unit(x[::-1].copy()) for n, x in emb.ood_emb.items()}  # the same sets, other order
+    again = pipeline.score(emb, ood_emb=moved, methods=("neglabel",))
+    np.testing.assert_allclose(again.ood["A"]["neglabel"], scored.ood["A"]["neglabel"][::-1], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"^ood_emb has the sets \['A'\]; expected the profile's OOD sets \['A', 'B'\]$"):
+        pipeline.score(emb, ood_emb={"A": emb.ood_emb["A"]}, methods=("neglabel",))
