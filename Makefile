@@ -53,6 +53,7 @@ bench: system-deps
 	$(PY) benchmarks/negmining_bench.py
 	$(PY) benchmarks/text_embed_bench.py
 	$(PY) benchmarks/explorer_bench.py
+	$(PY) benchmarks/bootstrap_bench.py
 
 lint: venv
 	$(PY) -m ruff check neglabel_core tests benchmarks
