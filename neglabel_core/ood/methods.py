@@ -201,3 +201,11 @@ register(Method("adaneg", "AdaNeg (task-adaptive)", _adaneg("ta"), params=ADANEG
 register(Method("adaneg_sa", "AdaNeg (sample-adaptive)", _adaneg("sa"), params=(*ADANEG_PARAMS, "adaneg_beta"),
                 needs="negatives", kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024",
                 groups=("successors",), bank="adaneg", bank_param="adaneg_bank"))
+
+# The book's own method (chapter 10): energy minus the negatives' evidence only where it beats the ID labels'.
+# Fixed on the development setting (emoji-tiny, Apple images only) before any confirmation: weight 0.5, NegLabel's tau.
+register(Method("neggate", "NegGate (ours)",
+                lambda ids, negs, p: scores.neggate_score(ids, negs, tau=p["tau"], weight=p.get("neggate_weight", 0.5)),
+                params=("tau", "neggate_weight"), needs="negatives", main_table=False, groups=("ours",),
+                reference="this book, chapter 10"))
+

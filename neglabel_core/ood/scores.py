@@ -172,3 +172,31 @@ def energy_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.Tensor:
     a = _id_sims(id_sims)
     check_tau(tau)
     return torch.logsumexp(a / tau, dim=1)
+
+
+def neggate_score(id_sims: ArrayLike, neg_sims: ArrayLike, *, tau: float = 0.01, weight: float = 0.5) -> torch.Tensor:
+    """NegGate (this book's method, chapter 10): energy, minus the negative labels' evidence only
+    where it beats the ID labels' evidence, label for label.
+
+    With ``L_id = log sum_k exp(a_k / tau)`` over the K ID cosines (the energy score) and
+    ``L_neg = log sum_j exp(b_j / tau)`` over the M negative-label cosines, the evidence *per
+    label* is the log-mean-exp ``L_id - log K`` and ``L_neg - log M``; the score is
+
+        S = L_id - weight * max(0, (L_neg - log M) - (L_id - log K)).
+
+    An image whose ID labels carry more evidence per label than the negatives scores exactly its
+    energy (the negatives cannot cost it anything); the others lose ``weight`` times the excess.
+    ``weight = 0`` is energy; without the ``max`` (the gate) it is a weighted NegLabel log-odds
+    ``(1 + weight) L_id - weight L_neg`` plus a constant (ungrouped, Eq. 6's log-odds at
+    ``weight`` -> infinity up to scale)."""
+    a = _id_sims(id_sims)
+    b = as_float_tensor(neg_sims, "neg_sims", ndim=2)
+    check_tau(tau)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"id_sims has {a.shape[0]} rows and neg_sims {b.shape[0]}; expected one row per image in both")
+    if not (isinstance(weight, (int, float)) and weight >= 0):
+        raise ValueError(f"weight must be a number >= 0, got {weight!r}")
+    id_evidence = torch.logsumexp(a / tau, dim=1)
+    per_label_id = id_evidence - torch.log(torch.tensor(float(a.shape[1]), dtype=a.dtype, device=a.device))
+    per_label_neg = torch.logsumexp(b / tau, dim=1) - torch.log(torch.tensor(float(b.shape[1]), dtype=b.dtype, device=b.device))
+    return id_evidence - weight * torch.clamp(per_label_neg - per_label_id, min=0)
