@@ -54,9 +54,21 @@ def test_neggate_errors():
 def test_neggate_is_registered_with_its_parameters():
     method = registry.REGISTRY["neggate"]
     assert (method.label, method.needs, method.main_table, method.params) == ("NegGate (ours)", "negatives", False,
-                                                                              ("tau", "neggate_weight"))
+                                                                              ("tau", "neggate_weight", "neggate_gate",
+                                                                              "neggate_per_label"))
     assert registry.group("ours") == ("neggate",)
     x = np.eye(3, dtype=np.float32)[:2]  # two images on the first two axes
     got = registry.method_scores(x, np.eye(3, dtype=np.float32), np.full((4, 3), 0.5, np.float32),
                                  {"tau": 0.1, "neggate_weight": 1.0}, ("neggate",))["neggate"]
     np.testing.assert_allclose(got, _by_hand(x @ np.eye(3).T, x @ np.full((4, 3), 0.5).T, 0.1, 1.0), rtol=1e-6)
+
+
+def test_the_ablations_drop_one_part_each():
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(-1, 1, (15, 3)), rng.uniform(-1, 1, (15, 40))
+    l_id = np.log(np.exp(a / 0.1).sum(axis=1))
+    l_neg = np.log(np.exp(b / 0.1).sum(axis=1))
+    no_gate = scores.neggate_score(torch.tensor(a), torch.tensor(b), tau=0.1, weight=0.5, gate=False).numpy()
+    np.testing.assert_allclose(no_gate, l_id - 0.5 * (l_neg - np.log(40) - l_id + np.log(3)), rtol=1e-12)
+    totals = scores.neggate_score(torch.tensor(a), torch.tensor(b), tau=0.1, weight=0.5, per_label=False).numpy()
+    np.testing.assert_allclose(totals, l_id - 0.5 * np.maximum(0, l_neg - l_id), rtol=1e-12)

@@ -205,7 +205,10 @@ register(Method("adaneg_sa", "AdaNeg (sample-adaptive)", _adaneg("sa"), params=(
 # The book's own method (chapter 10): energy minus the negatives' evidence only where it beats the ID labels'.
 # Fixed on the development setting (emoji-tiny, Apple images only) before any confirmation: weight 0.5, NegLabel's tau.
 register(Method("neggate", "NegGate (ours)",
-                lambda ids, negs, p: scores.neggate_score(ids, negs, tau=p["tau"], weight=p.get("neggate_weight", 0.5)),
-                params=("tau", "neggate_weight"), needs="negatives", main_table=False, groups=("ours",),
+                lambda ids, negs, p: scores.neggate_score(ids, negs, tau=p["tau"], weight=p.get("neggate_weight", 0.5),
+                                                          gate=p.get("neggate_gate", True),
+                                                          per_label=p.get("neggate_per_label", True)),
+                params=("tau", "neggate_weight", "neggate_gate", "neggate_per_label"), needs="negatives",
+                main_table=False, groups=("ours",),
                 reference="this book, chapter 10"))
 

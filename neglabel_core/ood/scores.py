@@ -12,6 +12,8 @@ The formulas, the official code they follow (file:line) and where we differ: ``d
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .validation import ArrayLike, as_float_tensor, check_count, check_tau
@@ -174,7 +176,8 @@ def energy_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.Tensor:
     return torch.logsumexp(a / tau, dim=1)
 
 
-def neggate_score(id_sims: ArrayLike, neg_sims: ArrayLike, *, tau: float = 0.01, weight: float = 0.5) -> torch.Tensor:
+def neggate_score(id_sims: ArrayLike, neg_sims: ArrayLike, *, tau: float = 0.01, weight: float = 0.5,
+                  gate: bool = True, per_label: bool = True) -> torch.Tensor:
     """NegGate (this book's method, chapter 10): energy, minus the negative labels' evidence only
     where it beats the ID labels' evidence, label for label.
 
@@ -188,7 +191,10 @@ def neggate_score(id_sims: ArrayLike, neg_sims: ArrayLike, *, tau: float = 0.01,
     energy (the negatives cannot cost it anything); the others lose ``weight`` times the excess.
     ``weight = 0`` is energy; without the ``max`` (the gate) it is a weighted NegLabel log-odds
     ``(1 + weight) L_id - weight L_neg`` plus a constant (ungrouped, Eq. 6's log-odds at
-    ``weight`` -> infinity up to scale)."""
+    ``weight`` -> infinity up to scale).
+
+    For the ablation: ``gate=False`` drops the ``max`` (the negatives count on every image),
+    ``per_label=False`` compares the totals ``L_neg - L_id`` instead of the per-label evidence."""
     a = _id_sims(id_sims)
     b = as_float_tensor(neg_sims, "neg_sims", ndim=2)
     check_tau(tau)
@@ -197,6 +203,7 @@ def neggate_score(id_sims: ArrayLike, neg_sims: ArrayLike, *, tau: float = 0.01,
     if not (isinstance(weight, (int, float)) and weight >= 0):
         raise ValueError(f"weight must be a number >= 0, got {weight!r}")
     id_evidence = torch.logsumexp(a / tau, dim=1)
-    per_label_id = id_evidence - torch.log(torch.tensor(float(a.shape[1]), dtype=a.dtype, device=a.device))
-    per_label_neg = torch.logsumexp(b / tau, dim=1) - torch.log(torch.tensor(float(b.shape[1]), dtype=b.dtype, device=b.device))
-    return id_evidence - weight * torch.clamp(per_label_neg - per_label_id, min=0)
+    excess = torch.logsumexp(b / tau, dim=1) - id_evidence
+    if per_label:
+        excess = excess - math.log(b.shape[1]) + math.log(a.shape[1])
+    return id_evidence - weight * (torch.clamp(excess, min=0) if gate else excess)
