@@ -54,6 +54,7 @@ bench: system-deps
 	$(PY) benchmarks/text_embed_bench.py
 	$(PY) benchmarks/explorer_bench.py
 	$(PY) benchmarks/bootstrap_bench.py
+	$(PY) benchmarks/neggate_bench.py
 
 lint: venv
 	$(PY) -m ruff check neglabel_core tests benchmarks

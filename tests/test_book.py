@@ -33,6 +33,7 @@ NOTEBOOK_PARAMS = {
                                       "corpus": ["WordNet nouns + adjectives", "WordNet nouns"]}},
     "08_successors": {"n_bootstrap": 20, "stream_seeds": 2, "near_overrides": SMALL_NEAR},
     "09_vlm_strength": {"n_bootstrap": 20},
+    "10_neggate": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR, "timing_repeats": 1},
 }
 
 

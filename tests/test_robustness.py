@@ -164,3 +164,17 @@ def test_score_takes_shifted_ood_images_and_can_skip_the_pooled_stream(synthetic
     np.testing.assert_allclose(again.ood["A"]["neglabel"], scored.ood["A"]["neglabel"][::-1], rtol=1e-6)
     with pytest.raises(ValueError, match=r"^ood_emb has the sets \['A'\]; expected the profile's OOD sets \['A', 'B'\]$"):
         pipeline.score(emb, ood_emb={"A": emb.ood_emb["A"]}, methods=("neglabel",))
+
+
+def test_score_with_given_negatives_is_the_mined_run(synthetic):  # noqa: F811
+    emb = synthetic
+    mined = pipeline.score(emb, methods=("neglabel", "energy"))
+    again = pipeline.score(emb, methods=("neglabel", "energy"), negatives=mined.negatives)
+    np.testing.assert_array_equal(again.id["neglabel"], mined.id["neglabel"])
+    np.testing.assert_array_equal(again.negatives, mined.negatives)
+    # the words alone, in their mined order, as the corpus: the same scores (what the template study reads)
+    words = dataclasses.replace(emb, corpus=emb.corpus.subset(mined.negatives), corpus_emb=emb.corpus_emb[mined.negatives])
+    alone = pipeline.score(words, methods=("neglabel",), negatives=np.arange(len(mined.negatives)))
+    np.testing.assert_array_equal(alone.ood["B"]["neglabel"], mined.ood["B"]["neglabel"])
+    with pytest.raises(ValueError, match=r"^negatives must be indices into the corpus of 60 words; got \(1,\) values in \[60, 60\]$"):
+        pipeline.score(emb, methods=("neglabel",), negatives=[60])

@@ -35,6 +35,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "07_explorer",
     "08_successors",
     "09_vlm_strength",
+    "10_neggate",
     "paper_profile",
 )
 MATHJAX = NpmPackage("mathjax", "3.2.2",

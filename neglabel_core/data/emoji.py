@@ -75,6 +75,18 @@ STYLES: dict[str, Style] = {
         Style("fluent-high-contrast", "fluentui-emoji", "icons/high-contrast", "svg-slug"),
     )
 }
+def style_of(path: str | os.PathLike) -> str | None:
+    """The style an image file of the benchmark is drawn in, from its place under the cache
+    (``packages/<package>/<style folder>/...`` for vendor PNGs, ``raster/<style>/...`` for
+    rasterised SVGs); None for a file that is not one of the benchmark's."""
+    parts = Path(path).as_posix()
+    for name, style in STYLES.items():
+        marker = f"/raster/{name}/" if style.kind != "png" else f"/{style.package}-"
+        if marker in parts and (style.kind != "png" or f"/{style.folder}/" in parts):
+            return name
+    return None
+
+
 STYLE_ROLES: dict[str, tuple[str, ...]] = {
     "pretraining": ("google", "twitter", "openmoji-color", "fluent-flat", "fluent-modern"),
     "evaluation": ("apple", "facebook"),

@@ -60,6 +60,7 @@ from .text import (
                     embed_text_side,
                     embed_words,
                     full_corpus_spec,
+                    in_template,
                     text_tower,
                     weights_problem,
 )
@@ -73,5 +74,5 @@ __all__ = [
     "mining_rule", "neglabel_bank", "adaneg_bank", "adaneg_candidates",
     "perm_device", "prepare_data", "profile_methods", "ready_data", "results",
     "results_dict", "score", "snapshot_epochs", "text_tower", "train_emoji_model", "trained_checkpoint",
-    "weights_problem",
+    "weights_problem", "in_template",
 ]

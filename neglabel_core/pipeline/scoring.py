@@ -78,15 +78,23 @@ class Scored:
 
 def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.ndarray | None = None,
           ood_emb: Mapping[str, np.ndarray] | None = None, methods: Sequence[str] | None = None,
-          pooled_streams: bool = True) -> Scored:
+          pooled_streams: bool = True, negatives: np.ndarray | None = None) -> Scored:
     """Mine negatives and score ID (or ``id_emb``, e.g. a domain-shifted ID set) and every OOD set
     (or ``ood_emb``: the same sets' images, e.g. shifted too) with ``methods`` (default: the
     profile's ``methods``, else the registry's main-table methods). ``pooled_streams=False``
     skips a stream method's pooled stream (ID with every OOD set at once), for studies that
-    read the per-set streams only."""
+    read the per-set streams only. ``negatives`` (indices into ``emb.corpus``, in their order)
+    replaces NegMining's bank, e.g. the same words embedded in another prompt."""
     methods = profile_methods(emb.profile) if methods is None else registry.check_methods(methods)
     p = {**emb.profile.params, **(params or {})}
-    negatives = mine(emb, eta=p["eta"], m=p["m"], pos_fraction=p.get("pos_fraction"))
+    if negatives is None:
+        negatives = mine(emb, eta=p["eta"], m=p["m"], pos_fraction=p.get("pos_fraction"))
+    else:
+        negatives = np.asarray(negatives, dtype=np.int64)
+        if negatives.ndim != 1 or not len(negatives) or negatives.min() < 0 or negatives.max() >= len(emb.corpus):
+            raise ValueError(f"negatives must be indices into the corpus of {len(emb.corpus):,} words; got "
+                             f"{negatives.shape} values in [{negatives.min() if negatives.size else None}, "
+                             f"{negatives.max() if negatives.size else None}]")
     p["m"] = len(negatives)  # what was mined, whichever rule chose it
     p["perm_device_used"] = perm_device(p)
     p["fpr_rule"] = fpr_rule(p)

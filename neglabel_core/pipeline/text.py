@@ -77,6 +77,17 @@ def embed_words(profile: Profile, words: corpus_mod.Corpus, *, loaded: LoadedMod
     return encode_texts(loaded, words.prompts(profile.corpus["prompts"]), progress=progress, desc=words.name)
 
 
+def in_template(profile: Profile, class_names: Sequence[str], words: corpus_mod.Corpus, template: str, *,
+                loaded: LoadedModel | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The ID labels and ``words`` (e.g. the mined negatives) all in one ``template`` (no
+    ensemble, the same for nouns and adjectives), embedded with the profile's text tower
+    (cached): ``(id_text (K, D), word_emb (len(words), D))``."""
+    loaded = loaded or text_tower(profile)
+    id_text = class_embeddings(loaded, class_names, [template], progress=progress)
+    prompts = words.prompts(dict.fromkeys(set(words.pos), template))
+    return id_text, encode_texts(loaded, prompts, progress=progress, desc=f"words in {template!r}")
+
+
 def weights_problem(profile: Profile) -> str | None:
     """Why the profile's pretrained weights cannot be had here (checked before any download), or
     ``None`` (they can, or the model is trained here)."""

@@ -1,0 +1,140 @@
+"""Negative labels that do not cost accuracy (chapter 10): the book's method, NegGate
+(:func:`..ood.scores.neggate_score`), against every method of the book, on the development
+setting it was fixed on and on the settings it was then confirmed on, each gap with a paired
+bootstrap interval over concepts; its ablation and its cost.
+
+The protocol is data here: :data:`DEVELOPMENT` names the one setting the method and its weight
+were chosen on (the emoji-tiny profile's Apple images, ID and OOD); everything else the chapter
+shows is confirmation, run once with the method fixed in the commit that introduced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import pipeline
+from ..data import emoji
+from .chapter import BOOTSTRAP_SEED, interval, method_label, replicates, verdict_of
+from .tables import method_table, paired_gaps
+
+OURS = "neggate"
+# Everything NegGate is measured against: NegLabel, its successors (CSP; AdaNeg in both modes) and the baselines
+COMPARED = ("neglabel", "csp", "adaneg", "adaneg_sa", "max_cos", "energy", "mcm")
+DEVELOPMENT = {"profile": "emoji-tiny", "style": "apple"}
+CONFIRMATION_STYLE = "facebook"
+# The ablation: one part removed at a time, as parameters of the same method
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "no gate (negatives count on every image)": {"neggate_gate": False},
+    "totals, not evidence per label": {"neggate_per_label": False},
+    "no negatives (weight 0: energy at NegLabel's tau)": {"neggate_weight": 0.0},
+}
+
+
+def by_style(emb: pipeline.Embedded, style: str) -> pipeline.Embedded:
+    """``emb`` with its ID and OOD test images restricted to one drawing style (emoji benchmark:
+    the style of each file, :func:`emoji.style_of`). The text side, and so the mined negatives,
+    are unchanged."""
+    def keep(files):
+        return [i for i, p in enumerate(files.paths) if emoji.style_of(p) == style]
+
+    id_keep = keep(emb.data.id_images)
+    if not id_keep:
+        styles = sorted({emoji.style_of(p) for p in emb.data.id_images.paths} - {None})
+        raise ValueError(f"no ID test image is drawn in style {style!r}; expected one of {styles}")
+    ood_keep = {n: keep(f) for n, f in emb.data.ood.items()}
+    data = dataclasses.replace(emb.data, id_images=emb.data.id_images.subset(id_keep),
+                               ood={n: f.subset(ood_keep[n]) for n, f in emb.data.ood.items()})
+    out = dataclasses.replace(emb, data=data, id_emb=np.asarray(emb.id_emb)[id_keep], shift_emb={},
+                              ood_emb={n: np.asarray(x)[ood_keep[n]] for n, x in emb.ood_emb.items()})
+    out.similarity_by_eta.update(emb.similarity_by_eta)
+    out.bank_cache.update(emb.bank_cache)  # banks are text-side: the same for any image subset
+    return out
+
+
+def with_id_images(emb: pipeline.Embedded, id_emb: np.ndarray, files) -> pipeline.Embedded:
+    """``emb`` with other ID test images (a domain-shift style): their embeddings and files."""
+    data = dataclasses.replace(emb.data, id_images=files)
+    out = dataclasses.replace(emb, data=data, id_emb=id_emb)
+    out.similarity_by_eta.update(emb.similarity_by_eta)
+    out.bank_cache.update(emb.bank_cache)
+    return out
+
+
+def compare(emb: pipeline.Embedded, *, methods: Sequence[str] = COMPARED, n_bootstrap: int | None = None,
+            seed: int = BOOTSTRAP_SEED, scored: pipeline.Scored | None = None) -> dict[str, Any]:
+    """NegGate and every method of ``methods`` on ``emb``: ``table`` (every method per OOD set,
+    averages, intervals: :func:`tables.method_table`), ``gaps`` (NegGate minus each method, per OOD
+    set and the average, AUROC and FPR95 with paired intervals) and ``scored``."""
+    n_bootstrap = replicates(n_bootstrap)
+    scored = scored or pipeline.score(emb, methods=(OURS, *methods))
+    table = method_table(emb, scored, n_bootstrap=n_bootstrap, seed=seed)
+    gaps = pd.concat([paired_gaps(emb, (scored, OURS), (scored, m), n_bootstrap=n_bootstrap, seed=seed).assign(method=m)
+                      for m in methods], ignore_index=True)
+    return {"table": table, "gaps": gaps, "scored": scored}
+
+
+def wins(gaps: pd.DataFrame, sets: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per compared method: on how many OOD sets (of ``sets``, default all but the summaries)
+    NegGate is better with an interval clear of zero (AUROC gap > 0, FPR95 gap < 0), level
+    (interval includes zero) or worse (clear, the other way), for each metric."""
+    rows = []
+    for m, part in gaps.groupby("method", sort=False):
+        part = part[~part["ood_set"].isin(["average", "near average", "far average"])]
+        if sets is not None:
+            part = part[part["ood_set"].isin(sets)]
+        row = {"method": m, "label": method_label(m), "sets": len(part)}
+        for metric, sign in (("AUROC", 1), ("FPR95", -1)):
+            lo, hi = sign * part[f"{metric} lo"], sign * part[f"{metric} hi"]
+            lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+            row[f"{metric} better"] = int((lo > 0).sum())
+            row[f"{metric} level"] = int(((lo <= 0) & (hi >= 0)).sum())
+            row[f"{metric} worse"] = int((hi < 0).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ablation(emb: pipeline.Embedded, *, n_bootstrap: int | None = None, seed: int = BOOTSTRAP_SEED,
+             variants: Mapping[str, Mapping[str, Any]] = ABLATIONS) -> pd.DataFrame:
+    """NegGate minus each ablation (one part removed, :data:`ABLATIONS`): AUROC and FPR95 per OOD
+    set and the average, with paired intervals; positive AUROC / negative FPR95: the part helps."""
+    n_bootstrap = replicates(n_bootstrap)
+    full = pipeline.score(emb, methods=(OURS,))
+    frames = []
+    for name, params in variants.items():
+        variant = pipeline.score(emb, dict(params), methods=(OURS,))
+        frames.append(paired_gaps(emb, (full, OURS), (variant, OURS), n_bootstrap=n_bootstrap, seed=seed)
+                      .assign(ablation=name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def strength(emb: pipeline.Embedded, *, against: Sequence[str] = ("neglabel", "energy", "max_cos"),
+             epochs: Sequence[int] | None = None, n_bootstrap: int | None = None,
+             seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """At every saved image tower of the one training run: ID top-1 and NegGate minus each of
+    ``against`` (average over the OOD sets, AUROC and FPR95, paired intervals)."""
+    from ..ood import metrics
+
+    n_bootstrap = replicates(n_bootstrap)
+    rows = []
+    for epoch in epochs or pipeline.snapshot_epochs(emb.profile):
+        e = pipeline.embed_snapshot(emb, epoch)
+        top1 = 100 * metrics.zero_shot_top1(e.id_emb, e.id_text, emb.data.id_images.labels)
+        scored = pipeline.score(e, methods=(OURS, *against))
+        for m in against:
+            gap = paired_gaps(e, (scored, OURS), (scored, m), n_bootstrap=n_bootstrap, seed=seed)
+            rows.append(gap[gap["ood_set"] == "average"].assign(epoch=epoch, id_top1=top1, method=m))
+    out = pd.concat(rows, ignore_index=True)
+    out.insert(1, "label", out["method"].map(method_label))
+    return out
+
+
+def gap_sentence(gaps: pd.DataFrame, method: str, where: str = "average", metric: str = "AUROC") -> str:
+    """``NegGate minus <method>: +x [lo, hi] AUROC (clear of zero)`` for one row of ``gaps``."""
+    row = gaps[(gaps["method"] == method) & (gaps["ood_set"] == where)].iloc[0]
+    lo, hi = row[f"{metric} lo"], row[f"{metric} hi"]
+    return f"{interval(row[f'{metric} diff'], lo, hi, signed=True)} {metric} ({verdict_of(lo, hi)})"
