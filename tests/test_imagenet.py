@@ -338,8 +338,9 @@ def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, mo
     profile = tmp_path / "imagenet-fixture.json"
     profile.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, TINY_NAME)).to_json())
     root = Path(__file__).resolve().parents[1]
+    paper_results = str(root / "data" / "paper_results.csv")
     params = {**NOTEBOOK_PARAMS, "04_hyperparameters": {**NOTEBOOK_PARAMS["04_hyperparameters"], "groups": [1, 5]},
-              "05_domain_shift": {**NOTEBOOK_PARAMS["05_domain_shift"], "paper_results": str(root / "data" / "paper_results.csv")},
+              "05_domain_shift": {**NOTEBOOK_PARAMS["05_domain_shift"], "paper_results": paper_results},
               "06_findings": {**NOTEBOOK_PARAMS["06_findings"], "paper_results": str(root / "data" / "paper_results.csv")},
               "08_successors": {**NOTEBOOK_PARAMS["08_successors"], "paper_results": str(root / "data" / "paper_results.csv")},
               "paper_profile": {"paper_results": str(root / "data" / "paper_results.csv"),

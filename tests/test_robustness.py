@@ -176,5 +176,6 @@ def test_score_with_given_negatives_is_the_mined_run(synthetic):  # noqa: F811
     words = dataclasses.replace(emb, corpus=emb.corpus.subset(mined.negatives), corpus_emb=emb.corpus_emb[mined.negatives])
     alone = pipeline.score(words, methods=("neglabel",), negatives=np.arange(len(mined.negatives)))
     np.testing.assert_array_equal(alone.ood["B"]["neglabel"], mined.ood["B"]["neglabel"])
-    with pytest.raises(ValueError, match=r"^negatives must be indices into the corpus of 60 words; got \(1,\) values in \[60, 60\]$"):
+    with pytest.raises(ValueError, match=r"^negatives must be indices into the corpus of 60 words; "
+                                         r"got \(1,\) values in \[60, 60\]$"):
         pipeline.score(emb, methods=("neglabel",), negatives=[60])
