@@ -36,6 +36,19 @@ def interval(value: float, lo: float, hi: float, *, digits: int = 2, signed: boo
     return f"{f.format(value)} [{f.format(lo)}, {f.format(hi)}]"
 
 
+def interval_bars(ax, x, value, lo, hi, *, horizontal: bool = False, label: str | None = None, color="C0",
+                  size: float = 3.5) -> None:
+    """Points at ``value`` with a line from ``lo`` to ``hi`` each: a bootstrap interval drawn as it
+    is, even where the point lies outside it (matplotlib's error bars cannot show that)."""
+    x, value, lo, hi = (np.asarray(v, dtype=float) for v in (x, value, lo, hi))
+    if horizontal:
+        ax.hlines(x, lo, hi, color=color, lw=1)
+        ax.plot(value, x, "o", ms=size, color=color, label=label)
+    else:
+        ax.vlines(x, lo, hi, color=color, lw=1)
+        ax.plot(x, value, "o", ms=size, color=color, label=label)
+
+
 def verdict_of(lo: float, hi: float) -> str:
     """Where a paired interval lies: "clear of zero" or "includes zero"."""
     return "clear of zero" if lo > 0 or hi < 0 else "includes zero"
