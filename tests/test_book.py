@@ -117,7 +117,8 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
     for name, folder in made["ood"].items():
         argv += ["--ood", f"{name}={folder}"]
     assert cli.main(argv) == 0
-    params = {**NOTEBOOK_PARAMS, "06_findings": {"n_bootstrap": 20}, "08_successors": {"n_bootstrap": 20, "stream_seeds": 2}}
+    params = {**NOTEBOOK_PARAMS, "06_findings": {"n_bootstrap": 20}, "08_successors": {"n_bootstrap": 20, "stream_seeds": 2},
+              "10_neggate": {"n_bootstrap": 20, "timing_repeats": 1}}
     code = cli.main(["book", "--root", str(book_root), "--quiet", "--profile", str(mine),
                      "--notebook-params", json.dumps(params)])
     captured = capsys.readouterr()
