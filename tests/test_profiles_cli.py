@@ -58,13 +58,14 @@ def test_emoji_clip_fails_fast_offline(monkeypatch, tmp_path):
 ALLOWED_PARAMS = ("['adaneg_bank', 'adaneg_batch_size', 'adaneg_beta', 'adaneg_gamma', 'adaneg_gap', 'adaneg_lambda', "
                   "'adaneg_logit_scale', 'adaneg_m', 'adaneg_memory_length', 'adaneg_n_groups', 'adaneg_prompts', "
                   "'adaneg_seed', 'csp_fraction', 'energy_tau', 'eta', 'fpr_rule', 'm', "
-                  "'mcm_tau', 'n_groups', 'perm_device', 'pos_fraction', 'seed', 'stream_seed', 'tau']")
+                  "'mcm_tau', 'n_groups', 'neggate_gate', 'neggate_per_label', 'neggate_weight', 'perm_device', "
+                  "'pos_fraction', 'seed', 'stream_seed', 'tau']")
 
 
 @pytest.mark.parametrize("overrides, problem", [
     ('{"params": {"etaa": 0.1}}', f"params.etaa: unknown key; expected one of {ALLOWED_PARAMS}"),
     ('{"parms": {"eta": 0.1}}', "parms: unknown key; expected one of ['benchmark', 'corpus', 'description', "
-                                "'id_templates', 'methods', 'model', 'name', 'params', 'train']"),
+                                "'graded_shifts', 'id_templates', 'methods', 'model', 'name', 'params', 'train']"),
     ('{"benchmark": 5}', "benchmark: 5 is of type int; expected object"),
     ('{"params": 5}', "params: 5 is of type int; expected object"),
     ('{"model": "str"}', "model: 'str' is of type str; expected object"),

@@ -7,6 +7,7 @@ Every benchmark (the emoji one built here, ImageNet folders for the paper profil
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,23 +27,15 @@ class CorruptImageError(ValueError):
     """An image file could not be read or decoded."""
 
 
-def load_rgb(path: os.PathLike | str) -> Image.Image:
-    """Open an image as RGB, as CLIP's preprocessing expects, or raise a clear error naming it:
-    EXIF orientation applied (phone photos), transparent pixels composited on white, CMYK and
-    palette images converted, 16-bit greyscale scaled to 8 bits. An image whose pixel count is
-    past Pillow's decompression-bomb limit is refused, not decoded."""
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")  # Pillow modes with an alpha channel
+
+
+@contextlib.contextmanager
+def _decoding(path: os.PathLike | str):
+    """What a missing, unreadable or oversized file raises while it is opened and decoded, as one
+    :class:`CorruptImageError` naming the file and what is expected."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                scale = 65535.0 if image.mode.startswith("I;16") or np.asarray(image).max() > 255 else 255.0
-                image = Image.fromarray((np.asarray(image, dtype=np.float64) * (255.0 / scale)).round().astype(np.uint8), "L")
-            if image.mode in ("RGBA", "LA", "P", "PA"):
-                rgba = image.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                return Image.alpha_composite(canvas, rgba).convert("RGB")
-            return image.convert("RGB")
+        yield
     except FileNotFoundError:
         raise CorruptImageError(f"image file {str(path)!r} does not exist") from None
     except Image.DecompressionBombError as exc:
@@ -50,27 +43,40 @@ def load_rgb(path: os.PathLike | str) -> Image.Image:
                                 f"{Image.MAX_IMAGE_PIXELS:,} pixels (raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptImageError(f"cannot decode image {str(path)!r}: {exc}; expected a readable image file") from None
+
+
+def load_rgb(path: os.PathLike | str) -> Image.Image:
+    """Open an image as RGB, as CLIP's preprocessing expects, or raise a clear error naming it:
+    EXIF orientation applied (phone photos), transparent pixels composited on white, CMYK and
+    palette images converted, 16-bit greyscale scaled to 8 bits. An image whose pixel count is
+    past Pillow's decompression-bomb limit is refused, not decoded."""
+    with _decoding(path), Image.open(path) as image:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            scale = 65535.0 if image.mode.startswith("I;16") or np.asarray(image).max() > 255 else 255.0
+            image = Image.fromarray((np.asarray(image, dtype=np.float64) * (255.0 / scale)).round().astype(np.uint8), "L")
+        if image.mode in ("RGBA", "LA", "P", "PA"):
+            rgba = image.convert("RGBA")
+            canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(canvas, rgba).convert("RGB")
+        return image.convert("RGB")
+
+
+def has_alpha(image: Image.Image) -> bool:
+    """Whether an opened image carries transparency (an alpha channel or a transparent palette entry)."""
+    return image.mode in ALPHA_MODES or "transparency" in image.info
 
 
 def load_rgba(path: os.PathLike | str) -> Image.Image:
     """Open an image as RGBA, keeping its transparency (for transforms that act behind the object,
     :mod:`.shifts`): EXIF orientation applied; an image without an alpha channel becomes fully
     opaque, and ``info["had_alpha"]`` says which it was. Errors as :func:`load_rgb`."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            had_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                image = load_rgb(path)
-            rgba = image.convert("RGBA")
-    except FileNotFoundError:
-        raise CorruptImageError(f"image file {str(path)!r} does not exist") from None
-    except Image.DecompressionBombError as exc:
-        raise CorruptImageError(f"image {str(path)!r} is too large to decode safely ({exc}); expected at most "
-                                f"{Image.MAX_IMAGE_PIXELS:,} pixels (raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CorruptImageError(f"cannot decode image {str(path)!r}: {exc}; expected a readable image file") from None
+    with _decoding(path), Image.open(path) as image:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        had_alpha = has_alpha(image)
+        rgba = (load_rgb(path) if image.mode in ("I;16", "I;16B", "I;16L", "I") else image).convert("RGBA")
     rgba.info["had_alpha"] = had_alpha
     return rgba
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .images import ImageFiles, load_rgb, load_rgba
+from .images import ImageFiles, has_alpha, load_rgb, load_rgba
 
 SHIFT_VERSION = 1  # part of every cache key: bump when a transform changes what it draws
 N_SEVERITIES = 5
@@ -239,5 +239,5 @@ def without_alpha(files: ImageFiles) -> int:
     count = 0
     for path in files.paths:
         with Image.open(path) as image:  # the header only
-            count += not (image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info)
+            count += not has_alpha(image)
     return count
