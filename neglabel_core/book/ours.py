@@ -19,6 +19,7 @@ import pandas as pd
 
 from .. import pipeline
 from ..data import emoji
+from ..ood import metrics
 from .chapter import BOOTSTRAP_SEED, interval, method_label, replicates, verdict_of
 from .tables import method_table, paired_gaps
 
@@ -49,17 +50,19 @@ def by_style(emb: pipeline.Embedded, style: str) -> pipeline.Embedded:
     ood_keep = {n: keep(f) for n, f in emb.data.ood.items()}
     data = dataclasses.replace(emb.data, id_images=emb.data.id_images.subset(id_keep),
                                ood={n: f.subset(ood_keep[n]) for n, f in emb.data.ood.items()})
-    out = dataclasses.replace(emb, data=data, id_emb=np.asarray(emb.id_emb)[id_keep], shift_emb={},
-                              ood_emb={n: np.asarray(x)[ood_keep[n]] for n, x in emb.ood_emb.items()})
-    out.similarity_by_eta.update(emb.similarity_by_eta)
-    out.bank_cache.update(emb.bank_cache)  # banks are text-side: the same for any image subset
-    return out
+    return _other_images(emb, data=data, id_emb=np.asarray(emb.id_emb)[id_keep], shift_emb={},
+                         ood_emb={n: np.asarray(x)[ood_keep[n]] for n, x in emb.ood_emb.items()})
 
 
 def with_id_images(emb: pipeline.Embedded, id_emb: np.ndarray, files) -> pipeline.Embedded:
     """``emb`` with other ID test images (a domain-shift style): their embeddings and files."""
-    data = dataclasses.replace(emb.data, id_images=files)
-    out = dataclasses.replace(emb, data=data, id_emb=id_emb)
+    return _other_images(emb, data=dataclasses.replace(emb.data, id_images=files), id_emb=id_emb)
+
+
+def _other_images(emb: pipeline.Embedded, **changes: Any) -> pipeline.Embedded:
+    """``emb`` with other images (``changes``), keeping its text-side caches: the mining scores and
+    the banks depend on the text side alone."""
+    out = dataclasses.replace(emb, **changes)
     out.similarity_by_eta.update(emb.similarity_by_eta)
     out.bank_cache.update(emb.bank_cache)
     return out
@@ -117,8 +120,6 @@ def strength(emb: pipeline.Embedded, *, against: Sequence[str] = ("neglabel", "e
              seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """At every saved image tower of the one training run: ID top-1 and NegGate minus each of
     ``against`` (average over the OOD sets, AUROC and FPR95, paired intervals)."""
-    from ..ood import metrics
-
     n_bootstrap = replicates(n_bootstrap)
     rows = []
     for epoch in epochs or pipeline.snapshot_epochs(emb.profile):

@@ -215,15 +215,19 @@ def template_study(emb: pipeline.Embedded, templates: Sequence[str] = PAPER_TEMP
     return out
 
 
-def template_ranking(study: pd.DataFrame, paper: pd.DataFrame, method: str = "neglabel") -> dict[str, Any]:
-    """The paper's templates ranked by FPR95 (lower first) as published and as measured here for
-    ``method``, and whether the two orders agree (Spearman's rank correlation and the same best)."""
-    ours = study[(study["method"] == method) & (study["metric"] == "FPR95") & study["template"].isin(paper["template"])]
+def template_ranking(study: pd.DataFrame, paper: pd.DataFrame, method: str = "neglabel",
+                     metric: str = "FPR95") -> dict[str, Any]:
+    """The paper's templates ranked by ``metric`` (best first: lower FPR95, higher AUROC) as
+    published and as measured here for ``method``, and whether the two orders agree (Spearman's
+    rank correlation and the same best)."""
+    ours = study[(study["method"] == method) & (study["metric"] == metric) & study["template"].isin(paper["template"])]
     ours = ours.set_index("template")["value"]
-    published = paper.set_index("template")["FPR95"].loc[ours.index]
+    published = paper.set_index("template")[metric].loc[ours.index]
+    ascending = metric == "FPR95"
     rho = float(pd.Series(ours).rank().corr(pd.Series(published).rank()))
-    return {"ours": list(ours.sort_values().index), "paper": list(published.sort_values().index), "spearman": rho,
-            "same best": ours.idxmin() == published.idxmin()}
+    return {"ours": list(ours.sort_values(ascending=ascending).index),
+            "paper": list(published.sort_values(ascending=ascending).index), "spearman": rho,
+            "same best": ours.sort_values(ascending=ascending).index[0] == published.sort_values(ascending=ascending).index[0]}
 
 
 def paper_templates(paper_results: str) -> pd.DataFrame:
