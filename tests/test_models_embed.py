@@ -180,3 +180,22 @@ def test_identity_holds_no_path_of_this_environment_or_cache(tiny_model_name, tm
     torch.save({"state_dict": loaded.model.state_dict()}, ckpt)
     again = load_model(tiny_model_name.replace("clip", "minilm"), str(ckpt), device="cpu")
     assert again.identity["pretrained"] == "tiny.pt" and str(tmp_path) not in json.dumps(again.identity)
+
+
+def test_template_means_raw_and_normalized_by_hand(tiny, tmp_path, monkeypatch):
+    """Two templates whose raw outputs are (3, 0) and (0, 1): the raw mean (CSP's official) is
+    normalize(1.5, 0.5) = (0.9487, 0.3162), the normalised mean normalize(0.5, 0.5) = (0.7071, 0.7071)."""
+    table = {"a {}": [3.0, 0.0], "the {}": [0.0, 1.0]}
+    order = list(table)
+    monkeypatch.setattr(tiny, "tokenizer", lambda texts: torch.tensor([[order.index(t.replace("x", "{}"))]
+                                                                        for t in texts]))
+    monkeypatch.setattr(tiny.model, "encode_text", lambda tokens: torch.tensor([table[order[int(i)]] for i in tokens[:, 0]]))
+    cache = ArrayCache(tmp_path)
+    monkeypatch.setattr(embed, "_cache", lambda _: cache)
+    raw = embed.class_embeddings(tiny, ["x"], order, mean="raw", progress=False)
+    np.testing.assert_allclose(raw, [[3 / np.sqrt(10), 1 / np.sqrt(10)]], rtol=1e-6)
+    normalized = embed.class_embeddings(tiny, ["x"], order, progress=False)  # same texts: another cache entry
+    np.testing.assert_allclose(normalized, [[np.sqrt(0.5), np.sqrt(0.5)]], rtol=1e-6)
+    np.testing.assert_allclose(embed.encode_texts(tiny, ["a x"], normalize=False, cache=cache, progress=False), [[3.0, 0.0]])
+    with pytest.raises(ValueError, match=r"^template mean 'median'; expected one of \['normalized', 'raw'\]$"):
+        embed.class_embeddings(tiny, ["x"], order, mean="median")

@@ -9,6 +9,7 @@ import torch
 
 from neglabel_core import pipeline as ex
 from neglabel_core.data import corpus
+from neglabel_core.models import embed
 from neglabel_core.ood import methods as registry
 from neglabel_core.ood import metrics, negmining, scores
 from neglabel_core.profiles import load_profile
@@ -48,26 +49,80 @@ def emb(tmp_path, tiny_model_name):
     return ex.embed_profile(load_profile(str(path)), progress=False)
 
 
-def test_csp_bank_and_score_through_the_registry(emb):
+@pytest.fixture
+def one_text_tower(emb, monkeypatch):
+    """The fixture's model has random weights, drawn anew at each load: CSP's candidates and the
+    references below use one load."""
+    loaded = ex.text_tower(emb.profile)
+    monkeypatch.setattr(ex.banks, "text_tower", lambda profile: loaded)
+    return loaded
+
+
+def test_csp_bank_and_score_through_the_registry(emb, one_text_tower):
+    """The paper profile's rules (official lexicon and templates): the bank, CSP's own ID
+    embeddings and the score by hand."""
     scored = ex.score(emb, methods=("neglabel", "csp"))
     bank = scored.banks["csp"]
-    words, pos, cand = ex.csp_candidates(emb)
-    n_nouns, n_phrases = pos.count("noun"), pos.count("csp")
-    assert n_nouns == emb.corpus.pos.count("noun") and n_phrases == emb.corpus.pos.count("adj")
+    words, pos, cand, own_ids = ex.csp_candidates(emb)
+    lexicon = ex.csp_lexicon(emb.profile)  # the official lexicon, subsampled as the fixture's corpus (600 words)
+    assert len(lexicon) == 600 and lexicon.groups[0].startswith("adj.")  # adjectives first
+    nouns = [w for w, p in zip(lexicon.words, lexicon.pos) if p == "noun"]
+    adjectives = [w for w, p in zip(lexicon.words, lexicon.pos) if p == "adj"]
+    assert words == nouns + corpus.csp_phrases(adjectives) and pos == ["noun"] * len(nouns) + ["csp"] * len(adjectives)
+    n_nouns, n_phrases = len(nouns), len(adjectives)
     assert bank.pos == ["noun"] * int(0.15 * n_nouns) + ["csp"] * int(0.15 * n_phrases)  # nouns first
     assert scored.params["m_csp"] == len(bank.words)
     assert all(w.rsplit(" ", 1)[1] in corpus.CSP_SUPERCLASS_WORDS for w, p in zip(bank.words, bank.pos) if p == "csp")
-    # within each part, the lowest CSP similarities, ascending
-    s = negmining.csp_similarity(cand, emb.id_text, eta=emb.profile.params["eta"]).numpy()
+    # the official embeddings: the raw mean of the eight (nouns, ID labels) or four (phrases) templates, normalised
+    loaded = one_text_tower
+
+    def raw_mean(names, templates):
+        raw = np.stack([embed.encode_texts(loaded, [t.format(n) for n in names], cache=False, progress=False,
+                                           normalize=False) for t in templates]).astype(np.float64).mean(axis=0)
+        return raw / np.linalg.norm(raw, axis=1, keepdims=True)
+
+    np.testing.assert_allclose(cand[:n_nouns], raw_mean(nouns, corpus.CSP_NOUN_TEMPLATES), atol=2e-6)
+    np.testing.assert_allclose(cand[n_nouns:], raw_mean(words[n_nouns:], corpus.CSP_PHRASE_TEMPLATES), atol=2e-6)
+    np.testing.assert_allclose(own_ids, raw_mean(emb.data.class_names, corpus.CSP_NOUN_TEMPLATES), atol=2e-6)
+    np.testing.assert_array_equal(bank.id_emb, own_ids)
+    # within each part, the lowest CSP similarities against CSP's own ID embeddings, ascending
+    s = negmining.csp_similarity(cand, own_ids, eta=emb.profile.params["eta"]).numpy()
     picked = [words.index(w) for w in bank.words]
     nouns_s = s[[i for i in range(len(words)) if pos[i] == "noun"]]
     assert np.sort(nouns_s)[int(0.15 * n_nouns) - 1] == pytest.approx(s[picked[int(0.15 * n_nouns) - 1]])
-    # the score is NegLabel's on CSP's bank
+    # the score is NegLabel's on CSP's bank and CSP's ID embeddings
     x = torch.from_numpy(np.array(emb.id_emb))
-    want = scores.neglabel_score(x @ torch.from_numpy(emb.id_text).T, x @ torch.from_numpy(bank.emb).T,
+    want = scores.neglabel_score(x @ torch.from_numpy(own_ids).T, x @ torch.from_numpy(bank.emb).T,
                                  tau=scored.params["tau"], n_groups=scored.params["n_groups"], seed=0)
     np.testing.assert_allclose(scored.id["csp"], want.numpy(), rtol=1e-6)
+    assert not np.allclose(own_ids, emb.id_text, atol=1e-3)  # the profile's one template is another embedding
     assert set(bank.words) != {emb.corpus.words[i] for i in scored.negatives}
+
+
+def test_csp_under_the_profiles_rules(emb, one_text_tower):
+    """``csp_lexicon``/``csp_templates`` "profile": the profile's corpus, its noun prompt (the rows
+    of the corpus embedding), its ID embeddings, the phrases' normalised template mean."""
+    params = {**emb.profile.params, "csp_lexicon": "profile", "csp_templates": "profile"}
+    words, pos, cand, own_ids = ex.csp_candidates(emb, params)
+    assert own_ids is None
+    nouns = [i for i, p in enumerate(emb.corpus.pos) if p == "noun"]  # the fixture's corpus keeps its ID names
+    assert words[:len(nouns)] == [emb.corpus.words[i] for i in nouns]
+    np.testing.assert_array_equal(cand[:len(nouns)], np.asarray(emb.corpus_emb)[nouns])
+    loaded = one_text_tower
+    normalized = np.stack([embed.encode_texts(loaded, [t.format(w) for w in words[len(nouns):]], cache=False,
+                                              progress=False) for t in corpus.CSP_PHRASE_TEMPLATES]).mean(axis=0)
+    np.testing.assert_allclose(cand[len(nouns):], normalized / np.linalg.norm(normalized, axis=1, keepdims=True),
+                               atol=2e-6)
+    scored = ex.score(emb, params, methods=("csp",))
+    assert scored.banks["csp"].id_emb is None
+    x = torch.from_numpy(np.array(emb.id_emb))
+    want = scores.neglabel_score(x @ torch.from_numpy(emb.id_text).T, x @ torch.from_numpy(scored.banks["csp"].emb).T,
+                                 tau=scored.params["tau"], n_groups=scored.params["n_groups"], seed=0)
+    np.testing.assert_allclose(scored.id["csp"], want.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"^csp_templates='clip'; expected one of \['official', 'profile'\]$"):
+        ex.score(emb, {"csp_templates": "clip"}, methods=("csp",))
+    with pytest.raises(ValueError, match=r"^csp_lexicon='negl'; expected one of \['official', 'profile'\]$"):
+        ex.csp_lexicon(emb.profile, "negl")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pandas as pd
 from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
-from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, method_label
+from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, interval, method_label
 
 
 def score_frame(scored: pipeline.Scored, *, log_odds: pipeline.Scored | None = None) -> pd.DataFrame:
@@ -213,6 +213,44 @@ def equal_bank_gap(emb: pipeline.Embedded, run: Mapping[str, Any], method: str =
     gaps = paired_gaps(emb, (run["scored"], method), (at_m, "neglabel"), n_bootstrap=n_bootstrap)
     return {"m": m, "gaps": gaps, "scored": at_m,
             "table": method_table(emb, at_m, n_bootstrap=n_bootstrap).assign(label=f"NegLabel, M = {m:,}")}
+
+
+# Each successor's variant on NegLabel's words: CSP's rule on the profile's corpus in the profile's
+# prompts (its candidates are then NegLabel's), AdaNeg's memory on NegLabel's mined bank.
+SHARED_BANK = {"csp": {"csp_lexicon": "profile", "csp_templates": "profile"},
+               "adaneg": {"adaneg_bank": "neglabel"}, "adaneg_sa": {"adaneg_bank": "neglabel"}}
+
+
+def shared_bank_variants(emb: pipeline.Embedded, run: Mapping[str, Any], methods: Sequence[str] | None = None, *,
+                         variants: Mapping[str, Mapping[str, Any]] = SHARED_BANK,
+                         n_bootstrap: int = N_BOOTSTRAP) -> dict[str, Any]:
+    """Each method as published (``run``, :func:`successors`' result) beside its variant on
+    NegLabel's words (``variants``: the parameters that make it, :data:`SHARED_BANK`): the mean
+    over OOD sets of both, and the paired gap published minus variant, with 95% intervals.
+    Returns ``table`` (rows: method, bank; AUROC and FPR95 as intervals), ``gaps`` (per method,
+    the average row of :func:`paired_gaps`), ``banks`` (each variant's bank size) and the variants'
+    ``scored``."""
+    methods = [m for m in (variants if methods is None else methods) if m in run["scored"].methods]
+    unknown = [m for m in methods if m not in variants]
+    if unknown:
+        raise ValueError(f"no shared-bank variant for {unknown}; expected some of {list(variants)}")
+    rows, gaps, banks, scored_variants = [], {}, {}, {}
+    for method in methods:
+        variant = pipeline.score(emb, dict(variants[method]), methods=(method,))
+        bank = registry.bank_of(method, variant.params)
+        banks[method] = len(variant.banks[bank].words) if bank in variant.banks else variant.params["m"]
+        scored_variants[method] = variant
+        for name, scored in (("as published", run["scored"]), ("on NegLabel's words", variant)):
+            t = method_table(emb, scored, methods=(method,), n_bootstrap=n_bootstrap).query("ood_set == 'average'").iloc[0]
+            rows.append({"method": method_label(method), "bank": name,
+                         **{m: interval(t[m], t[f"{m}_lo"], t[f"{m}_hi"], digits=2) for m in ("AUROC", "FPR95")}})
+        gap = paired_gaps(emb, (run["scored"], method), (variant, method), n_bootstrap=n_bootstrap)
+        gaps[method] = gap.set_index("ood_set").loc["average"]
+        rows.append({"method": method_label(method), "bank": "published minus variant (paired)",
+                     **{m: interval(gaps[method][f"{m} diff"], gaps[method][f"{m} lo"], gaps[method][f"{m} hi"],
+                                    signed=True) for m in ("AUROC", "FPR95")}})
+    table = pd.DataFrame(rows).set_index(["method", "bank"]).rename_axis(index=[None, None])
+    return {"table": table, "gaps": gaps, "banks": banks, "scored": scored_variants}
 
 
 def published(paper_results: str | Path, methods: Sequence[str]) -> pd.DataFrame:

@@ -343,6 +343,64 @@ def read_prompt_list(path: os.PathLike | str, prompts: Mapping[str, str] = OFFIC
 CSP_SUPERCLASS_WORDS = ("environment", "space", "object", "scene", "place", "item", "area", "view", "thing",
                         "pattern", "structure", "landscape", "vista", "creature")
 CSP_PHRASE_TEMPLATES = ("{}", "a nice photo of {}", "a good photo of {}", "a close-up photo of {}")
+# The official nouns and ID classes: the raw mean of these eight templates, then normalised.
+CSP_NOUN_TEMPLATES = ("a close-up photo of the nice {}.", "a photo with the nice {}.", "a good photo with the nice {}.",
+                      "a photo of the nice {}.", "{}", "the {}", "the good {}", "the nice {}")
+# CSP's lexicon: NegLabel's word files (all adjective and noun lexnames but noun.animal and noun.food) less these four.
+CSP_EXCLUDED_LEXNAMES = ("noun.person", "noun.quantity", "noun.group", "adj.pert")
+# What the official configuration's lexicon holds (its word files read in sorted order): the check for ours.
+CSP_OFFICIAL_COUNTS = {"noun": 46560, "adj": 10060}
+
+
+def lexname_files(parts: Sequence[str] = ("noun", "adj"), wordnet_dir: str | None = None) -> dict[str, list[str]]:
+    """WordNet 3.0 as NegLabel's and CSP's word files hold it: one list per lexicographer file
+    (``"adj.all"``, ``"noun.artifact"``, ...), each synset's first lemma (underscores as spaces,
+    lowercased), once per file, in WordNet's synset order."""
+    files: dict[str, dict[str, None]] = {}
+    for part in parts:
+        for text, lexname, first in wordnet_lemmas(part, wordnet_dir):
+            if first:
+                files.setdefault(lexname, {}).setdefault(text)
+    return {name: list(words) for name, words in files.items()}
+
+
+def read_lexname_files(files: Mapping[str, Sequence[str]], *, exclude: Sequence[str] = (),
+                       name: str = "lexname-files") -> Corpus:
+    """The official readers' rule over word files (CSP's ``multi_modal.py``): the files less
+    ``exclude``, read in sorted name order (the ``os.listdir`` order that gives the official
+    counts), each line stripped; a word is kept once, from the first file that holds it, with
+    that file's part of speech (the name before the dot: ``adj`` or ``noun``). Sorted order reads
+    ``adj.*`` before ``noun.*``, so a word that is both stays an adjective."""
+    unknown = [x for x in exclude if x not in files]
+    if unknown:
+        raise ValueError(f"cannot exclude {unknown}: no such word file; expected some of {sorted(files)}")
+    words, pos, groups = [], [], []
+    seen: set[str] = set()
+    for file in sorted(set(files) - set(exclude)):
+        part = file.split(".")[0]
+        if part not in _WORDNET_POS:
+            raise ValueError(f"word file {file!r}: part of speech {part!r}; expected one of {list(_WORDNET_POS)}")
+        for line in files[file]:
+            word = line.replace("_", " ").strip()
+            if word and word not in seen:
+                seen.add(word)
+                words.append(word)
+                pos.append(part)
+                groups.append(file)
+    return Corpus(tuple(words), tuple(pos), tuple(groups), name)
+
+
+def csp_lexicon(wordnet_dir: str | None = None) -> Corpus:
+    """CSP's lexicon as its official configuration builds it, derived from WordNet 3.0:
+    :func:`lexname_files` less noun.animal and noun.food (absent from NegLabel's word files) and
+    :data:`CSP_EXCLUDED_LEXNAMES`, read by :func:`read_lexname_files`. It holds 46,446 nouns and
+    11,047 adjectives against the official 46,560 and 10,060 (:data:`CSP_OFFICIAL_COUNTS`): the
+    official files come from another parse of WordNet (1,056 head adjectives of WordNet 3.0 are
+    missing from them, and they carry entries such as "[alveolate"), and within a file their
+    order is not WordNet's (``docs/methods.md``, section 5)."""
+    files = lexname_files(("noun", "adj"), wordnet_dir)
+    exclude = [x for x in (*OFFICIAL_EXCLUDED_LEXNAMES, *CSP_EXCLUDED_LEXNAMES) if x in files]
+    return read_lexname_files(files, exclude=exclude, name="csp-lexicon")
 
 
 def csp_phrases(adjectives: Sequence[str], *, seed: int = 0,
@@ -350,9 +408,9 @@ def csp_phrases(adjectives: Sequence[str], *, seed: int = 0,
     """CSP's "modified superclass names": ``"<adjective> <word>"``, one word per adjective drawn in
     order by ``random.Random(seed).choice(words)`` (the same sequence as the official
     ``random.seed(0)`` followed by ``random.choice`` per adjective). The sequence matches the
-    official one only where the adjective list does: ours comes from our corpus (its order, and
-    words that are nouns too kept as nouns), not CSP's files, so most adjectives draw another word
-    than in the official code (``docs/methods.md``, section 5)."""
+    official one only where the adjective list does: ours is in WordNet's synset order
+    (:func:`csp_lexicon`), the official files are not, so most adjectives draw another word than
+    in the official code (``docs/methods.md``, section 5)."""
     if not words:
         raise ValueError("CSP needs at least one superclass word; got none")
     rng = random.Random(seed)

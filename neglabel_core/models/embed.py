@@ -79,10 +79,12 @@ def encode_texts(
     sort_by_length: bool = True,
     progress: bool = True,
     desc: str = "texts",
+    normalize: bool = True,
 ) -> np.ndarray:
     """Embed ``texts`` (already in their prompt) with the model's text tower.
 
-    Returns an ``(N, D)`` float32 array of L2-normalised rows, in the order of ``texts``.
+    Returns an ``(N, D)`` float32 array of L2-normalised rows (``normalize=False``: the text
+    tower's raw outputs, for means taken before normalising), in the order of ``texts``.
     ``cache``: True (default location), an :class:`ArrayCache`, or False. The cache key is the
     model identity plus the exact text list. ``dynamic_padding``/``sort_by_length`` change speed,
     not results (where the tower's pooling ignores padding; otherwise they are not used).
@@ -95,6 +97,8 @@ def encode_texts(
         raise ValueError(f"texts must be strings, got {bad[0]!r}")
     store = _cache(cache)
     payload = text_payload(loaded, texts)
+    if not normalize:  # raw outputs are another array; normalised ones keep their existing key
+        payload["normalized"] = False
     if store is not None and (hit := store.load(payload)) is not None:
         return hit
     pad_id = _pad_token_id(loaded) if dynamic_padding else None
@@ -109,7 +113,7 @@ def encode_texts(
             if pad_id is not None:
                 tokens = _trim_padding(tokens, pad_id)
             feats = loaded.model.encode_text(tokens.to(loaded.device)).float()
-            chunks.append(torch.nn.functional.normalize(feats, dim=-1).cpu())
+            chunks.append((torch.nn.functional.normalize(feats, dim=-1) if normalize else feats).cpu())
     embedded = torch.cat(chunks).numpy()
     result = np.empty_like(embedded)
     result[order] = embedded
@@ -255,10 +259,18 @@ def encode_images(
     return store.load(payload, mmap=True)
 
 
+TEMPLATE_MEANS = ("normalized", "raw")
+
+
 def class_embeddings(loaded: LoadedModel, class_names: Sequence[str], templates: Sequence[str], *,
-                     progress: bool = True) -> np.ndarray:
-    """Prompt-ensemble class embeddings: the mean of each class's templates, re-normalised (K, D)."""
+                     progress: bool = True, mean: str = "normalized", desc: str = "ID prompts") -> np.ndarray:
+    """Prompt-ensemble class embeddings (K, D): for each class, the mean of its templates'
+    embeddings, re-normalised, normalize(sum_t e_t / T). ``mean="normalized"`` averages the
+    L2-normalised e_t (CLIP's ensembling); ``"raw"`` averages the text tower's raw outputs (as CSP's
+    official code), which weights each template by its output norm."""
+    if mean not in TEMPLATE_MEANS:
+        raise ValueError(f"template mean {mean!r}; expected one of {list(TEMPLATE_MEANS)}")
     texts = [t.format(name) for name in class_names for t in templates]
-    emb = encode_texts(loaded, texts, progress=progress, desc="ID prompts").reshape(len(class_names), len(templates), -1)
-    mean = emb.mean(axis=1)
-    return mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    emb = encode_texts(loaded, texts, progress=progress, desc=desc, normalize=mean == "normalized")
+    avg = emb.reshape(len(class_names), len(templates), -1).mean(axis=1)
+    return avg / np.linalg.norm(avg, axis=1, keepdims=True)

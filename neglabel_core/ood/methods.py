@@ -113,23 +113,27 @@ def is_stream(name: str) -> bool:
 def method_scores(
     image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any],
     methods: Sequence[str] | None = None, other_banks: Mapping[str, np.ndarray] | None = None,
+    other_id_text: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Each registered one-score method's score for a set of images (higher = more
     in-distribution): ``methods`` (default: :func:`methods.default_methods`). ``neg_text`` is
-    NegMining's bank; a method reading another bank finds it in ``other_banks``."""
+    NegMining's bank; a method reading another bank finds it in ``other_banks``, and, where that
+    bank embeds the ID labels its own way (CSP's official templates), those in ``other_id_text``."""
     names = check_methods(default_methods() if methods is None else methods)
     streams = [m for m in names if is_stream(m)]
     if streams:
         raise ValueError(f"stream method(s) {streams} score a stream, not a set of images; use the pipeline's score()")
     x = torch.from_numpy(np.array(image_emb, dtype=np.float32))  # a writable copy (cache reads are memory maps)
-    id_sims = x @ torch.from_numpy(np.asarray(id_text)).T
+    plain_ids = x @ torch.from_numpy(np.asarray(id_text)).T
+    id_sims = {bank: x @ torch.from_numpy(np.asarray(t, dtype=np.float32)).T for bank, t in (other_id_text or {}).items()}
     sims = {"neglabel": x @ torch.from_numpy(np.asarray(neg_text)).T}
     out = {}
     for m in names:
         bank = bank_of(m, params)
         if bank not in sims:
             sims[bank] = x @ torch.from_numpy(np.asarray((other_banks or {})[bank])).T
-        out[m] = REGISTRY[m].score(id_sims, sims[bank], params).cpu().numpy()
+        ids = id_sims.get(bank, plain_ids) if REGISTRY[m].needs == "negatives" else plain_ids
+        out[m] = REGISTRY[m].score(ids, sims[bank], params).cpu().numpy()
     return out
 
 
@@ -193,7 +197,8 @@ register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logi
 
 # Successors (CSP, AdaNeg; as their official code runs them): not in the main table; the successors chapter runs them.
 register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(ids, negs, **_grouped(p)),
-    params=("tau", "n_groups", "seed", "perm_device", "eta", "csp_fraction"), needs="negatives", bank="csp",
+    params=("tau", "n_groups", "seed", "perm_device", "eta", "csp_fraction", "csp_lexicon", "csp_templates"),
+    needs="negatives", bank="csp",
     main_table=False, reference="Chen et al., NeurIPS 2024", groups=("successors",)))
 register(Method("adaneg", "AdaNeg (task-adaptive)", _adaneg("ta"), params=ADANEG_PARAMS, needs="negatives",
                 kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024", groups=("successors",),

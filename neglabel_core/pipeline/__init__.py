@@ -19,12 +19,15 @@ from ..models.emoji_training import snapshot_epochs, train_emoji_model, trained_
 from .banks import (
                     BANK_BUILDERS,
                     CSP_FRACTION,
+                    CSP_RULES,
                     Bank,
                     adaneg_bank,
                     adaneg_candidates,
                     candidate_scores,
                     csp_bank,
                     csp_candidates,
+                    csp_lexicon,
+                    csp_rule,
                     mine,
                     mining_rule,
                     neglabel_bank,
@@ -66,10 +69,11 @@ from .text import (
 )
 
 __all__ = [
-    "BANK_BUILDERS", "CSP_FRACTION", "FPR_RULE_DEFAULT", "RESERVED_SET_NAMES", "Bank", "BenchmarkData", "Embedded",
+    "BANK_BUILDERS", "CSP_FRACTION", "CSP_RULES", "FPR_RULE_DEFAULT", "RESERVED_SET_NAMES", "Bank", "BenchmarkData", "Embedded",
     "Graded", "embed_graded",
     "NotReadyError", "Scored", "TextSide", "build_corpus", "candidate_scores", "check_set_names", "class_names",
-    "corpus_embeddings", "csp_bank", "csp_candidates", "embed_corpus", "embed_profile", "embed_snapshot",
+    "corpus_embeddings", "csp_bank", "csp_candidates", "csp_lexicon", "csp_rule", "embed_corpus", "embed_profile",
+    "embed_snapshot",
     "embed_text_side", "embed_words", "ensure_model", "evaluate", "fpr_rule", "full_corpus_spec", "mine",
     "mining_rule", "neglabel_bank", "adaneg_bank", "adaneg_candidates",
     "perm_device", "prepare_data", "profile_methods", "ready_data", "results",

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from ..data import corpus as corpus_mod
-from ..models.embed import class_embeddings
+from ..models.embed import class_embeddings, encode_texts
 from ..ood import negmining
-from .text import TextSide, build_corpus, corpus_embeddings, full_corpus_spec, text_tower
+from ..profiles import Profile
+from .text import TextSide, build_corpus, corpus_embeddings, full_corpus_spec, sampled, text_tower
 
 if TYPE_CHECKING:
     from .embedded import Embedded
@@ -50,7 +51,8 @@ def mine(emb: Embedded | TextSide, *, eta: float, m: int, pos_fraction: float | 
 @dataclass
 class Bank:
     """A bank of mined negative labels: their text, part of speech and embeddings (M, D), and,
-    where the method embeds the ID labels its own way (AdaNeg's official prompts), those (K, D)."""
+    where the method embeds the ID labels its own way (CSP's eight templates, AdaNeg's official
+    prompts), those (K, D)."""
 
     name: str
     words: list[str]
@@ -66,48 +68,103 @@ def neglabel_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
 
 
 CSP_FRACTION = 0.15  # the official CSP code keeps the lowest 15% of nouns and of phrases
+CSP_RULES = ("official", "profile")
 
 
-def csp_candidates(emb: Embedded) -> tuple[list[str], list[str], np.ndarray]:
-    """CSP's candidates (the official code: MengyuanChen21/NeurIPS2024-CSP): the corpus's nouns (embedded with the
-    profile's noun prompt) and, in place of its adjectives, the "modified superclass names"
-    ``"<adjective> <superclass word>"`` (:func:`corpus.csp_phrases`), each embedded as the mean of
-    CSP's four templates. Nouns first, as the official code. As there, ID names are not removed
-    from the lexicon (the > 0.95 rule of :func:`csp_bank` drops them), so the phrases (and the
-    random superclass word each adjective draws) are the same for every split.
+def csp_rule(params: Mapping[str, Any], name: str) -> str:
+    """The rule a profile declares for CSP (``csp_lexicon``: default "official"; ``csp_templates``:
+    default "profile", the safe choice for any text tower)."""
+    rule = params.get(name, "official" if name == "csp_lexicon" else "profile")
+    if rule not in CSP_RULES:
+        raise ValueError(f"{name}={rule!r}; expected one of {list(CSP_RULES)}")
+    return rule
 
-    Deviations (``docs/methods.md``, section 5): the official nouns and ID labels are embedded as
-    the mean of eight templates; here with the profile's one noun prompt and its ID templates (eight
-    times the corpus on a CPU would dominate the build); CSP's lexicon drops noun.person,
-    noun.quantity, noun.group and adj.pert, ours is the profile's corpus; the four phrase templates
-    are averaged after normalising each (the official code averages the raw fp16 outputs)."""
+
+def csp_lexicon(profile: Profile, rule: str = "official") -> corpus_mod.Corpus:
+    """The words CSP's bank is built from. ``"official"``: CSP's own lexicon
+    (:func:`corpus.csp_lexicon`: WordNet 3.0's word files less CSP's exclusions, adjectives first);
+    ``"profile"``: the profile's corpus before the ID names are removed. Either way the
+    profile's corpus ``sample`` (quick runs, tests) takes the same evenly spaced subsample. As
+    in the official code, ID names are not removed: the > 0.95 rule of :func:`csp_bank` drops
+    them, so the phrases are the same for every split."""
+    if rule not in CSP_RULES:
+        raise ValueError(f"csp_lexicon={rule!r}; expected one of {list(CSP_RULES)}")
+    spec = profile.corpus
+    if rule == "profile":
+        return build_corpus(full_corpus_spec(spec))
+    return sampled(corpus_mod.csp_lexicon(), spec.get("sample"))
+
+
+def _in_noun_prompt(emb: Embedded, loaded: Any, nouns: list[str]) -> np.ndarray:
+    """``nouns`` in the profile's noun prompt: the rows of the full corpus's embedding where a
+    word is a noun there (no second embedding), the rest embedded (cached)."""
     spec = emb.profile.corpus
+    full = build_corpus(full_corpus_spec(spec)) if spec.get("remove_id_names") else emb.corpus
+    full_emb = emb.corpus_emb if full is emb.corpus else corpus_embeddings(loaded, full_corpus_spec(spec), full,
+                                                                          progress=False)
+    row = {w: i for i, (w, p) in enumerate(zip(full.words, full.pos)) if p == "noun"}
+    out = np.empty((len(nouns), np.asarray(full_emb).shape[1]), dtype=np.float32)
+    found = [i for i, w in enumerate(nouns) if w in row]
+    out[found] = np.asarray(full_emb)[[row[nouns[i]] for i in found]]
+    missing = [i for i, w in enumerate(nouns) if w not in row]
+    if missing:
+        prompt = spec["prompts"]["noun"]
+        out[missing] = encode_texts(loaded, [prompt.format(nouns[i]) for i in missing], progress=False,
+                                    desc="CSP nouns")
+    return out
+
+
+def csp_candidates(emb: Embedded, params: Mapping[str, Any] | None = None
+                   ) -> tuple[list[str], list[str], np.ndarray, np.ndarray | None]:
+    """CSP's candidates (the official code: MengyuanChen21/NeurIPS2024-CSP), by the profile's
+    declared rules (``docs/methods.md``, section 5): the nouns of :func:`csp_lexicon`
+    (``csp_lexicon``) and, in place of its adjectives, the "modified superclass names"
+    ``"<adjective> <superclass word>"`` (:func:`corpus.csp_phrases`, the lexicon's order), nouns
+    first. ``csp_templates`` says how they are embedded:
+    ``"official"``: nouns and ID labels as the raw mean of CSP's eight templates, phrases of its
+    four, each mean then normalised (:data:`corpus.CSP_NOUN_TEMPLATES`; the official code's);
+    ``"profile"``: the nouns in the profile's noun prompt, the ID labels the profile's own, the
+    phrases the mean of CSP's four templates after normalising each (where CSP's prompts do not
+    suit the text tower, e.g. the emoji default's MiniLM, trained on its own captions).
+    Returns words, parts of speech ("noun" or "csp"), their embeddings, and CSP's own ID label
+    embeddings (``None`` under the profile's templates)."""
+    p = {**emb.profile.params, **(params or {})}
+    lexicon = csp_lexicon(emb.profile, csp_rule(p, "csp_lexicon"))
+    templates = csp_rule(p, "csp_templates")
     loaded = text_tower(emb.profile)
-    full = build_corpus(full_corpus_spec(spec)) if not spec.get("sample") else emb.corpus
-    full_emb = corpus_embeddings(loaded, full_corpus_spec(spec), full, progress=False) if full is not emb.corpus \
-        else emb.corpus_emb
-    nouns = [i for i, p in enumerate(full.pos) if p == "noun"]
-    adjectives = [w for w, p in zip(full.words, full.pos) if p == "adj"]
-    phrases = corpus_mod.csp_phrases(adjectives)
-    phrase_emb = class_embeddings(loaded, phrases, corpus_mod.CSP_PHRASE_TEMPLATES, progress=False)
-    words = [full.words[i] for i in nouns] + phrases
+    nouns = [w for w, pos in zip(lexicon.words, lexicon.pos) if pos == "noun"]
+    phrases = corpus_mod.csp_phrases([w for w, pos in zip(lexicon.words, lexicon.pos) if pos == "adj"])
+    mean = "raw" if templates == "official" else "normalized"
+    phrase_emb = class_embeddings(loaded, phrases, corpus_mod.CSP_PHRASE_TEMPLATES, progress=False, mean=mean,
+                                  desc="CSP phrases")
+    if templates == "official":
+        noun_emb = class_embeddings(loaded, nouns, corpus_mod.CSP_NOUN_TEMPLATES, progress=False, mean="raw",
+                                    desc="CSP nouns")
+        id_emb = class_embeddings(loaded, list(emb.data.class_names), corpus_mod.CSP_NOUN_TEMPLATES,
+                                  progress=False, mean="raw").astype(np.float32)
+    else:
+        noun_emb, id_emb = _in_noun_prompt(emb, loaded, nouns), None
+    words = nouns + phrases
     pos = ["noun"] * len(nouns) + ["csp"] * len(phrases)
-    return words, pos, np.concatenate([full_emb[nouns], phrase_emb]).astype(np.float32)
+    return words, pos, np.concatenate([noun_emb, phrase_emb]).astype(np.float32), id_emb
 
 
 def csp_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
-    """CSP's mining: :func:`negmining.csp_similarity` (the profile's eta; near-duplicates of an ID
-    name, cosine > 0.95, never mined), then the lowest ``csp_fraction`` (0.15) of the nouns and of
-    the phrases separately, nouns first."""
+    """CSP's mining on :func:`csp_candidates`: :func:`negmining.csp_similarity` against its ID
+    label embeddings (the profile's eta; near-duplicates of an ID name, cosine > 0.95, never
+    mined), then the lowest ``csp_fraction`` (0.15) of the nouns and of the phrases separately,
+    nouns first. The bank carries CSP's own ID embeddings where its templates are official
+    (the score then reads them too)."""
     fraction = params.get("csp_fraction", CSP_FRACTION)
-    key = ("csp", params["eta"], fraction)
+    rules = (csp_rule(params, "csp_lexicon"), csp_rule(params, "csp_templates"))
+    key = ("csp", *rules, params["eta"], fraction)
     if key not in emb.bank_cache:
-        if "csp" not in emb.bank_cache:
-            emb.bank_cache["csp"] = csp_candidates(emb)
-        words, pos, cand = emb.bank_cache["csp"]
-        s = negmining.csp_similarity(cand, emb.id_text, eta=params["eta"])
+        if ("csp-candidates", *rules) not in emb.bank_cache:
+            emb.bank_cache[("csp-candidates", *rules)] = csp_candidates(emb, params)
+        words, pos, cand, id_emb = emb.bank_cache[("csp-candidates", *rules)]
+        s = negmining.csp_similarity(cand, emb.id_text if id_emb is None else id_emb, eta=params["eta"])
         idx = negmining.lowest_fraction_per_group(s, pos, fraction).numpy()
-        emb.bank_cache[key] = Bank("csp", [words[i] for i in idx], [pos[i] for i in idx], cand[idx])
+        emb.bank_cache[key] = Bank("csp", [words[i] for i in idx], [pos[i] for i in idx], cand[idx], id_emb)
     return emb.bank_cache[key]
 
 

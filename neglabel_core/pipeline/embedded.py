@@ -121,7 +121,7 @@ def embed_snapshot(emb: Embedded, epoch: int, *, progress: bool = False, device:
                               ood_emb={name: images(files) for name, files in emb.data.ood.items()})
     out.similarity_by_eta.update(emb.similarity_by_eta)  # same text side: same mining scores
     out.bank_cache.update({k: v for k, v in emb.bank_cache.items()  # text-only banks; never cached image sims
-                           if k == "csp" or (isinstance(k, tuple) and k[0] == "csp")})
+                           if isinstance(k, tuple) and k[0] in ("csp", "csp-candidates")})
     return out
 
 

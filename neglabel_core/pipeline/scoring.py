@@ -104,13 +104,15 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
     for name, bank in banks.items():
         p[f"m_{name}"] = len(bank.emb)
     other = {name: bank.emb for name, bank in banks.items()}
+    own_ids = {name: bank.id_emb for name, bank in banks.items() if bank.id_emb is not None}
     one_score = [m for m in methods if not registry.is_stream(m)]
     id_x = emb.id_emb if id_emb is None else id_emb
-    id_scores = registry.method_scores(id_x, emb.id_text, neg_text, p, one_score, other) if one_score else {}
+    id_scores = registry.method_scores(id_x, emb.id_text, neg_text, p, one_score, other, own_ids) if one_score else {}
     ood_x = emb.ood_emb if ood_emb is None else dict(ood_emb)
     if list(ood_x) != list(emb.ood_emb):
         raise ValueError(f"ood_emb has the sets {list(ood_x)}; expected the profile's OOD sets {list(emb.ood_emb)}")
-    ood_scores = {name: registry.method_scores(x, emb.id_text, neg_text, p, one_score, other) if one_score else {}
+    ood_scores = {name: registry.method_scores(x, emb.id_text, neg_text, p, one_score, other, own_ids)
+                  if one_score else {}
                   for name, x in ood_x.items()}
     streams: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for m in (m for m in methods if registry.is_stream(m)):

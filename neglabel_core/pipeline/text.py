@@ -124,9 +124,14 @@ def build_corpus(spec: Mapping[str, Any], class_names: Sequence[str] = ()) -> co
         raise ValueError(f"unknown corpus source {source!r}; expected 'wordnet' or 'words'")
     if spec.get("remove_id_names", False):
         built = built.without(class_names)
-    sample = spec.get("sample")
-    if sample:  # an evenly spaced, deterministic subsample (quick explorations, tests)
-        if not 1 <= sample <= len(built):
-            raise ValueError(f"corpus sample={sample} must lie in [1, {len(built)}] (the corpus size)")
-        built = built.subset(np.linspace(0, len(built) - 1, sample).round().astype(int), f"{built.name}-sample{sample}")
-    return built
+    return sampled(built, spec.get("sample"))
+
+
+def sampled(built: corpus_mod.Corpus, sample: int | None) -> corpus_mod.Corpus:
+    """``sample`` evenly spaced words of ``built`` (a deterministic subsample for quick
+    explorations and tests), or ``built`` itself when ``sample`` is unset."""
+    if not sample:
+        return built
+    if not 1 <= sample <= len(built):
+        raise ValueError(f"corpus sample={sample} must lie in [1, {len(built)}] (the corpus size)")
+    return built.subset(np.linspace(0, len(built) - 1, sample).round().astype(int), f"{built.name}-sample{sample}")
