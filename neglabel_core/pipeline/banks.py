@@ -127,7 +127,13 @@ def csp_candidates(emb: Embedded, params: Mapping[str, Any] | None = None
     phrases the mean of CSP's four templates after normalising each (where CSP's prompts do not
     suit the text tower, e.g. the emoji default's MiniLM, trained on its own captions).
     Returns words, parts of speech ("noun" or "csp"), their embeddings, and CSP's own ID label
-    embeddings (``None`` under the profile's templates)."""
+    embeddings (``None`` under the profile's templates).
+
+    Where this still differs from the official run (``docs/methods.md``, section 5): the lexicon
+    derived from WordNet 3.0 holds 46,446 nouns and 11,047 adjectives against the official files'
+    46,560 and 10,060 (another parse of WordNet); within a file the words are in WordNet's synset
+    order, not the official files' unordered-set order, so most adjectives draw another
+    superclass word; the official template means are of fp16 outputs, ours of float32 ones."""
     p = {**emb.profile.params, **(params or {})}
     lexicon = csp_lexicon(emb.profile, csp_rule(p, "csp_lexicon"))
     templates = csp_rule(p, "csp_templates")
