@@ -132,8 +132,7 @@ def method_scores(
         bank = bank_of(m, params)
         if bank not in sims:
             sims[bank] = x @ torch.from_numpy(np.asarray((other_banks or {})[bank])).T
-        ids = id_sims.get(bank, plain_ids) if REGISTRY[m].needs == "negatives" else plain_ids
-        out[m] = REGISTRY[m].score(ids, sims[bank], params).cpu().numpy()
+        out[m] = REGISTRY[m].score(id_sims.get(bank, plain_ids), sims[bank], params).cpu().numpy()
     return out
 
 

@@ -74,7 +74,10 @@ CSP_RULES = ("official", "profile")
 def csp_rule(params: Mapping[str, Any], name: str) -> str:
     """The rule a profile declares for CSP (``csp_lexicon``: default "official"; ``csp_templates``:
     default "profile", the safe choice for any text tower)."""
-    rule = params.get(name, "official" if name == "csp_lexicon" else "profile")
+    return _checked_csp_rule(name, params.get(name, "official" if name == "csp_lexicon" else "profile"))
+
+
+def _checked_csp_rule(name: str, rule: str) -> str:
     if rule not in CSP_RULES:
         raise ValueError(f"{name}={rule!r}; expected one of {list(CSP_RULES)}")
     return rule
@@ -87,10 +90,8 @@ def csp_lexicon(profile: Profile, rule: str = "official") -> corpus_mod.Corpus:
     profile's corpus ``sample`` (quick runs, tests) takes the same evenly spaced subsample. As
     in the official code, ID names are not removed: the > 0.95 rule of :func:`csp_bank` drops
     them, so the phrases are the same for every split."""
-    if rule not in CSP_RULES:
-        raise ValueError(f"csp_lexicon={rule!r}; expected one of {list(CSP_RULES)}")
     spec = profile.corpus
-    if rule == "profile":
+    if _checked_csp_rule("csp_lexicon", rule) == "profile":
         return build_corpus(full_corpus_spec(spec))
     return sampled(corpus_mod.csp_lexicon(), spec.get("sample"))
 
