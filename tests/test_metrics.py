@@ -234,34 +234,6 @@ def test_arm_replicates_errors():
         metrics.arm_replicates({"a": (x, [0, 1, 2], {"s": x})}, metric="AUC")
 
 
-@pytest.mark.parametrize("rule", ["at_least", "closest"])
-def test_weighted_arms_equal_the_metrics_on_the_drawn_resample(rule):
-    # Scores rounded to a coarse grid (many ties, within and across ID and OOD), three arms, 200
-    # resamples drawn out explicitly: the weighted pass must give what the plain functions give.
-    rng = np.random.default_rng(5)
-    id_s, ood_s = np.round(rng.normal(0.6, 1, (3, 40)), 1), np.round(rng.normal(0, 1, (3, 30)), 1)
-    arms = metrics.WeightedArms(id_s, ood_s)
-    for _ in range(200):
-        i, j = rng.integers(0, 40, 40), rng.integers(0, 30, 30)
-        w_id, w_ood = np.bincount(i, minlength=40), np.bincount(j, minlength=30)
-        expected_auc = [metrics.auroc(id_s[a, i], ood_s[a, j]) for a in range(3)]
-        expected_fpr = [metrics.fpr_at_tpr(id_s[a, i], ood_s[a, j], rule=rule) for a in range(3)]
-        np.testing.assert_allclose(arms.auroc(w_id, w_ood), expected_auc, rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(arms.fpr(w_id, w_ood, rule=rule), expected_fpr)
-
-
-def test_weighted_arms_hand_worked():
-    # ID 3, 1; OOD 2, 1 (one tie at 1). Unweighted: pairs (3>2, 3>1, 1<2, 1=1) -> (1 + 1 + 0 + 0.5) / 4.
-    arms = metrics.WeightedArms(np.array([[3.0, 1.0]]), np.array([[2.0, 1.0]]))
-    assert arms.auroc(np.array([1, 1]), np.array([1, 1]))[0] == 2.5 / 4
-    # ID 3 twice, 1 dropped; OOD 2 dropped, 1 three times: every pair 3 > 1.
-    assert arms.auroc(np.array([2, 0]), np.array([0, 3]))[0] == 1.0
-    # FPR at TPR 0.5, at_least: threshold = the 1st largest ID score (3): no OOD at or above it.
-    assert arms.fpr(np.array([1, 1]), np.array([1, 1]), tpr=0.5)[0] == 0.0
-    with pytest.raises(ValueError, match=r"^unknown FPR rule 'near'; expected one of \['at_least', 'closest'\]$"):
-        arms.fpr(np.array([1, 1]), np.array([1, 1]), rule="near")
-
-
 def test_arm_replicates_take_per_set_id_scores():
     # A stream arm: its ID scores differ per OOD set; the same replicates as the plain draw.
     rng = np.random.default_rng(2)

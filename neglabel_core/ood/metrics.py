@@ -13,6 +13,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from .bootstrap import Resampler, SortedArms, draw_replicates, unit_counts
 from .validation import ArrayLike, as_float_tensor, check_count, check_open_unit
 
 
@@ -116,22 +117,6 @@ def _metric_functions(fpr_rule: str) -> dict[str, Callable[[np.ndarray, np.ndarr
     return {**METRICS, "FPR95": partial(fpr_at_tpr, rule=fpr_rule)}
 
 
-def _unit_members(units: np.ndarray | None) -> list[np.ndarray] | None:
-    """Sample indices of each unit (e.g. concept), for resampling whole units."""
-    if units is None:
-        return None
-    _, inverse = np.unique(units, return_inverse=True)
-    return np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
-
-
-def _resample_index(n: int, members: list[np.ndarray] | None, rng: np.random.Generator) -> np.ndarray:
-    """One bootstrap resample as sample indices: units (e.g. concepts) drawn with replacement,
-    all samples of each drawn unit kept; single samples where there are no units."""
-    if members is None:
-        return rng.integers(0, n, n)
-    return np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
-
-
 def _check_units(units: Sequence | None, n: int, name: str, scores_have: str = "its scores have") -> np.ndarray | None:
     if units is None:
         return None
@@ -186,20 +171,20 @@ def summarize(
     else:
         id_by_set = dict.fromkeys(ood_scores, _scores(id_scores, "id_scores"))
     n_id = len(next(iter(id_by_set.values())))
-    a_members = _unit_members(_check_units(id_units, n_id, "id_units", "id_scores has"))
+    id_resampler = Resampler(n_id, _check_units(id_units, n_id, "id_units", "id_scores has"))
     rng = np.random.default_rng(seed)
     rows, boot = {}, {}
     for name, scores in ood_scores.items():
         a = id_by_set[name]
         b = _scores(scores, f"ood_scores[{name!r}]")
         units = None if not ood_units or name not in ood_units else ood_units[name]
-        b_members = _unit_members(_check_units(units, len(b), f"ood_units[{name!r}]"))
+        ood_resampler = Resampler(len(b), _check_units(units, len(b), f"ood_units[{name!r}]"))
         rows[name] = {m: 100 * f(a, b) for m, f in functions.items()}
-        reps = np.empty((n_bootstrap, len(functions)))
-        for r in range(n_bootstrap):
-            ra, rb = a[_resample_index(len(a), a_members, rng)], b[_resample_index(len(b), b_members, rng)]
-            reps[r] = [100 * f(ra, rb) for f in functions.values()]
-        boot[name] = reps
+        if n_bootstrap:
+            id_draws, ood_draws = draw_replicates(rng, [id_resampler, ood_resampler], n_bootstrap)
+            values = SortedArms(a, b).evaluate(id_resampler.weights(id_draws), ood_resampler.weights(ood_draws),
+                                                list(functions), fpr_rule=fpr_rule)
+            boot[name] = 100 * np.stack([values[m][:, 0] for m in functions], axis=1)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.loc["average"] = table.mean(axis=0)
     if n_bootstrap:
@@ -258,7 +243,8 @@ def paired_difference(
     lengths = {len(v) for v in [*a_ids.values(), *b_ids.values()]}
     if len(lengths) > 1:
         raise ValueError(f"the arms score {sorted(lengths)} ID samples; expected the same images")
-    id_members = _unit_members(_check_units(id_units, lengths.pop(), "id_units"))
+    n_id = lengths.pop()
+    id_resampler = Resampler(n_id, _check_units(id_units, n_id, "id_units"))
     rng = np.random.default_rng(seed)
     rows, reps = {}, {}
     for name in ood_a:
@@ -267,13 +253,12 @@ def paired_difference(
         if len(a_ood) != len(b_ood):
             raise ValueError(f"the arms score {len(a_ood)} and {len(b_ood)} samples of {name!r}; expected the same images")
         units = None if not ood_units or name not in ood_units else ood_units[name]
-        members = _unit_members(_check_units(units, len(a_ood), f"ood_units[{name!r}]"))
+        ood_resampler = Resampler(len(a_ood), _check_units(units, len(a_ood), f"ood_units[{name!r}]"))
         rows[name] = 100 * (f(a_id, a_ood) - f(b_id, b_ood))
-        out = np.empty(n_bootstrap)
-        for r in range(n_bootstrap):
-            i, j = _resample_index(len(a_id), id_members, rng), _resample_index(len(a_ood), members, rng)
-            out[r] = 100 * (f(a_id[i], a_ood[j]) - f(b_id[i], b_ood[j]))
-        reps[name] = out
+        id_draws, ood_draws = draw_replicates(rng, [id_resampler, ood_resampler], n_bootstrap)
+        both = SortedArms(np.stack([a_id, b_id]), np.stack([a_ood, b_ood])).evaluate(
+            id_resampler.weights(id_draws), ood_resampler.weights(ood_draws), [metric], fpr_rule=fpr_rule)[metric]
+        reps[name] = 100 * (both[:, 0] - both[:, 1])
     rows["average"] = float(np.mean(list(rows.values())))
     reps["average"] = np.mean([reps[n] for n in ood_a], axis=0)
     alpha = (1 - ci) / 2
@@ -281,68 +266,6 @@ def paired_difference(
                           "hi": {n: np.quantile(v, 1 - alpha) for n, v in reps.items()}})
     table.index.name = "ood_set"
     return table
-
-
-class WeightedArms:
-    """AUROC and FPR95 of several arms on resamples of the same samples, without a sort per
-    resample. The arms share their sample counts (``n1`` ID, ``n0`` OOD) and differ in their
-    scores; each arm's ID and OOD scores are sorted together once. A bootstrap resample is then
-    given by the multiplicities ``w`` of the samples (how often each was drawn), and
-
-        AUROC = sum_j w_j (W_id(> s_j) + W_id(= s_j) / 2) / (sum w_id * sum w_ood)
-
-    (the Mann-Whitney form: over OOD samples j, the ID weight above and tied with it), FPR95 the
-    OOD weight at or above the threshold that :func:`fpr_at_tpr` picks from the weighted counts.
-    Both equal :func:`auroc` / :func:`fpr_at_tpr` on the resample drawn out (tested): a sample
-    drawn 0 times adds nothing, and a tie block of absent samples repeats the threshold candidate
-    before it, which picks the same false positives.
-    """
-
-    def __init__(self, id_scores: np.ndarray, ood_scores: np.ndarray):
-        id_scores, ood_scores = np.atleast_2d(id_scores), np.atleast_2d(ood_scores)
-        self.n1, self.n0 = id_scores.shape[1], ood_scores.shape[1]
-        scores = np.concatenate([id_scores, ood_scores], axis=1)
-        self.order = np.argsort(-scores, axis=1, kind="mergesort")
-        ranked = np.take_along_axis(scores, self.order, axis=1)
-        self.is_id = self.order < self.n1
-        n = scores.shape[1]
-        positions = np.broadcast_to(np.arange(n), ranked.shape)
-        starts = np.ones(ranked.shape, bool)
-        starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-        self.block_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
-        self.block_end_mask = np.ones(ranked.shape, bool)
-        self.block_end_mask[:, :-1] = starts[:, 1:]
-        ends = np.where(self.block_end_mask, positions, n)
-        self.block_end = np.minimum.accumulate(ends[:, ::-1], axis=1)[:, ::-1]
-
-    def _cumulative(self, w_id: np.ndarray, w_ood: np.ndarray):
-        weights = np.concatenate([w_id, w_ood]).astype(np.float64)[self.order]
-        id_w = np.where(self.is_id, weights, 0.0)
-        return id_w, weights - id_w, np.cumsum(id_w, axis=1), np.cumsum(weights - id_w, axis=1)
-
-    def auroc(self, w_id: np.ndarray, w_ood: np.ndarray) -> np.ndarray:
-        """AUROC (fraction) of every arm on the resample with multiplicities ``w_id``, ``w_ood``."""
-        id_w, ood_w, cum_id, _ = self._cumulative(w_id, w_ood)
-        at_or_above = np.take_along_axis(cum_id, self.block_end, axis=1)
-        above = np.take_along_axis(cum_id - id_w, self.block_start, axis=1)
-        return (ood_w * (above + at_or_above) / 2).sum(axis=1) / (w_id.sum() * w_ood.sum())
-
-    def fpr(self, w_id: np.ndarray, w_ood: np.ndarray, tpr: float = 0.95, rule: str = "at_least") -> np.ndarray:
-        """FPR at ``tpr`` (fraction) of every arm on the resample, by ``rule`` (:func:`fpr_at_tpr`)."""
-        _, _, cum_id, cum_ood = self._cumulative(w_id, w_ood)
-        n1, rows = float(w_id.sum()), np.arange(len(cum_id))
-        if rule == "closest":
-            full = self.block_end_mask & (cum_id == n1)
-            first_full = np.argmax(full, axis=1)
-            valid = self.block_end_mask & (np.arange(cum_id.shape[1]) <= first_full[:, None])
-            distance = np.where(valid, np.abs(cum_id / n1 - tpr), np.inf)
-            pick = cum_id.shape[1] - 1 - np.argmin(distance[:, ::-1], axis=1)  # the lowest threshold among the closest
-        elif rule == "at_least":
-            k = max(int(np.ceil(tpr * n1 - 1e-9)), 1)
-            pick = np.argmax(self.block_end_mask & (cum_id >= k), axis=1)
-        else:
-            raise ValueError(f"unknown FPR rule {rule!r}; expected one of {list(FPR_RULES)}")
-        return cum_ood[rows, pick] / w_ood.sum()
 
 
 def arm_replicates(
@@ -364,8 +287,8 @@ def arm_replicates(
     Each replicate draws the ID units with replacement from the union of the arms' units (each
     arm keeps all of *its* images of the drawn units) and one resample of each OOD set, and
     scores every arm on it; so a difference of arms, or a difference of differences, has a paired
-    interval (take quantiles of the returned replicates). AUROC and FPR95 are computed from the
-    resample's multiplicities (:class:`WeightedArms`: one sort per arm, not one per replicate).
+    interval (take quantiles of the returned replicates). Every metric is computed from the
+    resamples' multiplicities (:class:`bootstrap.SortedArms`: one sort per arm, not one per replicate).
 
     Returns the point values (arms x OOD sets, plus ``average``, the mean over sets) and the
     replicates ``{ood_set or "average": array (n_bootstrap, n_arms)}`` in the arms' order.
@@ -414,32 +337,18 @@ def arm_replicates(
     unit_index = {key: np.array([position[u] for u in key]) for key in groups}
     point = pd.DataFrame({s: [100 * f(id_scores[a][s], ood[a][s]) for a in names] for s in sets}, index=names)
     point["average"] = point[sets].mean(axis=1)
+    # One draw of the union's units, then one resample of each OOD set, replicate by replicate.
+    id_resampler = Resampler(len(all_units))
+    ood_resamplers = [Resampler(len(ood[names[0]][s]), _check_units(None if not ood_units or s not in ood_units else ood_units[s],
+                                                                     len(ood[names[0]][s]), f"ood_units[{s!r}]")) for s in sets]
+    id_draws, *ood_draws = draw_replicates(np.random.default_rng(seed), [id_resampler, *ood_resamplers], n_bootstrap)
+    drawn_units = unit_counts(id_draws, len(all_units))
     reps = {s: np.empty((n_bootstrap, len(names))) for s in sets}
-    ood_members = {s: _unit_members(_check_units(None if not ood_units or s not in ood_units else ood_units[s],
-                                                 len(ood[names[0]][s]), f"ood_units[{s!r}]")) for s in sets}
-    weighted = metric in ("AUROC", "FPR95")
-    sorted_arms = {(key, s): WeightedArms(np.stack([id_scores[names[i]][s] for i in members]),
-                                          np.stack([ood[names[i]][s] for i in members]))
-                   for key, members in groups.items() for s in sets} if weighted else {}
-    id_members = {name: dict(zip(np.unique(units_of[name]).tolist(), _unit_members(units_of[name]))) for name in names}
-    empty = np.empty(0, dtype=int)
-    rng = np.random.default_rng(seed)
-    for r in range(n_bootstrap):
-        drawn = rng.integers(0, len(all_units), len(all_units))
-        unit_counts = np.bincount(drawn, minlength=len(all_units))
-        if not weighted:
-            id_index = {a: np.concatenate([id_members[a].get(all_units[u], empty) for u in drawn]) for a in names}
-        for s in sets:
-            j = _resample_index(len(ood[names[0]][s]), ood_members[s], rng)
-            if not weighted:
-                reps[s][r] = [100 * f(id_scores[a][s][id_index[a]], ood[a][s][j]) for a in names]
-                continue
-            w_ood = np.bincount(j, minlength=len(ood[names[0]][s]))
-            for key, members in groups.items():
-                w_id = unit_counts[unit_index[key]]
-                arm = sorted_arms[(key, s)]
-                values = arm.auroc(w_id, w_ood) if metric == "AUROC" else arm.fpr(w_id, w_ood, rule=fpr_rule)
-                reps[s][r, members] = 100 * values
+    for s, resampler, draws in zip(sets, ood_resamplers, ood_draws):
+        w_ood = resampler.weights(draws)
+        for key, members in groups.items():
+            arms_here = SortedArms(np.stack([id_scores[names[i]][s] for i in members]), np.stack([ood[names[i]][s] for i in members]))
+            reps[s][:, members] = 100 * arms_here.evaluate(drawn_units[:, unit_index[key]], w_ood, [metric], fpr_rule=fpr_rule)[metric]
     reps["average"] = np.mean([reps[s] for s in sets], axis=0)
     point.index.name = "arm"
     return point, reps
