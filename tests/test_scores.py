@@ -238,3 +238,14 @@ def test_log_odds_ranks_as_the_score_where_the_score_has_no_ties(sims):
     odds = scores.neglabel_log_odds(a, b, tau=0.1, n_groups=3).numpy()
     assert len(set(s.tolist())) == len(s)
     np.testing.assert_array_equal(np.argsort(s), np.argsort(odds))
+
+
+def test_score_and_log_odds_in_one_pass_equal_the_two_scores():
+    # Tied groups (n_g = 7 of M = 50, 1 dropped) and a temperature where S rounds to 1 for some rows.
+    g = torch.Generator().manual_seed(4)
+    ids = torch.nn.functional.normalize(torch.randn(40, 12, generator=g), dim=1)
+    negs = torch.nn.functional.normalize(torch.randn(40, 50, generator=g), dim=1)
+    for tau, n_groups in ((0.01, 7), (1.0, 1)):
+        s, odds = scores.neglabel_score_and_log_odds(ids, negs, tau=tau, n_groups=n_groups, seed=3, chunk_size=16)
+        assert torch.equal(s, scores.neglabel_score(ids, negs, tau=tau, n_groups=n_groups, seed=3))
+        assert torch.equal(odds, scores.neglabel_log_odds(ids, negs, tau=tau, n_groups=n_groups, seed=3))

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .. import pipeline
 from ..ood import methods as registry
-from ..ood import metrics
+from ..ood import metrics, scores
 from .corpora import corpus_view, wordnet_variants
 
 DEFAULT_GRID: dict[str, list[Any]] = {
@@ -182,7 +182,6 @@ def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] |
     by_bank: dict[tuple, list[dict[str, Any]]] = {}
     for setting in neglabel:  # one mining and one similarity matrix per (corpus, eta, M), reused for n_g and tau
         by_bank.setdefault((setting["corpus"], setting["eta"], setting["m"]), []).append(setting)
-    score, odds = registry.REGISTRY["neglabel"].score, registry.REGISTRY["neglabel_log_odds"].score
     for (corpus, eta, m), group in tqdm(list(by_bank.items()), desc="explorer grid (NegLabel)", disable=not progress):
         view = corpus_view(emb, corpus)  # kept with its mining scores per eta
         m_used = min(int(m), len(view.corpus))
@@ -191,8 +190,10 @@ def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] |
         neg_sims = {name: x @ neg_text.T for name, x in images.items()}
         for setting in group:
             params = {**base, "eta": eta, "m": m_used, "n_groups": min(setting["n_groups"], m_used), "tau": setting["tau"]}
-            out = {name: score(id_sims[name], neg_sims[name], params).numpy() for name in sets}
-            shown = {name: odds(id_sims[name], neg_sims[name], params).numpy() for name in sets}
+            both = {name: scores.neglabel_score_and_log_odds(id_sims[name], neg_sims[name], **registry.grouped_params(params))
+                    for name in sets}  # NegLabel's score and its log-odds (the histograms) from one pass
+            out = {name: s.numpy() for name, (s, _) in both.items()}
+            shown = {name: o.numpy() for name, (_, o) in both.items()}
             records += _records("neglabel", setting, out, rule, shown)
     for method, setting in settings:
         if method == "neglabel":

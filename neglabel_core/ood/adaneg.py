@@ -169,10 +169,16 @@ def adaneg_stream(
         x = x_all[start:start + batch_size]
         a, b = x @ t_id.T, x @ t_neg.T
         s_nl = _nl(a, b, logit_scale, n_groups, seed)
-        for i in torch.nonzero(s_nl > id_threshold).flatten().tolist():
-            memory.write(int(a[i].argmax()), x[i], float(entropy(logit_scale * a[i:i + 1])[0]))
-        for i in torch.nonzero(s_nl < neg_threshold).flatten().tolist():
-            memory.write(k + int(b[i].argmax()), x[i], float(entropy(logit_scale * b[i:i + 1])[0]))
+        # The batch's candidates' slots and entropies at once (row-wise, the same values as one by
+        # one), then written one by one in batch order: a write decides what the next one evicts.
+        for sims, chosen, offset in ((a, s_nl > id_threshold, 0), (b, s_nl < neg_threshold, k)):
+            rows = torch.nonzero(chosen).flatten()
+            if len(rows) == 0:
+                continue
+            slots = (sims[rows].argmax(dim=1) + offset).tolist()
+            entropies = entropy(logit_scale * sims[rows]).tolist()
+            for i, slot, h in zip(rows.tolist(), slots, entropies):
+                memory.write(slot, x[i], h)
         cos = memory.proxy_cosines(x, labels, mode, beta)
         out[start:start + batch_size] = _nl(cos[:, :k], cos[:, k:], logit_scale, n_groups, seed) + lam * s_nl
     return (out, memory) if return_memory else out

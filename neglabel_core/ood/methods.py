@@ -173,12 +173,12 @@ ADANEG_PARAMS = ("adaneg_batch_size", "adaneg_memory_length", "adaneg_gamma", "a
                  "stream_seed")
 
 
-def _grouped(p: Mapping[str, Any]) -> dict[str, Any]:
+def grouped_params(p: Mapping[str, Any]) -> dict[str, Any]:
     """NegLabel's grouped-score parameters (Eq. 6 with grouping), read by NegLabel, its log-odds and CSP."""
     return {"tau": p["tau"], "n_groups": p["n_groups"], "seed": p["seed"], "perm_device": p.get("perm_device_used", "cpu")}
 
 
-register(Method("neglabel", "NegLabel", lambda ids, negs, p: scores.neglabel_score(ids, negs, **_grouped(p)),
+register(Method("neglabel", "NegLabel", lambda ids, negs, p: scores.neglabel_score(ids, negs, **grouped_params(p)),
     params=("tau", "n_groups", "seed", "perm_device"), needs="negatives"))
 register(Method("mcm", "MCM", lambda ids, negs, p: scores.mcm_score(ids, tau=p.get("mcm_tau", 1.0)), params=("mcm_tau",),
                 groups=("baselines",)))
@@ -187,7 +187,7 @@ register(Method("energy", "energy", lambda ids, negs, p: scores.energy_score(ids
                 params=("energy_tau",), groups=("baselines",)))
 # NegLabel's log-odds log S - log(1 - S), computed stably: the same ranking, for plots (S piles up at 1).
 register(Method("neglabel_log_odds", "NegLabel (log-odds)",
-                lambda ids, negs, p: scores.neglabel_log_odds(ids, negs, **_grouped(p)),
+                lambda ids, negs, p: scores.neglabel_log_odds(ids, negs, **grouped_params(p)),
                 params=("tau", "n_groups", "seed", "perm_device"), needs="negatives", main_table=False))
 # The official code's n_g = 1 path (not Eq. 6): shown beside NegLabel in the n_g sweep only.
 register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logits)",
@@ -195,7 +195,7 @@ register(Method("neglabel_official_ng1", "official code, n_g = 1 (sum of ID logi
                 main_table=False))
 
 # Successors (CSP, AdaNeg; as their official code runs them): not in the main table; the successors chapter runs them.
-register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(ids, negs, **_grouped(p)),
+register(Method("csp", "CSP", lambda ids, negs, p: scores.neglabel_score(ids, negs, **grouped_params(p)),
     params=("tau", "n_groups", "seed", "perm_device", "eta", "csp_fraction", "csp_lexicon", "csp_templates"),
     needs="negatives", bank="csp",
     main_table=False, reference="Chen et al., NeurIPS 2024", groups=("successors",)))

@@ -48,9 +48,10 @@ def group_permutation(m: int, n_groups: int, seed: int = 0, *, device: str | tor
 
 
 def _grouped_log_odds(ids: torch.Tensor, negs: torch.Tensor, *, tau: float, n_groups: int, seed: int,
-                      perm_device: str | torch.device, chunk_size: int, reduce) -> torch.Tensor:
+                      perm_device: str | torch.device, chunk_size: int, reduce, outputs: int = 0) -> torch.Tensor:
     """Per chunk of samples, every group's log-odds ``l_G = LSE_k(a_k/tau) - LSE_{j in G}(b_j/tau)``
-    as a ``(rows, n_groups)`` tensor, reduced to one value per sample by ``reduce``."""
+    as a ``(rows, n_groups)`` tensor, reduced to one value per sample by ``reduce`` (or, with
+    ``outputs`` > 0, to that many values per sample: an ``(N, outputs)`` result)."""
     if negs.shape[0] != ids.shape[0]:
         raise ValueError(
             f"id_sims and neg_sims must have one row per sample, got {ids.shape[0]} and {negs.shape[0]} rows"
@@ -61,7 +62,7 @@ def _grouped_log_odds(ids: torch.Tensor, negs: torch.Tensor, *, tau: float, n_gr
     n_groups, group_size = groups.shape
     columns = groups.flatten()
     dtype = torch.promote_types(torch.promote_types(ids.dtype, negs.dtype), torch.float32)
-    out = torch.empty(ids.shape[0], dtype=dtype, device=ids.device)
+    out = torch.empty(ids.shape[0], *((outputs,) if outputs else ()), dtype=dtype, device=ids.device)
     buffer = torch.empty(min(chunk_size, ids.shape[0]), columns.numel(), dtype=dtype, device=negs.device)
     for start in range(0, ids.shape[0], chunk_size):
         a = ids[start : start + chunk_size].to(dtype)
@@ -112,6 +113,12 @@ def neglabel_score(
                              reduce=lambda logits: torch.sigmoid(logits).mean(dim=1))
 
 
+def _log_odds_of_groups(logits: torch.Tensor) -> torch.Tensor:
+    """log S - log(1 - S) of S = mean_G sigmoid(l_G), from the groups' log-odds ``l_G`` (rows, n_g)."""
+    logsig = torch.nn.functional.logsigmoid
+    return torch.logsumexp(logsig(logits), dim=1) - torch.logsumexp(logsig(-logits), dim=1)
+
+
 def neglabel_log_odds(
     id_sims: ArrayLike,
     neg_sims: ArrayLike,
@@ -133,13 +140,21 @@ def neglabel_log_odds(
     the energy of the negative labels, at NegLabel's temperature. Monotone in S, so the ranking
     (AUROC, FPR95) is S's, except that images tied at S = 1 in float32 are told apart.
     """
-    def reduce(logits: torch.Tensor) -> torch.Tensor:
-        logsig = torch.nn.functional.logsigmoid
-        return torch.logsumexp(logsig(logits), dim=1) - torch.logsumexp(logsig(-logits), dim=1)
-
     return _grouped_log_odds(_id_sims(id_sims), as_float_tensor(neg_sims, "neg_sims", ndim=2), tau=tau,
                              n_groups=n_groups, seed=seed, perm_device=perm_device, chunk_size=chunk_size,
-                             reduce=reduce)
+                             reduce=_log_odds_of_groups)
+
+
+def neglabel_score_and_log_odds(id_sims: ArrayLike, neg_sims: ArrayLike, *, tau: float = 0.01, n_groups: int = 100,
+                                seed: int = 0, perm_device: str | torch.device = "cpu",
+                                chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`neglabel_score` and :func:`neglabel_log_odds` from one pass over the groups (the
+    same values as the two calls: the groups' log-odds are computed once and reduced twice)."""
+    both = _grouped_log_odds(_id_sims(id_sims), as_float_tensor(neg_sims, "neg_sims", ndim=2), tau=tau,
+                             n_groups=n_groups, seed=seed, perm_device=perm_device, chunk_size=chunk_size, outputs=2,
+                             reduce=lambda logits: torch.stack([torch.sigmoid(logits).mean(dim=1),
+                                                                _log_odds_of_groups(logits)], dim=1))
+    return both[:, 0], both[:, 1]
 
 
 def official_ungrouped_score(id_sims: ArrayLike, *, tau: float = 0.01) -> torch.Tensor:
