@@ -90,7 +90,8 @@ class SortedArms:
     def __init__(self, id_scores: np.ndarray, ood_scores: np.ndarray):
         id_scores, ood_scores = np.atleast_2d(id_scores), np.atleast_2d(ood_scores)
         if len(id_scores) != len(ood_scores):
-            raise ValueError(f"{len(id_scores)} arms of ID scores but {len(ood_scores)} of OOD scores; expected one of each per arm")
+            raise ValueError(f"{len(id_scores)} arms of ID scores but {len(ood_scores)} of OOD scores; "
+                             "expected one of each per arm")
         self.n1, self.n0 = id_scores.shape[1], ood_scores.shape[1]
         self.arms = [_SortedArm(a, b) for a, b in zip(id_scores, ood_scores)]
 

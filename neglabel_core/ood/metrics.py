@@ -347,8 +347,10 @@ def arm_replicates(
     for s, resampler, draws in zip(sets, ood_resamplers, ood_draws):
         w_ood = resampler.weights(draws)
         for key, members in groups.items():
-            arms_here = SortedArms(np.stack([id_scores[names[i]][s] for i in members]), np.stack([ood[names[i]][s] for i in members]))
-            reps[s][:, members] = 100 * arms_here.evaluate(drawn_units[:, unit_index[key]], w_ood, [metric], fpr_rule=fpr_rule)[metric]
+            group = SortedArms(np.stack([id_scores[names[i]][s] for i in members]),
+                               np.stack([ood[names[i]][s] for i in members]))
+            w_id = drawn_units[:, unit_index[key]]
+            reps[s][:, members] = 100 * group.evaluate(w_id, w_ood, [metric], fpr_rule=fpr_rule)[metric]
     reps["average"] = np.mean([reps[s] for s in sets], axis=0)
     point.index.name = "arm"
     return point, reps
