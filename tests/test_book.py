@@ -194,3 +194,18 @@ def test_unchanged_notebooks_are_not_run_again_and_prose_edits_carry_over(tmp_pa
     assert run(force=True) == {"nb": "executed"}
     assert runs.read_text() == "run\n" * 5
     assert nbformat.read(out / "nb.ipynb", as_version=4).cells[3].outputs[0]["text"] == "answer 48\n"
+
+
+def test_explorer_payload_cannot_end_its_script():
+
+    from neglabel_core.book import vega
+
+    name = "</script><img src=x onerror=document.body.dataset.pwned=2>&\u2028<!--"
+    html_text = vega.explorer_html({"data": {"values": [{"set": name}]}})
+    script = html_text.split("vegaEmbed(", 1)[1]
+    assert "</script><img" not in html_text and "<!--" not in html_text and "\u2028" not in html_text
+    text = vega.script_json({"set": name})
+    assert text == ('{"set":"\\u003c/script\\u003e\\u003cimg src=x onerror=document.body.dataset.pwned=2'
+                    '\\u003e\\u0026\\u2028\\u003c!--"}')
+    assert json.loads(text) == {"set": name}  # the same value once parsed: the name shows as it is
+    assert script.count("</script>") == 1  # only the tag that closes the page's own script

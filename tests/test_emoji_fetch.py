@@ -1,4 +1,5 @@
 import io
+import json
 import shutil
 import tarfile
 
@@ -134,3 +135,25 @@ def test_killed_extraction_is_cleaned_and_folders_follow_the_umask(tmp_path):
         os.umask(old)
     assert not leftover.exists()
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700: a shared cache stays readable
+
+
+@pytest.mark.parametrize("key", ["raster/../../outside/victim.txt", "/tmp/victim.txt", "packages/..", "index.json",
+                                 "raster/link/victim.txt"])
+def test_a_tampered_index_names_its_key_and_repair_deletes_nothing_outside(bench, tmp_path, key):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_text("keep me")
+    (bench.root / "raster" / "link").symlink_to(outside)  # a link out of the data folder
+    index_path = bench.root / "index.json"
+    index = json.loads(index_path.read_text())
+    index["files"][key] = [1, "0" * 64]
+    index_path.write_text(json.dumps(index))
+    with pytest.raises(emoji.EmojiDataError, match=rf"^{index_path} lists the file {key!r}, which is not a path inside "
+                                                    r"the data folder \(absolute, '\.\.' or a link out\); delete it"):
+        emoji.EmojiBenchmark.load(bench.root)
+    with pytest.raises(emoji.EmojiDataError, match=rf"^refusing to remove {key!r}: not a path inside the data folder"):
+        emoji._discard(bench.root, key)
+    emoji.prepare(bench.root, progress=False, repair=True)  # the index is rebuilt; nothing outside is touched
+    assert victim.read_text() == "keep me" and bench.root.is_dir()
+    assert key not in json.loads(index_path.read_text())["files"]

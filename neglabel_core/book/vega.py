@@ -100,6 +100,18 @@ def explorer_spec(records: Sequence[Mapping[str, Any]], emb: pipeline.Embedded,
     }
 
 
+# Characters that could end an inline script or start markup in it, written as JSON escapes (the
+# same value once parsed): a name from a reader's data stays text, never script.
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON safe inside an HTML ``<script>``: ``<``, ``>``, ``&``, U+2028 and U+2029
+    escaped as ``\\uXXXX`` (no ``</script>`` or ``<!--`` can occur), NaN refused."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text.translate(str.maketrans(_SCRIPT_UNSAFE))
+
+
 def explorer_html(spec: Mapping[str, Any], *, element_id: str = "neglabel-explorer",
                   script_root: str = "../vega") -> str:
     """The page fragment: a container, the vendored Vega scripts (``script_root`` relative to the
@@ -107,17 +119,17 @@ def explorer_html(spec: Mapping[str, Any], *, element_id: str = "neglabel-explor
     text can be read by the browser check). RequireJS, where a page has it, is hidden while the
     scripts load so they define globals."""
     scripts = "\n".join(f'<script src="{script_root}/{name}"></script>' for name in VEGA_SCRIPTS)
-    payload = json.dumps(spec, separators=(",", ":"), allow_nan=False)
+    payload = script_json(spec)
     return f"""<div id="{html.escape(element_id)}" class="neglabel-explorer"></div>
 <script>window.__neglabel_define = window.define; window.define = undefined;</script>
 {scripts}
 <script>
 window.define = window.__neglabel_define;
 if (typeof vegaEmbed === "undefined") {{  /* e.g. live in JupyterLab, where the book's vendored scripts are not served */
-  document.getElementById("{element_id}").textContent =
+  document.getElementById({script_json(element_id)}).textContent =
     "The static explorer is drawn in the built book (its scripts are served there); here, use the live widgets below.";
 }} else {{
-  vegaEmbed("#{element_id}", {payload}, {{"actions": false, "renderer": "svg"}})
+  vegaEmbed({script_json("#" + element_id)}, {payload}, {{"actions": false, "renderer": "svg"}})
     .then(function (result) {{ window.neglabelExplorer = result.view; }})
     .catch(function (err) {{ console.error("explorer: " + err); }});
 }}

@@ -286,9 +286,21 @@ def _readable_png(path: Path) -> bool:
     return True
 
 
+def _inside(root: Path, rel: str) -> bool:
+    """Whether the index key ``rel`` names a file under ``raster/`` or ``packages/<name>/`` of
+    ``root``: relative, no ``..`` part, and resolving (links followed) inside ``root``."""
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts or len(parts) < 2 or parts[0] not in ("raster", "packages"):
+        return False
+    return (root / rel).resolve().is_relative_to(root.resolve())
+
+
 def _discard(root: Path, rel: str) -> None:
     """Remove a damaged prepared file so that :func:`prepare` makes it again: a raster is
-    redrawn; a package's file is extracted again (the whole package, from its verified tarball)."""
+    redrawn; a package's file is extracted again (the whole package, from its verified tarball).
+    Only a key :func:`_inside` accepts is touched (:meth:`EmojiBenchmark.load` refuses others)."""
+    if not _inside(root, rel):
+        raise EmojiDataError(f"refusing to remove {rel!r}: not a path inside the data folder {root}")
     parts = Path(rel).parts
     if parts[0] == "raster":
         (root / rel).unlink(missing_ok=True)
@@ -346,6 +358,10 @@ class EmojiBenchmark:
             files = {rel: (int(size), str(digest)) for rel, (size, digest) in index["files"].items()}
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
             raise EmojiDataError(f"{path} is corrupt ({exc}); delete it and run `neglabel fetch` again") from None
+        outside = next((rel for rel in files if not _inside(root, rel)), None)
+        if outside is not None:
+            raise EmojiDataError(f"{path} lists the file {outside!r}, which is not a path inside the data folder "
+                                 "(absolute, '..' or a link out); delete it and run `neglabel fetch` again")
         return cls(root, concepts, index["styles"], files)
 
     @property
