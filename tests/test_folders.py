@@ -15,7 +15,7 @@ from PIL import Image
 from neglabel_core import cli
 from neglabel_core.data import folders
 from neglabel_core.data.benchmarks import benchmark_data
-from neglabel_core.data.images import CorruptImageError, DataNotFoundError, load_rgb
+from neglabel_core.data.images import CorruptImageError, DataNotFoundError, load_rgb, load_rgba
 from neglabel_core.models.embed import image_payload
 from neglabel_core.profiles import load_profile
 
@@ -181,6 +181,18 @@ def test_bad_images_are_named(tmp_path, monkeypatch):
     with pytest.raises(CorruptImageError, match=rf"^image '{big}' is too large to decode safely \(.*\); expected at most "
                                                 r"1,000 pixels"):
         load_rgb(big)
+    # Between the limit and twice it Pillow only warns: refused from the header all the same.
+    over = _image(tmp_path / "over.png", size=40)
+    for load in (load_rgb, load_rgba):
+        with pytest.raises(CorruptImageError, match=rf"^image '{over}' is 40 x 40 = 1,600 pixels; expected at most 1,000 "):
+            load(over)
+    monkeypatch.undo()
+    thin = tmp_path / "thin.png"
+    Image.new("L", (1_000_000, 1)).save(thin)  # a few KB that a resize to 224 px would make 224 M pixels
+    for load in (load_rgb, load_rgba):
+        with pytest.raises(CorruptImageError, match=rf"^image '{thin}' is 1,000,000 x 1 pixels; expected sides at most "
+                                                    r"100 times as long as each other$"):
+            load(thin)
 
 
 def test_a_changed_image_changes_the_cache_key(layout):

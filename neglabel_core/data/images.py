@@ -36,6 +36,8 @@ def _decoding(path: os.PathLike | str):
     :class:`CorruptImageError` naming the file and what is expected."""
     try:
         yield
+    except CorruptImageError:
+        raise
     except FileNotFoundError:
         raise CorruptImageError(f"image file {str(path)!r} does not exist") from None
     except Image.DecompressionBombError as exc:
@@ -45,12 +47,31 @@ def _decoding(path: os.PathLike | str):
         raise CorruptImageError(f"cannot decode image {str(path)!r}: {exc}; expected a readable image file") from None
 
 
+# The longest side over the shortest side an image may have: CLIP's preprocessing scales the short
+# side to the input size, so a 1,000,000 x 1 image (3 KB as a PNG) would become gigapixels.
+MAX_ASPECT_RATIO = 100
+
+
+def _check_size(image: Image.Image, path: os.PathLike | str) -> None:
+    """Refuse, from the header alone (before any pixel is decoded), an image past Pillow's pixel
+    limit (Pillow itself refuses only past twice it) or past :data:`MAX_ASPECT_RATIO`."""
+    width, height = image.size
+    if width * height > Image.MAX_IMAGE_PIXELS:
+        raise CorruptImageError(f"image {str(path)!r} is {width:,} x {height:,} = {width * height:,} pixels; expected "
+                                f"at most {Image.MAX_IMAGE_PIXELS:,} (raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)")
+    if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+        raise CorruptImageError(f"image {str(path)!r} is {width:,} x {height:,} pixels; expected sides at most "
+                                f"{MAX_ASPECT_RATIO} times as long as each other")
+
+
 def load_rgb(path: os.PathLike | str) -> Image.Image:
     """Open an image as RGB, as CLIP's preprocessing expects, or raise a clear error naming it:
     EXIF orientation applied (phone photos), transparent pixels composited on white, CMYK and
     palette images converted, 16-bit greyscale scaled to 8 bits. An image whose pixel count is
-    past Pillow's decompression-bomb limit is refused, not decoded."""
+    past Pillow's decompression-bomb limit, or whose sides differ by more than
+    :data:`MAX_ASPECT_RATIO`, is refused from its header, not decoded."""
     with _decoding(path), Image.open(path) as image:
+        _check_size(image, path)
         image.load()
         image = ImageOps.exif_transpose(image)
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -73,6 +94,7 @@ def load_rgba(path: os.PathLike | str) -> Image.Image:
     :mod:`.shifts`): EXIF orientation applied; an image without an alpha channel becomes fully
     opaque, and ``info["had_alpha"]`` says which it was. Errors as :func:`load_rgb`."""
     with _decoding(path), Image.open(path) as image:
+        _check_size(image, path)
         image.load()
         image = ImageOps.exif_transpose(image)
         had_alpha = has_alpha(image)
