@@ -63,7 +63,7 @@ lint: venv
 # (all cached), papermill (notebooks whose code, parameters and inputs are unchanged are not run
 # again), Jupyter Book (-W), browser check. `make book PROFILE=imagenet-clip DATA_ROOT=/data` switches.
 book: system-deps
-	$(VENV)/bin/neglabel book --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	$(VENV)/bin/neglabel book --profile '$(subst ','\'',$(PROFILE))' $(if $(DATA_ROOT),--data-root '$(subst ','\'',$(DATA_ROOT))')
 
 # The notebooks live in JupyterLab, in the project's environment (the explorer's sliders work there);
 # as root (the default user on our machines) jupyter needs --allow-root.

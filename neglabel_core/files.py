@@ -206,7 +206,16 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read from ``/proc/self/status`` (Linux 4.7+) without changing it: setting
+    it to 0 to read it back would give files made meanwhile by other threads mode 0o666."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o077)  # elsewhere: the one way POSIX offers, with a safe mask for the instant it is set
     os.umask(mask)
     return mask
 

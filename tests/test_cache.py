@@ -226,3 +226,16 @@ def test_concurrent_writers_and_readers_never_fail(tmp_path):
     rounds = sum(r for r, _ in results)
     failures = [f for _, fs in results for f in fs]
     assert rounds > 200 and failures == [], (rounds, failures[:5])
+
+
+def test_the_umask_is_read_without_being_changed(monkeypatch):
+    from neglabel_core import files
+
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda mask: pytest.fail(f"os.umask({mask:o}) called"))
+        assert files._umask() == 0o027
+        assert files.file_mode() == 0o640
+    finally:
+        monkeypatch.undo()
+        os.umask(old)

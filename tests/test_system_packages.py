@@ -158,3 +158,13 @@ def test_browser_and_cairo_come_from_makefile_packages():
     owners = {dpkg_owner("*/" + Path(cairo).resolve().name), dpkg_owner(browser_check.find_chromium())}
     assert owners == {"libcairo2", "chromium"}
     assert owners <= set(makefile_packages())
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_book_passes_a_profile_path_with_spaces_and_quotes_as_one_argument():
+    import shlex
+
+    done = subprocess.run(["make", "-n", "--no-print-directory", "book", "PROFILE=my data/it's profile.json",
+                           "DATA_ROOT=/data root"], cwd=ROOT, capture_output=True, text=True, check=True)
+    (line,) = [line for line in done.stdout.splitlines() if "neglabel book" in line]
+    assert shlex.split(line)[1:] == ["book", "--profile", "my data/it's profile.json", "--data-root", "/data root"]
