@@ -71,7 +71,20 @@ ALLOWED_PARAMS = ("['adaneg_bank', 'adaneg_batch_size', 'adaneg_beta', 'adaneg_g
     ('{"model": "str"}', "model: 'str' is of type str; expected object"),
     ('{"params": {"tau": "0.01"}}', "params.tau: '0.01' is of type str; expected number"),
     ('{"params": {"eta": "0.1"}}', "params.eta: '0.1' is of type str; expected number"),
-    ('{"params": {"m": 0}}', "params.m: 0 is out of range; expected value >= 1"),
+    ('{"params": {"m": 0}}', "params.m: 0 is out of range; expected 1 <= value <= 10000000"),
+    ('{"params": {"m": 1000000000}}', "params.m: 1000000000 is out of range; expected 1 <= value <= 10000000"),
+    ('{"params": {"adaneg_memory_length": 1000000}}',
+     "params.adaneg_memory_length: 1000000 is out of range; expected 2 <= value <= 100"),
+    ('{"params": {"adaneg_n_groups": 1000000000}}',
+     "params.adaneg_n_groups: 1000000000 is out of range; expected 1 <= value <= 1000000"),
+    ('{"params": {"tau": 1e308}}', "params.tau: 1e+308 is out of range; expected 0.001 <= value <= 100"),
+    ('{"params": {"mcm_tau": 1e-06}}', "params.mcm_tau: 1e-06 is out of range; expected 0.001 <= value <= 100"),
+    ('{"params": {"energy_tau": 1e300}}', "params.energy_tau: 1e+300 is out of range; expected 0.001 <= value <= 100"),
+    ('{"id_templates": ["{0:>300000000}"]}', "id_templates.0: '{0:>300000000}' is not allowed; expected a prompt with one "
+     "{} where the word goes (no other replacement field; a literal brace is written {{ or }}), at most 200 characters"),
+    ('{"id_templates": ["a {0.__class__} of {}"]}', "id_templates.0: 'a {0.__class__} of {}' is not allowed; expected a "
+     "prompt with one {} where the word goes (no other replacement field; a literal brace is written {{ or }}), at most "
+     "200 characters"),
     ('{"params": {"eta": 1.0}}', "params.eta: 1.0 is out of range; expected 0 < value < 1"),
     ('{"params": {"fpr_rule": "nearest"}}', "params.fpr_rule: 'nearest' is not allowed; expected one of ['closest', 'at_least']"),
     ('{"params": {"m": 50}}', "params.n_groups: 100 is more than params.m (50); expected n_groups <= m"),

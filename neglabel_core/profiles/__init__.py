@@ -53,6 +53,10 @@ def _describe(error: Any) -> list[str]:
         return [f"{where}: set name {error.instance!r} is reserved for the summary rows ['average', 'pooled']; rename the set"]
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return [f"{where}: {error.instance!r} is out of range; expected {_range(error.schema)}"]
+    if error.validator in ("pattern", "maxLength") and "description" in error.schema:
+        shown = error.instance if len(error.instance) <= 60 else error.instance[:57] + "..."
+        return [f"{where}: {shown!r} is not allowed; expected {error.schema['description']}"
+                + (f", at most {error.schema['maxLength']} characters" if "maxLength" in error.schema else "")]
     return [f"{where}: {error.message}"]
 
 
