@@ -5,6 +5,7 @@ preprocessing expects them, and a model of the reader's own from a file."""
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +276,31 @@ def test_a_model_of_the_readers_own_from_a_file(layout, tmp_path, tiny_model_nam
     assert result["model"]["weights_sha256"] == sha256_file(weights) and result["model"]["model"] == tiny_model_name
     assert result["id_classes"] == 3 and result["ood_images"] == {"flat": 3, "things": 3}
     assert set(result["results"]["average"]) == {"neglabel", "mcm", "max_cos", "energy"}
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty.safetensors", "is empty; expected a state dict saved by torch.save or safetensors"),
+    ("damaged.safetensors", r"is not a readable safetensors file \(Error while deserializing header: .*\); expected"),
+    ("text.pt", r"cannot be read by torch.load \(\w+\); expected a state dict"),
+    ("objects.pt", r"holds Python objects other than tensors, which are never unpickled \(they could run code\); expected"),
+])
+def test_an_unreadable_weights_file_is_one_line_before_any_work(layout, tmp_path, tiny_model_name, capsys, monkeypatch,
+                                                                kind, message):
+    import pickle
+
+    from neglabel_core.pipeline import embedded
+
+    weights = tmp_path / kind
+    ran = tmp_path / "ran"
+    content = {"empty.safetensors": b"", "damaged.safetensors": b"\x10\0\0\0\0\0\0\0{not json}xxxxxx",
+               "text.pt": b"hello\n",
+               "objects.pt": pickle.dumps({"x": (open, (str(ran), "w"))})}[kind]  # an object that would make a file
+    weights.write_bytes(content)
+    monkeypatch.setattr(embedded, "benchmark_data", lambda *a, **k: pytest.fail("work started before the weights check"))
+    profile = tmp_path / "mine.json"
+    profile.write_text(json.dumps({"extends": "emoji-tiny", "name": "mine", "benchmark": _spec(layout),
+                                   "model": {"name": tiny_model_name, "pretrained": str(weights)}}))
+    assert cli.main(["evaluate", "--profile", str(profile), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"neglabel: error: checkpoint file '{re.escape(str(weights))}' {message}.*\n", err), err
+    assert "weights_only" not in err and len(err.splitlines()) == 1 and not ran.exists()

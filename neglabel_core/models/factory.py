@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import socket
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,16 +273,55 @@ def state_fingerprint(module: torch.nn.Module) -> str:
 def require_weights(name: str, pretrained: str | None) -> Path | None:
     """The local weights file for ``name``/``pretrained`` (``None`` for random weights); fails fast,
     without building a model, when the name is unknown or the weights are not to be had: a
-    missing checkpoint file, an unknown tag, or a tag neither cached nor downloadable."""
+    missing or unreadable checkpoint file (:func:`check_weights_file`), an unknown tag, or a tag
+    neither cached nor downloadable."""
     _check_model_name(name)
     if pretrained is None:
         return None
     path = Path(pretrained).expanduser()
     if path.is_file():
+        check_weights_file(path)
         return path.resolve()
     if path.suffix in {".pt", ".pth", ".bin", ".safetensors"} or os.sep in str(pretrained):
         raise ModelNotFoundError(f"checkpoint file {str(path)!r} does not exist; expected a file or an open_clip tag")
     return Path(_weights_for_tag(name, pretrained))
+
+
+class UnreadableWeightsError(CheckpointMismatchError):
+    """A local checkpoint file is empty, damaged, not a weights file, or a pickle of objects other
+    than tensors (never unpickled)."""
+
+
+def check_weights_file(path: Path) -> None:
+    """Read a local checkpoint as open_clip will (``.safetensors`` by its header, anything else by
+    ``torch.load(weights_only=True)``) and raise :class:`UnreadableWeightsError` in one line naming
+    the file when that fails. Never retries with ``weights_only=False``."""
+    expected = "expected a state dict saved by torch.save or safetensors"
+    if path.stat().st_size == 0:
+        raise UnreadableWeightsError(f"checkpoint file {str(path)!r} is empty; {expected}")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                handle.keys()
+        except Exception as exc:  # safetensors raises its own error type for any damage
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UnreadableWeightsError(f"checkpoint file {str(path)!r} is not a readable safetensors file "
+                                         f"({reason}); {expected}") from None
+        return
+    import pickle
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note on the pickle protocol of a refused file
+            torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnreadableWeightsError(f"checkpoint file {str(path)!r} holds Python objects other than tensors, which are "
+                                     f"never unpickled (they could run code); {expected}") from None
+    except Exception as exc:  # any other damage: torch.load's zip, pickle and storage readers raise many types
+        raise UnreadableWeightsError(f"checkpoint file {str(path)!r} cannot be read by torch.load "
+                                     f"({type(exc).__name__}); {expected}") from None
 
 
 def load_model(name: str, pretrained: str | None = None, *, device: str | torch.device = "auto") -> LoadedModel:
