@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -302,7 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.func is not _cmd_check_html:
             check_cache_root()
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a reader that has gone (`| head -1`) shows here, inside the handler below
+        return status
+    except BrokenPipeError:
+        # The reader stopped reading, as `head` does: quiet, as Unix tools are. Point stdout at
+        # /dev/null so that the interpreter's own flush at exit raises nothing either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         print(f"neglabel: error: {exc}", file=sys.stderr)
         return 2

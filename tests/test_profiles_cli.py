@@ -129,3 +129,15 @@ def test_every_builtin_profile_passes_the_schema_and_every_key_is_documented():
     assert {k for name in available_profiles() for k in load_profile(name).params} <= set(params)
     with pytest.raises(ProfileError, match=r"^profile must be a JSON object, got list$"):
         validate_profile([1])
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly():
+    import subprocess
+    import sys
+
+    # The pipe's reading end is closed before the command writes: its first write meets a gone reader.
+    child = subprocess.Popen([sys.executable, "-m", "neglabel_core.cli", "cache-dir"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    child.stdout.close()
+    _, err = child.communicate(timeout=120)
+    assert (child.returncode, err.decode()) == (0, "")
