@@ -203,16 +203,28 @@ def _cmd_init_profile(args: argparse.Namespace) -> int:
         benchmark["shift"] = {name: {"path": rel(Path(f))} for name, f in shift.items()}
     if args.near:
         benchmark["near"] = list(args.near)
+    extends, extends_file = args.extends, None
+    if Path(args.extends).suffix == ".json":  # a profile file: relative to where the user stands
+        extends_file = Path(args.extends).expanduser().resolve()
+        if not extends_file.is_file():
+            raise ProfileError(f"--extends {args.extends!r}: no profile file at {extends_file}; expected a built-in "
+                               f"profile (one of {available_profiles()}) or a JSON file")
+        extends = os.path.relpath(extends_file, here) if here else str(extends_file)
     data = {"name": args.name or Path(args.id).resolve().parent.name or "my-benchmark",
             "description": f"a folders benchmark made by neglabel init-profile from {root}",
-            "extends": args.extends, "benchmark": benchmark}
+            "extends": extends, "benchmark": benchmark}
     if args.model:
         data["model"] = {"name": args.model, "pretrained": args.pretrained}
     text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
     with tempfile.TemporaryDirectory() as tmp:  # check it as it will be read: from its own folder
         check = Path(tmp) / "profile.json"
-        check.write_text(json.dumps({**data, "benchmark": {**benchmark, "root": str(root)}}), "utf-8")
-        profile = load_profile(check)
+        check.write_text(json.dumps({**data, "benchmark": {**benchmark, "root": str(root)},
+                                     "extends": str(extends_file or extends)}), "utf-8")
+        try:
+            profile = load_profile(check)
+        except ProfileError as exc:  # name what the user wrote, not the temporary file it was checked as
+            what = f"the profile for {args.output}" if args.output else "the profile init-profile writes"
+            raise ProfileError(str(exc).replace(f"profile {check}", what).replace(str(check), what)) from None
     found = folders_benchmark_data(profile)
     sets = ", ".join(f"{n} {len(f):,}" for n, f in found.ood.items())
     print(f"found {len(found.class_names)} ID classes ({len(found.id_images):,} images); OOD sets: {sets}"

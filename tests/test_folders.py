@@ -18,7 +18,7 @@ from neglabel_core.data import folders
 from neglabel_core.data.benchmarks import benchmark_data
 from neglabel_core.data.images import CorruptImageError, DataNotFoundError, load_rgb, load_rgba
 from neglabel_core.models.embed import image_payload
-from neglabel_core.profiles import load_profile
+from neglabel_core.profiles import available_profiles, load_profile
 
 from .folders_fixture import folders_from
 from .test_end_to_end import REAL_DATA, SMALL
@@ -304,3 +304,24 @@ def test_an_unreadable_weights_file_is_one_line_before_any_work(layout, tmp_path
     err = capsys.readouterr().err
     assert re.fullmatch(rf"neglabel: error: checkpoint file '{re.escape(str(weights))}' {message}.*\n", err), err
     assert "weights_only" not in err and len(err.splitlines()) == 1 and not ran.exists()
+
+
+def test_init_profile_reads_extends_from_where_the_user_stands_and_names_the_users_profile(layout, capsys, tmp_path,
+                                                                                          monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "base.json").write_text(json.dumps({"extends": "emoji-tiny", "name": "base", "params": {"m": 40, "n_groups": 4}}))
+    monkeypatch.chdir(work)
+    out = tmp_path / "profiles" / "mine.json"
+    ood = ["--ood", f"flat={layout / 'ood' / 'flat'}"]
+    assert cli.main(["init-profile", "--id", str(layout / "id"), *ood, "--extends", "base.json", "--output", str(out)]) == 0
+    capsys.readouterr()
+    assert json.loads(out.read_text("utf-8"))["extends"] == "../work/base.json"
+    assert load_profile(out).params["m"] == 40
+    assert cli.main(["init-profile", "--id", str(layout / "id"), *ood, "--extends", "nothere.json"]) == 2
+    assert capsys.readouterr().err == (f"neglabel: error: --extends 'nothere.json': no profile file at {work / 'nothere.json'}"
+                                       f"; expected a built-in profile (one of {available_profiles()}) or a JSON file\n")
+    assert cli.main(["init-profile", "--id", str(layout / "id"), "--ood", f"average={layout / 'ood' / 'flat'}",
+                     "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"neglabel: error: the profile for {out} is invalid:") and "/tmp" not in err.replace(str(out), "")
