@@ -325,3 +325,20 @@ def test_init_profile_reads_extends_from_where_the_user_stands_and_names_the_use
                      "--output", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"neglabel: error: the profile for {out} is invalid:") and "/tmp" not in err.replace(str(out), "")
+
+
+def test_names_that_are_not_utf8_and_ood_folders_that_are_id_are_named(layout):
+    bad = os.fsencode(layout / "id" / "tabby cat") + b"/caf\xe9.png"  # Latin-1 bytes, not UTF-8
+    with open(bad, "wb") as handle:
+        handle.write((layout / "id" / "tabby cat" / "0 ü.png").read_bytes())
+    spec = _spec(layout, ood={"flat": {"path": "ood/flat"}, "same": {"path": "id"}, "one class": {"path": "id/Ära"}})
+    with pytest.raises(DataNotFoundError) as caught:
+        folders.load_folders(layout, spec)
+    problems = str(caught.value).split("\n    ")[1:]
+    assert problems == [
+        f"1 file or folder name(s) under {str(layout / 'id' / 'tabby cat')!r} are not UTF-8 text, e.g. {bad!r}; expected "
+        "UTF-8 names (rename them)",
+        f"OOD set 'same': folder {str(layout / 'id')!r} is, holds or lies inside the ID folder {str(layout / 'id')!r}; "
+        "expected images of concepts that are not ID classes",
+        f"OOD set 'one class': folder {str(layout / 'id' / 'Ära')!r} is, holds or lies inside the ID folder "
+        f"{str(layout / 'id')!r}; expected images of concepts that are not ID classes"]

@@ -57,6 +57,17 @@ class Scan:
     empty: list[Path] = field(default_factory=list)  # zero-byte files
     other: list[Path] = field(default_factory=list)  # not images by their suffix
     unreadable: list[Path] = field(default_factory=list)  # an image suffix, but no image header Pillow knows
+    not_utf8: list[Path] = field(default_factory=list)  # file or folder names that are not UTF-8 text
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a name read from the file system is UTF-8 text (Python keeps other bytes as lone
+    surrogates, which cannot be written to a cache key, a page or a terminal)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def scan(folder: Path) -> Scan:
@@ -64,11 +75,15 @@ def scan(folder: Path) -> Scan:
     images, zero-byte files and other files."""
     out = Scan()
     for top, dirs, files in os.walk(folder, followlinks=False):
-        dirs.sort()
+        out.not_utf8 += [Path(top) / d for d in dirs if not _is_utf8(d)]
+        dirs[:] = sorted(d for d in dirs if _is_utf8(d))
         for name in sorted(files):
             path = Path(top) / name
             if name.startswith("."):
                 continue  # hidden files (.DS_Store, editors' temporaries) are not data
+            if not _is_utf8(name):
+                out.not_utf8.append(path)
+                continue
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 out.other.append(path)
             elif not path.is_file():
@@ -142,6 +157,17 @@ def _resolve(root: Path, spec: Mapping[str, Any], what: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def _shown(path: Path) -> str:
+    """A path for a message: as text where it is UTF-8, else its bytes' repr."""
+    return repr(str(path)) if _is_utf8(str(path)) else repr(os.fsencode(path))
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    """Whether one folder is the other or lies inside it (links resolved)."""
+    a, b = a.resolve(), b.resolve()
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
 def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> FolderSets:
     """Every set of a ``folders`` benchmark; all problems are collected and raised together."""
     if not root:
@@ -162,6 +188,9 @@ def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> Fol
         skipped["unreadable image files"] += len(result.unreadable)
         if result.unreadable:
             log.warning("skipped unreadable image file(s) %s", ", ".join(map(str, result.unreadable[:3])))
+        if result.not_utf8:
+            problems.append(f"{len(result.not_utf8)} file or folder name(s) under {_shown(folder)} are not UTF-8 text, "
+                            f"e.g. {os.fsencode(result.not_utf8[0])!r}; expected UTF-8 names (rename them)")
         return result.images
 
     id_dir = _resolve(root, spec.get("id"), "benchmark.id")
@@ -170,6 +199,11 @@ def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> Fol
         problems.append(f"ID folder {str(id_dir)!r} does not exist; expected one sub-folder per ID class")
     else:
         class_dirs = sorted(p for p in id_dir.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+        bad = [p for p in class_dirs if not _is_utf8(p.name)]
+        if bad:
+            problems.append(f"ID class folder name(s) under {_shown(id_dir)} are not UTF-8 text, e.g. "
+                            f"{os.fsencode(bad[0])!r}; expected UTF-8 names (rename them)")
+            class_dirs = [p for p in class_dirs if p not in bad]
         if not class_dirs:
             problems.append(f"ID folder {str(id_dir)!r} has no class sub-folders; expected one sub-folder per ID class")
     names = {p.name: folder_name(p.name) for p in class_dirs}
@@ -216,6 +250,10 @@ def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> Fol
         folder = _resolve(root, set_spec, f"benchmark.ood.{set_name}")
         if not folder.is_dir():
             problems.append(f"OOD set {set_name!r}: folder {str(folder)!r} does not exist")
+            continue
+        if id_dir.is_dir() and _overlap(folder, id_dir):
+            problems.append(f"OOD set {set_name!r}: folder {str(folder)!r} is, holds or lies inside the ID folder "
+                            f"{str(id_dir)!r}; expected images of concepts that are not ID classes")
             continue
         images = found(folder)
         if not images:
