@@ -209,3 +209,24 @@ def test_explorer_payload_cannot_end_its_script():
                     '\\u003e\\u0026\\u2028\\u003c!--"}')
     assert json.loads(text) == {"set": name}  # the same value once parsed: the name shows as it is
     assert script.count("</script>") == 1  # only the tag that closes the page's own script
+
+
+def test_names_reach_the_prose_as_text_and_flat_ood_sets_get_a_sentence():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from neglabel_core.book import chapter, corpora
+
+    emb = SimpleNamespace(profile=SimpleNamespace(benchmark={"kind": "folders"}))
+    assert corpora.ood_names_paragraph(emb, pd.DataFrame(columns=["name"])).startswith(
+        "This profile's OOD sets carry no concept names (flat image folders)")
+    ranks = pd.DataFrame({"name": ["tree", "<details open ontoggle=x>y</details>"], "would be mined": [True, False],
+                          "nearest ID class": ["oak", "AT&T *co*"], "cosine to it": [0.25, 0.75]})
+    text = corpora.ood_names_paragraph(emb, ranks)
+    assert text == ('Of the 2 OOD names, 50.0% would be mined. The rest sit too close to some ID label: the last one, '
+                    '"\\<details open ontoggle\\=x\\>y\\</details\\>", has cosine 0.75 to the ID class "AT\\&T \\*co\\*". '
+                    "Such names share the ID labels' vocabulary. The median cosine to the nearest ID class is 0.75 for the "
+                    "names that would not be mined and 0.25 for the names that would: NegMining can only find OOD "
+                    "concepts that the text tower places away from all ID labels.")
+    assert chapter.md_text("a\nb `c` $x$ [l](u)") == "a b \\`c\\` \\$x\\$ \\[l\\]\\(u\\)"

@@ -5,6 +5,7 @@ and the topic module it reads."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,11 +81,22 @@ def setup(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | 
     return emb
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~$=:'\"])")
+
+
+def md_text(text: Any) -> str:
+    """A name from a reader's data (a class, concept, set or profile name) as Markdown that shows
+    exactly that text: every character Markdown, MyST or HTML could read as markup (``<``, ``&``,
+    ``*``, backquotes, brackets, ``$`` ...) backslash-escaped, line breaks as spaces. "AT&T" and
+    "<unk>" show as they are; nothing in a name runs or formats."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
 def describe(emb: pipeline.Embedded) -> str:
-    """One line: the profile, its ID classes and images, OOD sets and corpus."""
-    return (f"profile {emb.profile.name}: {len(emb.data.class_names)} ID classes, {len(emb.id_emb)} ID images, "
+    """One line (Markdown): the profile, its ID classes and images, OOD sets and corpus; the names as text."""
+    return (f"profile {md_text(emb.profile.name)}: {len(emb.data.class_names)} ID classes, {len(emb.id_emb)} ID images, "
             f"{sum(len(v) for v in emb.ood_emb.values())} OOD images in {len(emb.ood_emb)} sets, "
-            f"corpus {emb.corpus.name} ({len(emb.corpus):,})")
+            f"corpus {md_text(emb.corpus.name)} ({len(emb.corpus):,})")
 
 
 def benchmark_sets(emb: pipeline.Embedded) -> pd.DataFrame:

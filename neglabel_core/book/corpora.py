@@ -15,7 +15,7 @@ from .. import pipeline
 from ..data import corpus as corpus_mod
 from ..ood import negmining
 from ..profiles import Profile
-from .chapter import N_BOOTSTRAP
+from .chapter import N_BOOTSTRAP, md_text
 from .tables import average_frame, paired_gaps
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,29 @@ def ood_name_ranks(emb: pipeline.Embedded, *, eta: float | None = None) -> pd.Da
                         "nearest ID class": np.asarray(emb.data.class_names, dtype=object)[sims.argmax(axis=1)],
                         "cosine to it": sims.max(axis=1)})
     return out.sort_values("rank").reset_index(drop=True)[columns]
+
+
+def ood_names_paragraph(emb: pipeline.Embedded, ranks: pd.DataFrame) -> str:
+    """Chapter 01's reading of :func:`ood_name_ranks` as Markdown (names as text, never markup):
+    how many OOD names would be mined, the worst one and its nearest ID class, and the median
+    cosine to the nearest ID class of the names mined and not. Says so where the OOD sets carry
+    no names (flat image folders)."""
+    if not len(ranks):
+        return ("This profile's OOD sets carry no concept names (flat image folders), so there is nothing to rank: "
+                "NegMining's view of the OOD concepts cannot be checked here.")
+    mined = ranks["would be mined"].to_numpy(bool)
+    worst = ranks.iloc[-1]
+    text = f"Of the {len(ranks):,} OOD names, {100 * mined.mean():.1f}% would be mined."
+    if not mined.all():
+        why = ("On this benchmark every ID class is itself an emoji, so words about faces, symbols and emoji in general "
+               "are near *every* ID label, and their (1 − η) quantile is high however OOD they are."
+               if emb.profile.benchmark.get("kind") == "emoji" else "Such names share the ID labels' vocabulary.")
+        text += (f" The rest sit too close to some ID label: the last one, \"{md_text(worst['name'])}\", has cosine "
+                 f"{worst['cosine to it']:.2f} to the ID class \"{md_text(worst['nearest ID class'])}\". {why}")
+    medians = [f"{ranks.loc[part, 'cosine to it'].median():.2f} for the names that {label}"
+               for part, label in ((~mined, "would not be mined"), (mined, "would")) if part.any()]
+    return (text + " The median cosine to the nearest ID class is " + " and ".join(medians)
+            + ": NegMining can only find OOD concepts that the text tower places away from all ID labels.")
 
 
 def wordnet_counts(parts: Sequence[str] = ("noun", "adj"), *, official_exclusions: bool = False) -> dict[str, Any]:
