@@ -56,6 +56,33 @@ def test_offline_weights_fail_fast_with_instructions(monkeypatch):
     assert time.monotonic() - start < 60
 
 
+def test_hub_and_folder_models_are_checked_and_never_fetched_offline(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    from neglabel_core.models import factory
+
+    with pytest.raises(ModelNotFoundError, match=r"^model 'hf-hub:no slash' is not a Hugging Face Hub name; expected "
+                                                 r"'hf-hub:OWNER/REPO'$"):
+        load_model("hf-hub:no slash")
+    with pytest.raises(ModelNotFoundError, match=rf"^model 'local-dir:{tmp_path}': '{tmp_path}' holds no "
+                                                 r"open_clip_config.json; expected a folder saved for open_clip"):
+        load_model(f"local-dir:{tmp_path}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(factory, "_reachable", lambda url, **k: pytest.fail("the hub was probed while offline"))
+    with pytest.raises(WeightsUnavailableError, match=r"^model 'hf-hub:someone/clip' is not in the local Hugging Face "
+                                                      r"cache and cannot be downloaded from this machine \(offline\)"):
+        load_model("hf-hub:someone/clip")
+    # In the cache (the hub's layout: a ref naming a snapshot that holds the files): no network needed.
+    snapshot = tmp_path / "hub" / "models--someone--clip" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (tmp_path / "hub" / "models--someone--clip" / "refs").mkdir()
+    (tmp_path / "hub" / "models--someone--clip" / "refs" / "main").write_text("abc123")
+    for name in ("open_clip_config.json", "open_clip_model.safetensors"):
+        (snapshot / name).write_text("{}")
+    assert factory.require_hub_model("hf-hub:someone/clip") is True
+
+
 def test_checkpoint_roundtrip_is_bit_identical(tmp_path, tiny, tiny_model_name):
     ckpt = tmp_path / "tiny.pt"
     torch.save({"state_dict": tiny.model.state_dict()}, ckpt)

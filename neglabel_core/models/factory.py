@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import socket
 import warnings
 from collections.abc import Callable, Iterator
@@ -157,8 +158,20 @@ def register_builtin_configs() -> list[str]:
     return names
 
 
+HUB_NAME = re.compile(r"^hf-hub:[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+HUB_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
 def _check_model_name(name: str) -> None:
-    if name.startswith(("hf-hub:", "local-dir:")):
+    if name.startswith("hf-hub:"):
+        if not HUB_NAME.match(name):
+            raise ModelNotFoundError(f"model {name!r} is not a Hugging Face Hub name; expected 'hf-hub:OWNER/REPO'")
+        return
+    if name.startswith("local-dir:"):
+        folder = Path(name[len("local-dir:"):]).expanduser()
+        if not (folder / "open_clip_config.json").is_file():
+            raise ModelNotFoundError(f"model {name!r}: {str(folder)!r} holds no open_clip_config.json; expected a folder "
+                                     "saved for open_clip (its config and weights)")
         return
     if name not in open_clip.list_models() and any((folder / f"{name}.json").exists() for folder in config_folders()):
         register_builtin_configs()
@@ -199,6 +212,26 @@ def _weights_for_tag(name: str, tag: str) -> str:
             "pretrained=<path to a local checkpoint file>."
         )
     return open_clip.download_pretrained(cfg)
+
+
+def require_hub_model(name: str) -> bool:
+    """For an ``hf-hub:`` model: ``True`` when its config and weights are in the local Hugging Face
+    cache (then it loads with the hub offline); ``False`` when they are not but the hub is reachable
+    and not switched off (``HF_HUB_OFFLINE``), so open_clip downloads them once; else
+    :class:`WeightsUnavailableError`, before any download is tried."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    repo = name[len("hf-hub:"):]
+    config = try_to_load_from_cache(repo, "open_clip_config.json")
+    weights = [try_to_load_from_cache(repo, f) for f in HUB_WEIGHT_FILES]
+    if isinstance(config, str) and any(isinstance(w, str) for w in weights):
+        return True
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or not _reachable(constants.ENDPOINT):
+        raise WeightsUnavailableError(
+            f"model {name!r} is not in the local Hugging Face cache and cannot be downloaded from this machine "
+            "(offline). Fetch it once where the internet is reachable (open_clip.create_model_and_transforms"
+            f"({name!r})), then copy the Hugging Face cache (HF_HOME) here.")
+    return False
 
 
 def minilm_folder() -> str:
@@ -276,6 +309,9 @@ def require_weights(name: str, pretrained: str | None) -> Path | None:
     missing or unreadable checkpoint file (:func:`check_weights_file`), an unknown tag, or a tag
     neither cached nor downloadable."""
     _check_model_name(name)
+    if name.startswith("hf-hub:"):
+        require_hub_model(name)  # the hub repository holds the weights; ``pretrained`` is not read
+        return None
     if pretrained is None:
         return None
     path = Path(pretrained).expanduser()
@@ -337,7 +373,7 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
     config = open_clip.get_model_config(name)
     if config is not None:
         identity["config_sha256"] = hashlib.sha256(json.dumps(_portable(config), sort_keys=True).encode()).hexdigest()
-    offline = False
+    offline = name.startswith("hf-hub:") and require_hub_model(name)  # cached: no network call at all
     if weights is not None:
         identity["weights_sha256"] = file_sha256(weights)
         if Path(pretrained).expanduser().is_file():
