@@ -70,3 +70,39 @@ def test_another_training_key_is_not_served_from_the_package(profile):
     target, _ = _packaged(profile)
     assert et.checkpoint_path(other) != target
     assert not (et.PACKAGED / f"{et.checkpoint_path(other).stem}.json").exists()
+
+
+def test_packaging_on_a_full_disk_keeps_the_old_package_whole(tmp_path, monkeypatch):
+    import errno
+    import hashlib
+    import json
+
+    import safetensors.torch
+    import torch
+
+    from neglabel_core.models import emoji_training
+
+    packaged = tmp_path / "weights"
+    packaged.mkdir()
+    old = {"m-old.safetensors": b"old weights", "m-old.json": b"{}"}
+    for name, content in old.items():
+        (packaged / name).write_bytes(content)
+    monkeypatch.setattr(emoji_training, "PACKAGED", packaged)
+    target = tmp_path / "m-new.pt"
+    torch.save({"state_dict": {"visual.w": torch.ones(2), "text.w": torch.zeros(2)}}, target)
+    target.with_suffix(".json").write_text(json.dumps({
+        "model": "m", "key": "k", "state_sha256": "s", "checkpoint_sha256": hashlib.sha256(target.read_bytes()).hexdigest()}))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    from neglabel_core.files import DiskFullError
+
+    with pytest.raises(DiskFullError, match=rf"{packaged}"):
+        emoji_training.package_weights(target)
+    assert {p.name: p.read_bytes() for p in packaged.iterdir()} == old  # nothing lost, no staging left
+    monkeypatch.undo()
+    monkeypatch.setattr(emoji_training, "PACKAGED", packaged)
+    out = emoji_training.package_weights(target)
+    assert sorted(p.name for p in packaged.iterdir()) == ["m-new.json", "m-new.safetensors"] and out == packaged / "m-new.json"

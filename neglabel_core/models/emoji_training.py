@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import time
 import warnings
 from collections.abc import Sequence
@@ -300,29 +301,42 @@ def package_weights(target: Path) -> Path:
     if problem := checkpoint_problem(target):
         raise RuntimeError(f"checkpoint {target} {problem}")
     PACKAGED.mkdir(exist_ok=True)
-    for old in PACKAGED.glob(f"{training['model']}-*"):
-        old.unlink()
+    # Everything is written into a staging folder first and moved in only when complete, so a full
+    # disk or an interrupt leaves the previous package whole; older packages go last.
+    staging = PACKAGED / f".staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
     state = torch.load(target, map_location="cpu", weights_only=True)["state_dict"]
     files: dict[str, str] = {}
 
     def save(name: str, tensors: dict[str, torch.Tensor]) -> str:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(PACKAGED / name))
-        files[name] = sha256_file(PACKAGED / name)
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(staging / name))
+        files[name] = sha256_file(staging / name)
         return name
 
-    trained_file = save(f"{target.stem}.safetensors", {k: v for k, v in state.items() if not k.startswith(TEXT_PREFIX)})
-    snapshot_files, snapshot_info = {}, {}
-    for epoch in saved_snapshots(target):
-        path = snapshot_path(target, epoch)
-        snapshot_files[str(epoch)] = save(f"{path.stem}.safetensors",
-                                          torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
-        info = json.loads(path.with_suffix(".json").read_text("utf-8"))
-        snapshot_info[str(epoch)] = {k: info[k] for k in ("steps", "epoch_loss", "logit_scale")}
-    manifest = {"key": training["key"], "state_sha256": training["state_sha256"], "trained_file": trained_file,
-                "snapshot_files": snapshot_files, "snapshot_info": snapshot_info, "packaged_files": files,
-                "training": training}
-    out = _packaged_manifest(target)
-    atomic_write_text(out, json.dumps(manifest, indent=1))
+    try:
+        with full_disk_reported(PACKAGED):
+            trained_file = save(f"{target.stem}.safetensors",
+                                {k: v for k, v in state.items() if not k.startswith(TEXT_PREFIX)})
+            snapshot_files, snapshot_info = {}, {}
+            for epoch in saved_snapshots(target):
+                path = snapshot_path(target, epoch)
+                snapshot_files[str(epoch)] = save(f"{path.stem}.safetensors",
+                                                  torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+                info = json.loads(path.with_suffix(".json").read_text("utf-8"))
+                snapshot_info[str(epoch)] = {k: info[k] for k in ("steps", "epoch_loss", "logit_scale")}
+            manifest = {"key": training["key"], "state_sha256": training["state_sha256"], "trained_file": trained_file,
+                        "snapshot_files": snapshot_files, "snapshot_info": snapshot_info, "packaged_files": files,
+                        "training": training}
+            out = _packaged_manifest(target)
+            for name in files:
+                (staging / name).replace(PACKAGED / name)
+            atomic_write_text(out, json.dumps(manifest, indent=1))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for old in PACKAGED.glob(f"{training['model']}-*"):
+        if old.name not in files and old != out:
+            old.unlink()
     return out
 
 
