@@ -93,3 +93,19 @@ def test_profile_variants_extend_a_base(tmp_path):
     loop.write_text(json.dumps({"extends": str(loop), "name": "loop"}))
     with pytest.raises(ProfileError, match=r"^profile loop.json: extends cycle loop.json -> loop.json; "):
         load_profile(str(loop))
+
+
+def test_the_filter_is_kept_by_its_inputs_and_rebuilt_when_damaged(monkeypatch, isolated_cache):
+    ood = [concept("1", "grinning cat"), concept("5", "Christmas tree"), concept("9", "orange circle")]
+    rule = {"id_names": True, "wordnet_roots": ROOTS}
+    direct = benchmarks.ood_filter_reasons(ood, ["cat"], rule)
+    assert benchmarks.cached_ood_filter_reasons(ood, ["cat"], rule) == direct
+    (entry,) = (isolated_cache / "ood_filter").glob("*.json")
+    real_reader = corpus.load_wordnet
+    monkeypatch.setattr(corpus, "load_wordnet", lambda *a: pytest.fail("WordNet was read for a kept answer"))
+    assert benchmarks.cached_ood_filter_reasons(ood, ["cat"], rule) == direct
+    monkeypatch.setattr(corpus, "load_wordnet", real_reader)
+    assert benchmarks.cached_ood_filter_reasons(ood, ["dog"], rule) != direct  # other inputs: another entry
+    entry.write_text("{not json")
+    assert benchmarks.cached_ood_filter_reasons(ood, ["cat"], rule) == direct
+    assert json.loads(entry.read_text())["reasons"] == direct

@@ -141,3 +141,18 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly():
     child.stdout.close()
     _, err = child.communicate(timeout=120)
     assert (child.returncode, err.decode()) == (0, "")
+
+
+def test_m_larger_than_the_corpus_is_refused_before_the_model_loads(capsys, monkeypatch):
+    import re
+
+    from neglabel_core.pipeline import embedded
+
+    from .test_end_to_end import REAL_DATA
+
+    monkeypatch.setenv("NEGLABEL_DATA", REAL_DATA)  # the prepared emoji data, not a fresh fetch
+    monkeypatch.setattr(embedded, "ensure_model", lambda *a, **k: pytest.fail("the model loaded before the check"))
+    overrides = {"params": {"m": 9_000_000}, "corpus": {"sample": 500}}
+    assert cli.main(["evaluate", "--quiet", "--overrides", json.dumps(overrides)]) == 2
+    assert re.fullmatch(r"neglabel: error: params\.m=9,000,000 is larger than the corpus 'wordnet-noun\+adj-sample500' "
+                        r"\(500 candidates\); expected at most 500\n", capsys.readouterr().err)

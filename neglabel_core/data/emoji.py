@@ -286,13 +286,14 @@ def _readable_png(path: Path) -> bool:
     return True
 
 
-def _inside(root: Path, rel: str) -> bool:
+def _inside(root: Path, rel: str, *, follow_links: bool = True) -> bool:
     """Whether the index key ``rel`` names a file under ``raster/`` or ``packages/<name>/`` of
-    ``root``: relative, no ``..`` part, and resolving (links followed) inside ``root``."""
+    ``root``: relative, no ``..`` part, and (``follow_links``, before anything is removed) resolving
+    inside ``root`` with links followed."""
     parts = Path(rel).parts
     if Path(rel).is_absolute() or ".." in parts or len(parts) < 2 or parts[0] not in ("raster", "packages"):
         return False
-    return (root / rel).resolve().is_relative_to(root.resolve())
+    return not follow_links or (root / rel).resolve().is_relative_to(root.resolve())
 
 
 def _discard(root: Path, rel: str) -> None:
@@ -358,10 +359,10 @@ class EmojiBenchmark:
             files = {rel: (int(size), str(digest)) for rel, (size, digest) in index["files"].items()}
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
             raise EmojiDataError(f"{path} is corrupt ({exc}); delete it and run `neglabel fetch` again") from None
-        outside = next((rel for rel in files if not _inside(root, rel)), None)
+        outside = next((rel for rel in files if not _inside(root, rel, follow_links=False)), None)
         if outside is not None:
             raise EmojiDataError(f"{path} lists the file {outside!r}, which is not a path inside the data folder "
-                                 "(absolute, '..' or a link out); delete it and run `neglabel fetch` again")
+                                 "(absolute, '..' or outside raster/ and packages/); delete it and run `neglabel fetch` again")
         return cls(root, concepts, index["styles"], files)
 
     @property

@@ -21,7 +21,7 @@ from ..models.emoji_training import load_snapshot, trained_checkpoint
 from ..models.factory import LoadedModel, load_model
 from ..ood import methods as registry
 from ..profiles import Profile
-from .text import embed_text_side, weights_problem
+from .text import build_corpus, embed_text_side, weights_problem
 
 
 def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto") -> LoadedModel:
@@ -62,6 +62,19 @@ def ready_data(profile: Profile, *, progress: bool = False) -> BenchmarkData:
     return data
 
 
+def check_against_corpus(profile: Profile, corpus: corpus_mod.Corpus) -> None:
+    """The profile's counts that the candidate corpus bounds: M (where no ``pos_fraction`` rule
+    sets it) and AdaNeg's own M, each at most the number of candidates; a ValueError naming the key."""
+    params = profile.params
+    for key in ("m", "adaneg_m"):
+        if key == "m" and params.get("pos_fraction") is not None:
+            continue
+        value = params.get(key)
+        if value is not None and value > len(corpus):
+            raise ValueError(f"params.{key}={value:,} is larger than the corpus {corpus.name!r} ({len(corpus):,} "
+                             f"candidates); expected at most {len(corpus):,}")
+
+
 @dataclass
 class Embedded:
     """Every embedding an experiment needs, from the cache after the first run."""
@@ -87,6 +100,7 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     data), the data, the model (trained here first for ``"pretrained": "@train"``), embeddings of
     the ID labels, the candidate corpus and every image set. After the first run: seconds."""
     data = ready_data(profile, progress=progress)
+    check_against_corpus(profile, build_corpus(profile.corpus, data.class_names))  # before any model or embedding
     loaded = ensure_model(profile, progress=progress, device=device)
     text = embed_text_side(profile, loaded=loaded, names=data.class_names, progress=progress)
 
