@@ -230,3 +230,21 @@ def test_names_reach_the_prose_as_text_and_flat_ood_sets_get_a_sentence():
                     "names that would not be mined and 0.25 for the names that would: NegMining can only find OOD "
                     "concepts that the text tower places away from all ID labels.")
     assert chapter.md_text("a\nb `c` $x$ [l](u)") == "a b \\`c\\` \\$x\\$ \\[l\\]\\(u\\)"
+
+
+def test_chapter_parameters_are_checked_before_any_work(tmp_path):
+    from neglabel_core.book import chapter
+    from neglabel_core.book.build import NotebookFailedError, execute_notebooks
+
+    chapter.check_parameters(m=None, etas=[0.05, 0.5], templates=["a {} photo"], near_overrides={"x": 1})
+    with pytest.raises(ValueError, match=r"^bad chapter parameter\(s\): m=0; expected None \(the book's default\) or an "
+                                         r"integer in \[1, 10,000,000\]; etas=5; expected None \(the book's default\) or a "
+                                         r"list of 1 to 100 values, each a number in \(0, 1\); templates=\['\{0.__class__\}'\]; "
+                                         r"expected None \(the book's default\) or a list of 1 to 100 values, each a prompt "
+                                         r"with one \{\} and no other replacement field; colour: not a chapter parameter"):
+        chapter.check_parameters(m=0, etas=5, templates=["{0.__class__}"], colour="red")
+    # Through papermill, as `papermill ... -p m 0` runs it: the setup cell fails, nothing is loaded.
+    with pytest.raises(NotebookFailedError, match=r"^notebook 01_negmining failed: ValueError: bad chapter parameter\(s\): "
+                                                  r"m=0; expected"):
+        execute_notebooks("emoji-tiny", tmp_path / "out", source_dir=ROOT / "notebooks", notebooks=["01_negmining"],
+                          extra={"01_negmining": {"m": 0}})

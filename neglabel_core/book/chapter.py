@@ -55,6 +55,74 @@ def verdict_of(lo: float, hi: float) -> str:
     return "clear of zero" if lo > 0 or hi < 0 else "includes zero"
 
 
+def _count(low: int, high: int) -> Any:
+    return lambda v: (isinstance(v, int) and not isinstance(v, bool) and low <= v <= high, f"an integer in [{low:,}, {high:,}]")
+
+
+def _number(low: float, high: float, *, open_low: bool = False) -> Any:
+    def check(v: Any) -> tuple[bool, str]:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+        ok = ok and (low < v if open_low else low <= v) and v <= high
+        return ok, f"a number in {'(' if open_low else '['}{low:g}, {high:g}]"
+    return check
+
+
+def _optional(rule: Any) -> Any:
+    return lambda v: (True, "") if v is None else (rule(v)[0], f"None (the book's default) or {rule(v)[1]}")
+
+
+def _list_of(rule: Any, most: int = 100) -> Any:
+    def check(v: Any) -> tuple[bool, str]:
+        ok = isinstance(v, (list, tuple)) and 0 < len(v) <= most and all(rule(x)[0] for x in v)
+        return ok, f"a list of 1 to {most} values, each {rule(0)[1]}"
+    return check
+
+
+def _of_type(kind: type, what: str) -> Any:
+    return lambda v: (isinstance(v, kind), what)
+
+
+_TEMPLATE = re.compile(r"^([^{}]|\{\{|\}\})*\{\}([^{}]|\{\{|\}\})*$")
+_ETA = _number(0, 1, open_low=True)
+# Every parameter a chapter takes (its parameters cell), and what it accepts: checked by
+# :func:`check_parameters` before any work, so ``papermill -p m 0`` fails in the first cell.
+PARAMETERS: dict[str, Any] = {
+    "profile": _of_type((str, Profile), "a profile name or a profile JSON file"),
+    "overrides": _optional(_of_type(dict, "a mapping of profile keys")),
+    "examples_per_group": _count(1, 100), "show": _count(1, 1000), "gallery_size": _count(1, 100),
+    "eta": _optional(lambda v: (_ETA(v)[0] and v < 1, "a number in (0, 1)")), "m": _optional(_count(1, 10**7)),
+    "n_bootstrap": _optional(_count(1, 10**5)), "n_seeds": _count(1, 1000), "stream_seeds": _count(1, 1000),
+    "timing_repeats": _count(1, 1000), "web_words": _count(1, 10**6), "dictionary_words": _count(1, 10**6),
+    "control_ms": _list_of(_count(1, 10**7)), "ms": _optional(_list_of(_count(1, 10**7))),
+    "etas": _optional(_list_of(lambda v: (_ETA(v)[0] and v < 1, "a number in (0, 1)"))),
+    "groups": _optional(_list_of(_count(1, 10**6))), "taus": _optional(_list_of(_number(0.001, 100))),
+    "templates": _optional(_list_of(lambda v: (isinstance(v, str) and len(v) <= 200 and bool(_TEMPLATE.match(v)),
+                                               "a prompt with one {} and no other replacement field"))),
+    "remine_templates": _of_type(bool, "true or false"), "chance_top1": _number(0, 100),
+    "paper_results": _of_type(str, "a file path"), "official_list": _of_type(str, "a file path"),
+    "paper_profile": _of_type(str, "a profile name or a profile JSON file"),
+    "near_profile": _optional(_of_type(str, "a profile name or a profile JSON file")),
+    "near_overrides": _optional(_of_type(dict, "a mapping of profile keys")),
+    "explorer_grid": _optional(_of_type(dict, "a mapping of grid keys to lists of values")),
+}
+
+
+def check_parameters(**values: Any) -> None:
+    """Check a chapter's parameters (its parameters cell, after papermill's injection) against
+    :data:`PARAMETERS` before any work: one ValueError naming every bad value and what is expected."""
+    problems = []
+    for name, value in values.items():
+        rule = PARAMETERS.get(name)
+        if rule is None:
+            problems.append(f"{name}: not a chapter parameter; expected one of {sorted(PARAMETERS)}")
+            continue
+        ok, expected = rule(value)
+        if not ok:
+            problems.append(f"{name}={value!r}; expected {expected}")
+    if problems:
+        raise ValueError("bad chapter parameter(s): " + "; ".join(problems))
+
+
 def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None, *,
          progress: bool = False) -> pipeline.Embedded:
     """Every embedding of a profile (preparing data, model and caches on first use)."""
@@ -64,9 +132,12 @@ def load(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | N
     return pipeline.embed_profile(prof, progress=progress)
 
 
-def setup(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None) -> pipeline.Embedded:
-    """A chapter's one setup call: the plotting theme, every embedding of the profile (cached),
-    and one line saying what the chapter runs on."""
+def setup(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | None = None,
+          **parameters: Any) -> pipeline.Embedded:
+    """A chapter's one setup call: its ``parameters`` checked (:func:`check_parameters`, before any
+    work), the plotting theme, every embedding of the profile (cached), and one line saying what
+    the chapter runs on."""
+    check_parameters(profile=profile, overrides=overrides, **parameters)
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook")
