@@ -241,3 +241,34 @@ def test_adaneg_parameters_are_its_own(synthetic):  # noqa: F811
     assert not np.allclose(scaled.stream["adaneg"]["A"][0], base.stream["adaneg"]["A"][0])
     half = ex.score(emb, {"adaneg_beta": 5.5}, methods=("adaneg_sa",))
     np.testing.assert_array_equal(half.stream["adaneg_sa"]["A"][0], base.stream["adaneg_sa"]["A"][0])
+
+
+def test_scores_are_kept_by_everything_they_depend_on(synthetic, monkeypatch, isolated_cache):
+    from neglabel_core.pipeline import score_cache
+
+    emb = synthetic
+    methods = ("neglabel", "mcm", "adaneg")
+    first = ex.score(emb, methods=methods)
+    assert len(list((isolated_cache / "scores").rglob("*.npy"))) == 2 + 3  # one per one-score method, one per stream
+    real_scores, real_streams = registry.method_scores, registry.stream_scores
+    monkeypatch.setattr(registry, "method_scores", lambda *a, **k: pytest.fail("kept scores computed again"))
+    monkeypatch.setattr(registry, "stream_scores", lambda *a, **k: pytest.fail("kept streams computed again"))
+    again = ex.score(emb, methods=methods)
+    for m in ("neglabel", "mcm"):
+        np.testing.assert_array_equal(again.id[m], first.id[m])
+        for name in emb.ood_emb:
+            np.testing.assert_array_equal(again.ood[name][m], first.ood[name][m])
+    for name, (id_s, ood_s) in first.stream["adaneg"].items():
+        np.testing.assert_array_equal(again.stream["adaneg"][name][0], id_s)
+        np.testing.assert_array_equal(again.stream["adaneg"][name][1], ood_s)
+    # Another setting, other images, other code: computed, never read from an old entry.
+    computed = []
+    monkeypatch.setattr(registry, "method_scores", lambda *a, **k: computed.append("set") or real_scores(*a, **k))
+    monkeypatch.setattr(registry, "stream_scores", lambda *a, **k: computed.append("stream") or real_streams(*a, **k))
+    ex.score(emb, {"tau": 0.02}, methods=("neglabel",))
+    shifted = emb.id_emb.copy()
+    shifted[0, 0] += 1e-3
+    ex.score(emb, id_emb=shifted, methods=("mcm",))
+    monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "edited")
+    ex.score(emb, methods=("mcm",))
+    assert computed == ["set"] * 3 * 3  # ID and both OOD sets, each of the three calls

@@ -19,6 +19,7 @@ from ..ood import methods as registry
 from ..ood import metrics
 from ..ood.metrics import zero_shot_top1
 from ..profiles import Profile
+from . import score_cache
 from .banks import BANK_BUILDERS, Bank, mine
 from .embedded import Embedded, embed_profile, profile_methods
 
@@ -105,24 +106,46 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
         p[f"m_{name}"] = len(bank.emb)
     other = {name: bank.emb for name, bank in banks.items()}
     own_ids = {name: bank.id_emb for name, bank in banks.items() if bank.id_emb is not None}
-    one_score = [m for m in methods if not registry.is_stream(m)]
+    if any(registry.is_stream(m) for m in methods):
+        p.setdefault("stream_seed", 0)
     id_x = emb.id_emb if id_emb is None else id_emb
-    id_scores = registry.method_scores(id_x, emb.id_text, neg_text, p, one_score, other, own_ids) if one_score else {}
     ood_x = emb.ood_emb if ood_emb is None else dict(ood_emb)
     if list(ood_x) != list(emb.ood_emb):
         raise ValueError(f"ood_emb has the sets {list(ood_x)}; expected the profile's OOD sets {list(emb.ood_emb)}")
-    ood_scores = {name: registry.method_scores(x, emb.id_text, neg_text, p, one_score, other, own_ids)
-                  if one_score else {}
-                  for name, x in ood_x.items()}
+
+    def texts_of(m: str) -> dict[str, np.ndarray]:
+        """The label embeddings method ``m`` reads (its scores' cache key holds their content)."""
+        bank = registry.bank_of(m, p)
+        return {"id": own_ids.get(bank, emb.id_text),
+                **({"negatives": neg_text if bank == "neglabel" else other[bank]}
+                   if registry.REGISTRY[m].needs == "negatives" or registry.is_stream(m) else {})}
+
+    # One-score methods: each method's scores of ID and every OOD set, one kept array per method.
+    one_score = [m for m in methods if not registry.is_stream(m)]
+    sets = [id_x, *ood_x.values()]
+    kept = {m: score_cache.cache().load(score_cache.score_payload(m, p, sets, texts_of(m))) for m in one_score}
+    todo = [m for m in one_score if kept[m] is None]
+    if todo:
+        fresh = [registry.method_scores(x, emb.id_text, neg_text, p, todo, other, own_ids) for x in sets]
+        for m in todo:
+            kept[m] = np.concatenate([f[m] for f in fresh])
+            score_cache.cache().store(score_cache.score_payload(m, p, sets, texts_of(m)), kept[m])
+    bounds = np.cumsum([0, *map(len, sets)])
+    parts = {m: [kept[m][a:b] for a, b in zip(bounds[:-1], bounds[1:])] for m in one_score}
+    id_scores = {m: parts[m][0] for m in one_score}
+    ood_scores = {name: {m: parts[m][i + 1] for m in one_score} for i, name in enumerate(ood_x)}
     streams: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for m in (m for m in methods if registry.is_stream(m)):
-        p.setdefault("stream_seed", 0)
-        bank = registry.bank_of(m, p)
-        bank_text = neg_text if bank == "neglabel" else other[bank]
-        own_id = None if bank == "neglabel" else banks[bank].id_emb  # a bank that embeds the ID labels its own way
-        id_text = emb.id_text if own_id is None else own_id
-        sets = {**ood_x, **({"pooled": np.concatenate(list(ood_x.values()))} if pooled_streams else {})}
-        streams[m] = {name: registry.stream_scores(m, id_x, x, id_text, bank_text, p) for name, x in sets.items()}
+        texts = texts_of(m)
+        stream_sets = {**ood_x, **({"pooled": np.concatenate(list(ood_x.values()))} if pooled_streams else {})}
+        streams[m] = {}
+        for name, x in stream_sets.items():
+            payload = score_cache.score_payload(m, p, [id_x, x], texts)
+            both = score_cache.cache().load(payload)
+            if both is None:
+                both = np.concatenate(registry.stream_scores(m, id_x, x, texts["id"], texts["negatives"], p))
+                score_cache.cache().store(payload, both)
+            streams[m][name] = (both[:len(id_x)], both[len(id_x):])
     return Scored(p, negatives, id_scores, ood_scores, streams, banks)
 
 
