@@ -6,13 +6,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 CACHE_ENV = "NEGLABEL_CACHE"
 # Temporary files and folders are named ".<name>.pid<pid>.<random>[.tmp]" so that the next run can
@@ -222,3 +227,25 @@ def _umask() -> int:
 
 def atomic_write_text(path: os.PathLike | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def kept_json(namespace: str, payload: Any, compute: Callable[[], Any]) -> Any:
+    """A JSON-able result kept under ``<cache>/<namespace>/``, keyed by the SHA-256 of ``payload``
+    (everything the result is a function of): read back where an entry for that key exists, else
+    ``compute()``d and written atomically. An entry that does not parse or names another key is
+    reported and rebuilt; a full disk is one :class:`DiskFullError`. Never unpickles anything."""
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    target = cache_root() / namespace / f"{key[:32]}.json"
+    try:
+        kept = json.loads(target.read_text("utf-8"))
+        if isinstance(kept, dict) and kept.get("key") == key and "value" in kept:
+            return kept["value"]
+        log.warning("cache entry %s names another key; rebuilding it", target)
+    except FileNotFoundError:
+        pass
+    except (ValueError, UnicodeDecodeError) as exc:
+        log.warning("cache entry %s is unreadable (%s); rebuilding it", target, exc)
+    value = compute()
+    with full_disk_reported(target.parent):
+        atomic_write_text(target, json.dumps({"key": key, "value": value}))
+    return value

@@ -108,4 +108,4 @@ def test_the_filter_is_kept_by_its_inputs_and_rebuilt_when_damaged(monkeypatch, 
     assert benchmarks.cached_ood_filter_reasons(ood, ["dog"], rule) != direct  # other inputs: another entry
     entry.write_text("{not json")
     assert benchmarks.cached_ood_filter_reasons(ood, ["cat"], rule) == direct
-    assert json.loads(entry.read_text())["reasons"] == direct
+    assert json.loads(entry.read_text())["value"] == direct

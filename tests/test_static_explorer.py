@@ -69,3 +69,14 @@ def _filter(expr: str, datum: dict, env: dict) -> bool:
     """The Vega expression in Python: && -> and, || -> or, == -> ==, null -> None."""
     py = expr.replace("&&", " and ").replace("||", " or ").replace("null", "None")
     return bool(eval(py, {}, {"datum": type("D", (), datum), **env}))  # noqa: S307 - our own expression
+
+
+def test_the_grid_is_kept_by_its_inputs(synthetic, monkeypatch):  # noqa: F811
+    emb = synthetic
+    first = explorer.explorer_records(emb, GRID, methods=("neglabel", "mcm"))
+    real = explorer._explorer_records
+    monkeypatch.setattr(explorer, "_explorer_records", lambda *a, **k: pytest.fail("a kept grid computed again"))
+    assert explorer.explorer_records(emb, GRID, methods=("neglabel", "mcm")) == first
+    monkeypatch.setattr(explorer, "_explorer_records", real)
+    other = explorer.explorer_records(emb, {**GRID, "tau": [0.02]}, methods=("neglabel", "mcm"))
+    assert other != first and {r["tau"] for r in other if r["method"] == "neglabel"} == {0.02, emb.profile.params["tau"]}

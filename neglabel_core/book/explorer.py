@@ -5,7 +5,9 @@ loaded once per page, no request leaves the machine)."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,8 +16,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import pipeline
+from ..files import kept_json
 from ..ood import methods as registry
 from ..ood import metrics, scores
+from ..pipeline import score_cache
 from .corpora import corpus_view, wordnet_variants
 
 DEFAULT_GRID: dict[str, list[Any]] = {
@@ -156,8 +160,23 @@ def explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] |
     """One record per (method, OOD set or pooled, setting): binned ID and OOD scores, the ROC
     curve at fixed FPRs, AUROC and FPR95 (percent, the profile's rule). NegLabel varies over the
     whole grid; a baseline only over its temperature (``tau``: MCM's and energy's own; max cosine
-    has none), its other grid keys recorded as ``null`` (they do not change it)."""
+    has none), its other grid keys recorded as ``null`` (they do not change it).
+
+    Kept as JSON (:func:`files.kept_json`, ``<cache>/explorer``) by the content of every
+    embedding it reads, the corpus, the profile's parameters, the grid, the methods and the code."""
     grid = {**DEFAULT_GRID, **(grid or {})}
+    payload = {"images": [score_cache.fingerprint(x) for x in (emb.id_emb, *emb.ood_emb.values())],
+               "sets": list(emb.ood_emb), "id_text": score_cache.fingerprint(emb.id_text),
+               "corpus_emb": score_cache.fingerprint(emb.corpus_emb), "corpus": [emb.corpus.words, emb.corpus.pos,
+                                                                                 emb.corpus.groups],
+               "params": emb.profile.params, "grid": grid, "methods": list(methods),
+               "code": [score_cache.code_fingerprint(), *(inspect.getsource(m) for m in (sys.modules[__name__],
+                                                                                        sys.modules[corpus_view.__module__]))]}
+    return kept_json("explorer", payload, lambda: _explorer_records(emb, grid, methods, progress=progress))
+
+
+def _explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]], methods: Sequence[str], *,
+                      progress: bool) -> list[dict[str, Any]]:
     variants = wordnet_variants(emb)
     unknown = [c for c in grid["corpus"] if c not in variants]
     if unknown:

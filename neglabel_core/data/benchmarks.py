@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
-import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write_text, cache_root, full_disk_reported, sha256_file
+from ..files import kept_json, sha256_file
 from ..profiles import Profile
 from . import corpus, emoji, folders, imagenet
 from .images import ImageFiles
@@ -37,8 +35,6 @@ class BenchmarkData:
 def _tokens(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
-
-log = logging.getLogger(__name__)
 
 HEAD_BREAKS = ("with", "in", "of", "on", "for", "and", "without")
 
@@ -86,32 +82,17 @@ def ood_filter_reasons(concepts: Sequence[emoji.Concept], id_names: Sequence[str
 
 def cached_ood_filter_reasons(concepts: Sequence[emoji.Concept], id_names: Sequence[str],
                               rule: Mapping[str, Any]) -> dict[str, str]:
-    """:func:`ood_filter_reasons`, kept as JSON under ``<cache>/ood_filter``: reading WordNet through
-    nltk costs every chapter seconds, and the answer only changes with its inputs. The key is the
-    SHA-256 of the concepts, the ID names, the rule, the WordNet noun files it reads (by content)
-    and the source of the functions that decide; an entry that does not parse or names another
-    key is rebuilt."""
+    """:func:`ood_filter_reasons`, kept as JSON under ``<cache>/ood_filter`` (:func:`files.kept_json`):
+    reading WordNet through nltk costs every chapter seconds, and the answer only changes with its
+    inputs: the concepts, the ID names, the rule, the WordNet noun files it reads (by content) and
+    the source of the functions that decide."""
     root = corpus.wordnet_root()
     code = "".join(inspect.getsource(f) for f in (_tokens, head_words, ood_filter_reasons, corpus.wordnet_nouns,
                                                   corpus.first_sense_under))
     payload = {"concepts": [[c.id, c.name] for c in concepts], "id_names": list(id_names), "rule": rule,
                "wordnet": {f: sha256_file(root / f) for f in ("data.noun", "index.noun", "noun.exc")},
                "code": hashlib.sha256(code.encode()).hexdigest(), "head_breaks": HEAD_BREAKS}
-    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-    target = cache_root() / "ood_filter" / f"{key[:32]}.json"
-    try:
-        cached = json.loads(target.read_text("utf-8"))
-        if cached["key"] == key and isinstance(cached["reasons"], dict):
-            return cached["reasons"]
-        log.warning("OOD filter cache %s names another key; rebuilding it", target)
-    except FileNotFoundError:
-        pass
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("OOD filter cache %s is unreadable (%s); rebuilding it", target, exc)
-    reasons = ood_filter_reasons(concepts, id_names, rule)
-    with full_disk_reported(target.parent):
-        atomic_write_text(target, json.dumps({"key": key, "reasons": reasons}))
-    return reasons
+    return kept_json("ood_filter", payload, lambda: ood_filter_reasons(concepts, id_names, rule))
 
 
 def emoji_benchmark_data(profile: Profile, bench: emoji.EmojiBenchmark | None = None, *,
