@@ -104,3 +104,29 @@ def test_summarize_and_paired_difference_keep_the_plain_loops_replicates(rule):
     gap = metrics.paired_difference(id_s, ood, id_s + 1, {n: v + 1 for n, v in ood.items()}, metric="FPR95",
                                     id_units=id_units, ood_units=ood_units, n_bootstrap=60, seed=4, fpr_rule=rule)
     assert (gap[["diff", "lo", "hi"]].to_numpy() == 0).all()
+
+
+def test_kept_tables_equal_the_computed_ones_and_are_read_back(monkeypatch):
+    from neglabel_core.pipeline import score_cache
+
+    rng = np.random.default_rng(2)
+    units = [f"c{i}" for i in rng.integers(0, 7, 30)]
+    id_s, ood = rng.normal(1, 1, 30), {"x": rng.normal(0, 1, 12), "y": rng.normal(0.3, 1, 9)}
+    options = {"id_units": units, "n_bootstrap": 40, "seed": 3, "fpr_rule": "closest"}
+    table = score_cache.kept_summarize(id_s, ood, **options)
+    pd.testing.assert_frame_equal(table, metrics.summarize(id_s, ood, **options))
+    gap = score_cache.kept_paired_difference(id_s, ood, id_s * 2, ood, metric="FPR95", **options)
+    pd.testing.assert_frame_equal(gap, metrics.paired_difference(id_s, ood, id_s * 2, ood, metric="FPR95", **options))
+    arms = {"a": (id_s, units, ood), "b": (id_s[::-1].copy(), units, ood)}
+    point, reps = score_cache.kept_arm_replicates(arms, metric="AUROC", n_bootstrap=40, seed=1)
+    want_point, want_reps = metrics.arm_replicates(arms, metric="AUROC", n_bootstrap=40, seed=1)
+    pd.testing.assert_frame_equal(point, want_point)
+    assert list(reps) == list(want_reps) and all(np.array_equal(reps[s], want_reps[s]) for s in reps)
+    for name in ("summarize", "paired_difference", "arm_replicates"):
+        monkeypatch.setattr(metrics, name, lambda *a, **k: pytest.fail("a kept table computed again"))
+    pd.testing.assert_frame_equal(score_cache.kept_summarize(id_s, ood, **options), table)
+    pd.testing.assert_frame_equal(score_cache.kept_paired_difference(id_s, ood, id_s * 2, ood, metric="FPR95", **options), gap)
+    assert np.array_equal(score_cache.kept_arm_replicates(arms, metric="AUROC", n_bootstrap=40, seed=1)[1]["average"],
+                          want_reps["average"])
+    with pytest.raises(pytest.fail.Exception):  # another seed is another table
+        score_cache.kept_summarize(id_s, ood, **{**options, "seed": 4})

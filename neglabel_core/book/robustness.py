@@ -17,6 +17,7 @@ import pandas as pd
 from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
+from ..pipeline.score_cache import kept_arm_replicates
 from .chapter import BOOTSTRAP_SEED, interval, method_label, replicates, verdict_of
 from .tables import paper_rows
 
@@ -81,7 +82,7 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
         names = list(arms)
         col = {name: i for i, name in enumerate(names)}
         for metric in METRICS:
-            point, reps = metrics.arm_replicates(arms, ood_units=ood_units, metric=metric, n_bootstrap=n_bootstrap,
+            point, reps = kept_arm_replicates(arms, ood_units=ood_units, metric=metric, n_bootstrap=n_bootstrap,
                                                  seed=seed, fpr_rule=rule)
             value, boot = point["average"].to_numpy(), reps["average"]
 
@@ -201,7 +202,7 @@ def template_study(emb: pipeline.Embedded, templates: Sequence[str] = PAPER_TEMP
     col = {name: i for i, name in enumerate(arms)}
     rows = []
     for metric in METRICS:
-        point, reps = metrics.arm_replicates(arms, ood_units={n: f.units for n, f in emb.data.ood.items()}, metric=metric,
+        point, reps = kept_arm_replicates(arms, ood_units={n: f.units for n, f in emb.data.ood.items()}, metric=metric,
                                              n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule)
         value, boot = point["average"].to_numpy(), reps["average"]
         for t in scored:

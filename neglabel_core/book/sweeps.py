@@ -15,6 +15,7 @@ import pandas as pd
 from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
+from ..pipeline.score_cache import kept_arm_replicates
 from .chapter import N_BOOTSTRAP, method_label
 from .tables import evaluate_params, method_table, paired_gaps, results_table
 
@@ -196,7 +197,7 @@ def shift_degradation(emb: pipeline.Embedded, methods: Sequence[str] | None = No
         arms = {(style, m): (s.id[m], units, {n: base.ood[n][m] for n in base.ood})
                 for style, (s, units) in styles.items() for m in methods}
         keys = list(arms)
-        point, reps = metrics.arm_replicates({f"{a}|{b}": v for (a, b), v in arms.items()}, ood_units=ood_units,
+        point, reps = kept_arm_replicates({f"{a}|{b}": v for (a, b), v in arms.items()}, ood_units=ood_units,
                                              metric=metric, n_bootstrap=n_bootstrap, fpr_rule=rule)
         values, boot = point["average"].to_numpy(), reps["average"]
         col = {k: i for i, k in enumerate(keys)}

@@ -14,6 +14,7 @@ import pandas as pd
 from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
+from ..pipeline.score_cache import kept_paired_difference, kept_summarize
 from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, interval, method_label
 
 
@@ -45,8 +46,8 @@ def results_table(emb: pipeline.Embedded, scored: pipeline.Scored, *, n_bootstra
     for method in scored.id:
         ood = {name: s[method] for name, s in scored.ood.items()}
         common = {"n_bootstrap": n_bootstrap, "seed": seed, "fpr_rule": rule, "id_units": id_units}
-        per_set = metrics.summarize(scored.id[method], ood, ood_units=ood_units, **common)
-        pooled = metrics.summarize(scored.id[method], {"pooled": np.concatenate(list(ood.values()))},
+        per_set = kept_summarize(scored.id[method], ood, ood_units=ood_units, **common)
+        pooled = kept_summarize(scored.id[method], {"pooled": np.concatenate(list(ood.values()))},
                                    ood_units=pooled_units, **common).drop(index="average")
         table = pd.concat([per_set, pooled])
         table.insert(0, "method", method)
@@ -86,7 +87,7 @@ def paired_gaps(emb: pipeline.Embedded, arm_a: tuple[pipeline.Scored, str], arm_
     frames = []
     for metric in ("AUROC", "FPR95"):
         sets = list(scored_a.ood)
-        table = metrics.paired_difference(  # per-set ID scores: a stream method scores ID anew beside each set
+        table = kept_paired_difference(  # per-set ID scores: a stream method scores ID anew beside each set
             {n: scored_a.id_scores(method_a, n) for n in sets}, {n: scored_a.ood_scores(method_a, n) for n in sets},
             {n: scored_b.id_scores(method_b, n) for n in sets}, {n: scored_b.ood_scores(method_b, n) for n in sets},
             metric=metric, n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
@@ -111,7 +112,7 @@ def method_table(emb: pipeline.Embedded, scored: pipeline.Scored, *, methods: Se
     tables = []
     for method in methods or scored.methods:
         for label, members in groups.items():
-            table = metrics.summarize({n: scored.id_scores(method, n) for n in members},
+            table = kept_summarize({n: scored.id_scores(method, n) for n in members},
                                       {n: scored.ood_scores(method, n) for n in members},
                                       n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
             table = table if label == "average" else table.loc[["average"]].rename(index={"average": label})

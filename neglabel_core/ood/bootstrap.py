@@ -113,7 +113,7 @@ class SortedArms:
         out = {m: np.empty((n_rep, len(self.arms))) for m in metrics}
         step = max(1, CHUNK_CELLS // (self.n1 + self.n0))
         for lo in range(0, n_rep, step):
-            weights = np.concatenate([w_id[lo:lo + step], w_ood[lo:lo + step]], axis=1).astype(np.float64)
+            weights = np.concatenate([w_id[lo:lo + step], w_ood[lo:lo + step]], axis=1).astype(np.int64)
             for a, arm in enumerate(self.arms):
                 for m, values in _arm_metrics(arm, weights[:, arm.order], metrics, tpr, fpr_rule).items():
                     out[m][lo:lo + step, a] = values
@@ -121,40 +121,45 @@ class SortedArms:
 
 
 def _arm_metrics(arm: _SortedArm, w: np.ndarray, metrics: Sequence[str], tpr: float, rule: str) -> dict[str, np.ndarray]:
-    """The metrics of one arm for multiplicities ``w`` (replicates x samples) in the arm's order."""
-    id_w = np.where(arm.is_id, w, 0.0)
-    ood_w = w - id_w
-    cum_id, cum_ood = np.cumsum(id_w, axis=1), np.cumsum(ood_w, axis=1)
-    total_id, total_ood = cum_id[:, -1], cum_ood[:, -1]
+    """The metrics of one arm for multiplicities ``w`` (replicates x samples, integers) in the
+    arm's order. Counts are cumulated as integers (exact) and read at the tie blocks' ends only."""
+    id_w = w * arm.is_id  # the ID samples' weights, 0 at OOD positions
+    cum_id, cum_all = np.cumsum(id_w, axis=1), np.cumsum(w, axis=1)
+    ends = arm.ends
+    tp = cum_id[:, ends]  # ID weight at or above each block
+    fp = cum_all[:, ends] - tp  # OOD weight at or above each block
+    total_id, total_ood = tp[:, -1].astype(np.float64), fp[:, -1].astype(np.float64)
     rows = np.arange(len(w))
     out = {}
     if "AUROC" in metrics:
         j = arm.ood_positions
         at_or_above = cum_id[:, arm.block_end[j]]
-        above = (cum_id - id_w)[:, arm.block_start[j]]
-        out["AUROC"] = (ood_w[:, j] * (above + at_or_above)).sum(axis=1) / 2 / (total_id * total_ood)
+        above = cum_id[:, arm.block_start[j]] - id_w[:, arm.block_start[j]]
+        pairs = np.einsum("rj,rj->r", w[:, j].astype(np.float64), (above + at_or_above).astype(np.float64))
+        out["AUROC"] = pairs / 2 / (total_id * total_ood)  # whole numbers below 2^53: exact
     if "FPR95" in metrics:
-        ends = arm.block_end_mask
         if rule == "closest":
-            # The official rule: from the first block end whose recall reaches 1 back to the top,
-            # the candidate closest to tpr; among equals the lowest threshold (most false positives).
-            first_full = np.argmax(ends & (cum_id == total_id[:, None]), axis=1)
-            valid = ends & (np.arange(w.shape[1]) <= first_full[:, None])
-            distance = np.where(valid, np.abs(cum_id / total_id[:, None] - tpr), np.inf)
-            pick = w.shape[1] - 1 - np.argmin(distance[:, ::-1], axis=1)
+            # The official rule: from the first block whose recall reaches 1 back to the top, the
+            # candidate closest to tpr; among equals the lowest threshold (most false positives).
+            first_full = (tp < tp[:, -1:]).sum(axis=1)
+            distance = np.abs(tp / total_id[:, None] - tpr)
+            distance[np.arange(tp.shape[1]) > first_full[:, None]] = np.inf
+            pick = tp.shape[1] - 1 - np.argmin(distance[:, ::-1], axis=1)
         else:
             k = np.maximum(np.ceil(tpr * total_id - 1e-9), 1)
-            pick = np.argmax(ends & (cum_id >= k[:, None]), axis=1)
-        out["FPR95"] = cum_ood[rows, pick] / total_ood
+            pick = (tp < k[:, None]).sum(axis=1)  # the first block whose ID weight reaches k
+        out["FPR95"] = fp[rows, pick] / total_ood
     if "AUPR-In" in metrics or "AUPR-Out" in metrics:
-        ends, starts = arm.ends, arm.block_start[arm.ends]
-        tp_in, fp_in = cum_id[:, ends], cum_ood[:, ends]
-        above_id, above_ood = (cum_id - id_w)[:, starts], (cum_ood - ood_w)[:, starts]
+        starts = arm.block_start[ends]
+        above_id = cum_id[:, starts] - id_w[:, starts]
+        above_all = cum_all[:, starts] - w[:, starts]
+        above_ood = above_all - above_id
+        tp, fp, above_id, above_ood = (x.astype(np.float64) for x in (tp, fp, above_id, above_ood))
         if "AUPR-In" in metrics:
-            out["AUPR-In"] = _average_precision(tp_in - above_id, tp_in, fp_in, total_id)
+            out["AUPR-In"] = _average_precision(tp - above_id, tp, fp, total_id)
         if "AUPR-Out" in metrics:  # OOD positive, thresholds from the lowest score up
             tp_out, fp_out = total_ood[:, None] - above_ood, total_id[:, None] - above_id
-            out["AUPR-Out"] = _average_precision(fp_in - above_ood, tp_out, fp_out, total_ood)
+            out["AUPR-Out"] = _average_precision(fp - above_ood, tp_out, fp_out, total_ood)
     return out
 
 

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from ..files import kept_json
 from ..models.cache import ArrayCache
+from ..ood import metrics
 
 _FINGERPRINTS: dict[int, tuple[weakref.ref, str]] = {}
 
@@ -75,3 +79,66 @@ def cache() -> ArrayCache:
     from ..files import cache_root
 
     return _store(str(cache_root()))
+
+
+# ---------------------------------------------------------------- bootstrap tables, kept the same way
+
+def _key_of(value: Any) -> Any:
+    """A JSON-able stand-in for an argument: arrays by their fingerprint, mappings and sequences
+    element by element, other values as they are."""
+    if isinstance(value, Mapping):
+        return {str(k): _key_of(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
+        return fingerprint(value)
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, (str, int, np.integer)) for v in value):  # unit ids: one hash, not a list
+            return hashlib.sha256(json.dumps([str(v) for v in value]).encode()).hexdigest()
+        return [_key_of(v) for v in value]
+    return value
+
+
+def _frame_to_json(frame: pd.DataFrame) -> dict[str, Any]:
+    return {"index": frame.index.tolist(), "index_name": frame.index.name, "columns": frame.columns.tolist(),
+            "data": frame.to_numpy(dtype=float).tolist()}
+
+
+def _frame_from_json(kept: Mapping[str, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(kept["data"], index=kept["index"], columns=kept["columns"], dtype=float)
+    frame.index.name = kept["index_name"]
+    return frame
+
+
+def kept_summarize(id_scores: Any, ood_scores: Mapping[str, Any], **options: Any) -> pd.DataFrame:
+    """:func:`metrics.summarize`, kept (``<cache>/tables``) by the content of the scores, the units
+    and the options: a table several chapters show is bootstrapped once."""
+    payload = {"fn": "summarize", "id": _key_of(id_scores), "ood": _key_of(ood_scores), "options": _key_of(options),
+               "code": code_fingerprint()}
+    return _frame_from_json(kept_json("tables", payload, lambda: _frame_to_json(
+        metrics.summarize(id_scores, ood_scores, **options))))
+
+
+def kept_paired_difference(id_a: Any, ood_a: Mapping[str, Any], id_b: Any, ood_b: Mapping[str, Any],
+                           **options: Any) -> pd.DataFrame:
+    """:func:`metrics.paired_difference`, kept as :func:`kept_summarize`."""
+    payload = {"fn": "paired_difference", "arms": _key_of([id_a, ood_a, id_b, ood_b]), "options": _key_of(options),
+               "code": code_fingerprint()}
+    return _frame_from_json(kept_json("tables", payload, lambda: _frame_to_json(
+        metrics.paired_difference(id_a, ood_a, id_b, ood_b, **options))))
+
+
+def kept_arm_replicates(arms: Mapping[str, Any], **options: Any) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """:func:`metrics.arm_replicates`, kept in one array (the point values, then every set's
+    replicates) by the content of every arm's scores and units and the options."""
+    payload = {"fn": "arm_replicates", "arms": _key_of(arms), "options": _key_of(options), "code": code_fingerprint()}
+    names = list(arms)
+    sets = [*next(iter(arms.values()))[2], "average"]
+    n_bootstrap = int(options.get("n_bootstrap", 1000))
+    kept = cache().load(payload)
+    if kept is None or kept.shape != (len(names) * len(sets) * (1 + n_bootstrap),):
+        point, reps = metrics.arm_replicates(arms, **options)
+        kept = np.concatenate([point[sets].to_numpy(dtype=float).ravel(), *(reps[s].ravel() for s in sets)])
+        cache().store(payload, kept)
+    point = pd.DataFrame(kept[:len(names) * len(sets)].reshape(len(names), len(sets)), index=names, columns=sets)
+    point.index.name = "arm"
+    rest = kept[len(names) * len(sets):].reshape(len(sets), n_bootstrap, len(names))
+    return point, {s: rest[i] for i, s in enumerate(sets)}
