@@ -18,7 +18,7 @@ from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
 from ..pipeline.score_cache import kept_arm_replicates
-from .chapter import BOOTSTRAP_SEED, interval, method_label, replicates, verdict_of
+from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates, verdict_of
 from .tables import paper_rows
 
 METRICS = ("AUROC", "FPR95")
@@ -255,7 +255,7 @@ def graded_sentences(summary: pd.DataFrame, changes: pd.DataFrame, metric: str =
         part = part.set_index("method")
         best = part["mean change"].idxmax() if metric == "AUROC" else part["mean change"].idxmin()
         nl = part.loc[REFERENCE]
-        text = (f"Under {shift}, {method_label(best)} degrades least in {metric} (mean change over severities 1 to 5: "
+        text = (f"Under {md_text(shift)}, {method_label(best)} degrades least in {metric} (mean change over severities 1 to 5: "
                 f"{part.loc[best, 'mean change']:+.2f}); NegLabel's mean change is "
                 f"{interval(nl['mean change'], nl['mean change lo'], nl['mean change hi'], signed=True)}")
         if best != REFERENCE:

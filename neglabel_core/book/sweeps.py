@@ -16,7 +16,7 @@ from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
 from ..pipeline.score_cache import kept_arm_replicates
-from .chapter import N_BOOTSTRAP, method_label
+from .chapter import N_BOOTSTRAP, md_text, method_label
 from .tables import evaluate_params, method_table, paired_gaps, results_table
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def seed_spread_sentences(summary: pd.DataFrame, metric: str = "AUROC", against:
     for values in summary.to_dict("records"):
         gap, lo, hi = values[f"{metric} gap to {against}"], values[f"{metric} gap lo"], values[f"{metric} gap hi"]
         spread = values[f"{metric} seed range"]
-        head = (f"{values['ood_set']}: NegLabel {gap:+.2f} {metric} points vs {against} (paired 95% interval {lo:+.2f} "
+        head = (f"{md_text(values['ood_set'])}: NegLabel {gap:+.2f} {metric} points vs {against} (paired 95% interval {lo:+.2f} "
                 f"to {hi:+.2f}); the {int(values['n_seeds'])} grouping seeds span {spread:.2f} points")
         if lo <= 0 <= hi:
             out.append(head + ": the gap cannot be told from zero.")
