@@ -16,13 +16,16 @@ def _link(source: str, target: Path) -> None:
 
 
 def folders_from(data: BenchmarkData, root: Path, *, shift: bool = True, max_classes: int | None = None,
-                 max_ood_concepts: int | None = None) -> dict[str, object]:
-    """Lay ``data`` out under ``root``: ``id/<NNN>_<concept>/``, ``ood/<set>/<concept>/`` and
-    ``shift/<style>/<NNN>_<concept>/``, class folders numbered so that their sorted order is the
-    class order, and ``names.tsv`` giving each class its name. Returns the init-profile arguments."""
+                 max_ood_concepts: int | None = None, flat: tuple[str, ...] = (),
+                 class_names: dict[int, str] | None = None) -> dict[str, object]:
+    """Lay ``data`` out under ``root``: ``id/<NNN>_<concept>/``, ``ood/<set>/<concept>/`` (``flat``
+    sets: ``ood/<set>/`` with no concept folders) and ``shift/<style>/<NNN>_<concept>/``, class
+    folders numbered so that their sorted order is the class order, and ``names.tsv`` giving each
+    class its name (``class_names`` replaces some). Returns the init-profile arguments."""
     n = len(data.class_names) if max_classes is None else max_classes
     folder = {label: f"{label:03d}_{data.class_names[label].replace(' ', '_')}" for label in range(n)}
-    lines = [f"{folder[label]}\t{data.class_names[label]}" for label in range(n)]
+    names = {label: (class_names or {}).get(label, data.class_names[label]) for label in range(n)}
+    lines = [f"{folder[label]}\t{names[label]}" for label in range(n)]
     (root / "names.tsv").parent.mkdir(parents=True, exist_ok=True)
     (root / "names.tsv").write_text("\n".join(lines) + "\n", "utf-8")
     counts: dict[str, int] = {}
@@ -40,7 +43,8 @@ def folders_from(data: BenchmarkData, root: Path, *, shift: bool = True, max_cla
         for i, (path, unit) in enumerate(zip(files.paths, files.units)):
             if unit in units:
                 concept = data.concepts.get(unit, {}).get("name", unit).replace(" ", "_")
-                _link(path, root / "ood" / safe / concept / f"{i:05d}{Path(path).suffix}")
+                inside = root / "ood" / safe if name in flat else root / "ood" / safe / concept
+                _link(path, inside / f"{i:05d}{Path(path).suffix}")
                 counts[name] = counts.get(name, 0) + 1
         ood[name] = root / "ood" / safe
     shifts = {}

@@ -44,6 +44,7 @@ def book_root(tmp_path):
     root.mkdir()
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "_static", root / "_static")
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
     shutil.copytree(ROOT / "data", root / "data")
     (root / "book").mkdir()
@@ -110,12 +111,18 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
     small = {**SMALL, "benchmark": {k: v for k, v in SMALL["benchmark"].items() if k != "train_groups"}}
     base = tmp_path / "small.json"
     base.write_text(load_profile("emoji-tiny", small).to_json())
-    made = folders_from(benchmark_data(load_profile(base)), tmp_path / "my data", shift=False)
+    # Names a careless or hostile data source could give (each sets body[data-pwned] if it ever runs),
+    # beside legitimate names with markup characters; the "ground transport" set is flat (no concept folders).
+    payloads = {"profile": "my-folders <details open ontoggle=document.body.dataset.pwned=1>x</details>",
+                "set": "ground </script><script>document.body.dataset.pwned++</script> & <unk>",
+                "class": "AT&T *cat* <img src=x onerror=document.body.dataset.pwned=3> `x`"}
+    made = folders_from(benchmark_data(load_profile(base)), tmp_path / "my data", shift=False, flat=("ground transport",),
+                        class_names={0: payloads["class"]})
     mine = tmp_path / "mine.json"
     argv = ["init-profile", "--id", str(made["id"]), "--names", str(made["names"]), "--extends", str(base),
-            "--near", "arrows", "--name", "my-folders", "--output", str(mine)]
+            "--near", "arrows", "--name", payloads["profile"], "--output", str(mine)]
     for name, folder in made["ood"].items():
-        argv += ["--ood", f"{name}={folder}"]
+        argv += ["--ood", f"{payloads['set'] if name == 'ground transport' else name}={folder}"]
     assert cli.main(argv) == 0
     params = {**NOTEBOOK_PARAMS, "06_findings": {"n_bootstrap": 20}, "08_successors": {"n_bootstrap": 20, "stream_seeds": 2},
               "10_neggate": {"n_bootstrap": 20, "timing_repeats": 1}}
@@ -125,9 +132,27 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
     assert code == 0, captured.out + captured.err[-3000:]
     assert "browser check passed" in captured.out
     html = book_root / "book" / "_build" / "html" / "book"
-    assert "profile my-folders" in (html / "00_benchmark.html").read_text()
     assert "This profile has no domain-shift set here." in (html / "05_domain_shift.html").read_text()
     assert "near average" in (html / "06_findings.html").read_text()
+    assert "This profile's OOD sets carry no concept names" not in (html / "01_negmining.html").read_text()
+    # Every page in Chromium: no payload ran, and each name shows as the text it is.
+    from playwright.sync_api import sync_playwright
+
+    from neglabel_core.book.browser_check import CHROMIUM_FLAGS, find_chromium, pages_of, serve
+
+    site = book_root / "book" / "_build" / "html"
+    shown = {}
+    with serve(site) as base_url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), args=list(CHROMIUM_FLAGS))
+        page = browser.new_page()
+        for path in pages_of(site):
+            page.goto(base_url + str(path.relative_to(site)), wait_until="load")
+            page.wait_for_timeout(300)
+            assert page.evaluate("document.body.dataset.pwned") is None, f"a name ran as script on {path.name}"
+            shown[path.name] = page.evaluate("document.body.innerText")
+        browser.close()
+    assert payloads["profile"] in shown["00_benchmark.html"]
+    assert any(payloads["set"] in text for text in shown.values())
 
 
 def test_failing_notebook_stops_the_build(tmp_path):
