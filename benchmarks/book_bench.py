@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="185147d", help="the commit to compare with")
     parser.add_argument("--current-only", action="store_true", help="time this tree's notebooks only")
     parser.add_argument("--profile", default="emoji-tiny")
+    parser.add_argument("--keep", default="", help="copy both executed notebooks of each chapter into this folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="book-bench-") as tmp:
         tmp = Path(tmp)
@@ -119,6 +121,12 @@ def main() -> None:
                 rows.append([name, "-" if before is None else f"{before:.1f}", f"{after:.1f}",
                              "-" if before is None else f"{before / after:.1f}x", same])
                 print(*rows[-1], sep="\t", flush=True)
+                if args.keep:
+                    keep = Path(args.keep)
+                    keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(now_dir / f"{name}.ipynb", keep / f"{name}.current.ipynb")
+                    if before is not None:
+                        shutil.copy(base_dir / f"{name}.ipynb", keep / f"{name}.baseline.ipynb")
             rows.append(["all notebooks", "-" if args.current_only else f"{totals[0]:.1f}", f"{totals[1]:.1f}",
                          "-" if args.current_only else f"{totals[0] / totals[1]:.1f}x", ""])
             print_table(f"Warm re-execution per chapter ({args.profile}; baseline {args.baseline}, seconds, "
