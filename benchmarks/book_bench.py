@@ -111,7 +111,8 @@ def main() -> None:
         try:
             rows, totals = [], [0.0, 0.0]
             for name in args.notebooks:
-                now_dir, base_dir = tmp / "current", tmp / "base-out"
+                # One folder below each tree's root, as book/ is: the chapters read ../data/.
+                now_dir, base_dir = ROOT / ".bench-out", base / ".bench-out"
                 before = None if args.current_only else run_notebook(base, name, base_dir, args.profile)
                 after = run_notebook(ROOT, name, now_dir, args.profile)
                 same = "-" if before is None else \
@@ -140,6 +141,7 @@ def main() -> None:
                              [f"speed-up {old['seconds'] / new['seconds']:.1f}x; same table to 1e-10: "
                               f"{old['table'] == new['table']}", ""]])
         finally:
+            shutil.rmtree(ROOT / ".bench-out", ignore_errors=True)
             if not args.current_only:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
 
