@@ -81,6 +81,7 @@ def visible_outputs(path: Path) -> list[str]:
 
 
 def run_notebook(code_root: Path, name: str, out_dir: Path, profile: str) -> float:
+    out_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(code_root)}
     done = subprocess.run([sys.executable, "-c", RUN, str(code_root / "notebooks" / f"{name}.ipynb"), str(out_dir), profile],
                           cwd=code_root, env=env, capture_output=True, text=True)
