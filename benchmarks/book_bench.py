@@ -59,7 +59,9 @@ seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "table": table.round(10).to_dict()}))
 """
 
-# What a page shows of a cell's outputs; volatile parts (memory addresses, timings) masked.
+# What a page shows of a cell's outputs and every glued value, with volatile parts (memory
+# addresses, timings) masked and Markdown's backslash escapes removed (an escaped name shows the same).
+_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>&~$=:'\"])")
 _VOLATILE = re.compile(r"0x[0-9a-f]+|\d+(\.\d+)?\s?(s|ms)\b|\d+(\.\d+)?it/s")
 
 
@@ -71,10 +73,11 @@ def visible_outputs(path: Path) -> list[str]:
             if output.get("name") == "stderr":
                 continue  # progress bars
             data = output.get("data", {})
-            for kind in ("text/plain", "text/html", "text/markdown"):
+            for kind in ("text/plain", "text/html", "text/markdown", "application/papermill.record/text/plain",
+                         "application/papermill.record/text/markdown"):  # the glued values too
                 if kind in data:
                     text = "".join(data[kind]) if isinstance(data[kind], list) else data[kind]
-                    shown.append(_VOLATILE.sub("#", text))
+                    shown.append(_VOLATILE.sub("#", _ESCAPED.sub(r"\1", text)))
             if "text" in output:
                 shown.append(_VOLATILE.sub("#", "".join(output["text"])))
     return shown
