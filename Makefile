@@ -55,6 +55,7 @@ bench: system-deps
 	$(PY) benchmarks/explorer_bench.py
 	$(PY) benchmarks/bootstrap_bench.py
 	$(PY) benchmarks/neggate_bench.py
+	$(PY) benchmarks/book_bench.py
 
 lint: venv
 	$(PY) -m ruff check neglabel_core tests benchmarks

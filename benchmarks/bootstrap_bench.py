@@ -1,8 +1,8 @@
-"""The shared bootstrap of the robustness chapter (``metrics.arm_replicates``): one replicate's
+"""The shared bootstrap of the robustness chapter (``metrics.arm_replicates``): every replicate's
 AUROC and FPR95 for every arm, by the plain path (draw the resample, then ``auroc`` /
-``fpr_at_tpr`` per arm: one sort per arm and replicate) and by ``metrics.WeightedArms`` (one
-joint sort per arm, then multiplicities and cumulative sums per replicate), side by side in one
-process on the same draws. Shape of one graded shift of the chapter on emoji-tiny: 49 arms
+``fpr_at_tpr`` per arm: one sort per arm and replicate) and by the bootstrap engine
+(``bootstrap.SortedArms``: one joint sort per arm, then the replicates' multiplicities scored all
+at once), side by side in one process on the same draws. Shape of one graded shift of the chapter on emoji-tiny: 49 arms
 (7 methods x 7 severities and controls), 575 ID images of 290 concepts, 6 OOD sets of 164-749
 images, random scores with ties.
 
@@ -16,7 +16,7 @@ import time
 import numpy as np
 from _util import print_table
 
-from neglabel_core.ood import metrics
+from neglabel_core.ood import bootstrap, metrics
 
 N_ARMS, N_ID, N_UNITS, OOD_SIZES, REPLICATES = 49, 575, 290, (434, 525, 430, 164, 310, 749), 200
 
@@ -32,7 +32,7 @@ def main() -> None:
         drawn = rng.integers(0, len(members), len(members))
         draws.append((np.concatenate([members[u] for u in drawn]), [rng.integers(0, n, n) for n in OOD_SIZES]))
     rows, results = [], {}
-    for name in ("plain (sort per arm and replicate)", "WeightedArms (one sort per arm)"):
+    for name in ("plain (sort per arm and replicate)", "bootstrap engine (one sort per arm, replicates at once)"):
         start = time.perf_counter()
         out = np.empty((REPLICATES, len(OOD_SIZES), 2, N_ARMS))
         if name.startswith("plain"):
@@ -42,13 +42,12 @@ def main() -> None:
                         out[r, s, 0, a] = metrics.auroc(id_scores[a, i], ood_scores[s][a, j])
                         out[r, s, 1, a] = metrics.fpr_at_tpr(id_scores[a, i], ood_scores[s][a, j], rule="closest")
         else:
-            sorted_arms = [metrics.WeightedArms(id_scores, o) for o in ood_scores]
-            for r, (i, js) in enumerate(draws):
-                w_id = np.bincount(i, minlength=N_ID)
-                for s, j in enumerate(js):
-                    w_ood = np.bincount(j, minlength=OOD_SIZES[s])
-                    out[r, s, 0] = sorted_arms[s].auroc(w_id, w_ood)
-                    out[r, s, 1] = sorted_arms[s].fpr(w_id, w_ood, rule="closest")
+            w_id = np.stack([np.bincount(i, minlength=N_ID) for i, _ in draws])
+            for s, n in enumerate(OOD_SIZES):
+                w_ood = np.stack([np.bincount(js[s], minlength=n) for _, js in draws])
+                values = bootstrap.SortedArms(id_scores, ood_scores[s]).evaluate(w_id, w_ood, ["AUROC", "FPR95"],
+                                                                                 fpr_rule="closest")
+                out[:, s, 0], out[:, s, 1] = values["AUROC"], values["FPR95"]
         seconds = time.perf_counter() - start
         results[name] = out
         rows.append([name, f"{seconds:.2f}", f"{seconds / REPLICATES * 1000:.1f}"])
