@@ -3,6 +3,7 @@ with warnings as errors, and the browser check on the result. Minutes, not the f
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -134,7 +135,8 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
     html = book_root / "book" / "_build" / "html" / "book"
     assert "This profile has no domain-shift set here." in (html / "05_domain_shift.html").read_text()
     assert "near average" in (html / "06_findings.html").read_text()
-    assert "This profile's OOD sets carry no concept names" not in (html / "01_negmining.html").read_text()
+    # one set is flat, the other has concept folders: chapter 01 ranks the names it has
+    assert re.search(r"Of the [\d,]+ OOD names, [\d.]+% would be mined\.", (html / "01_negmining.html").read_text())
     # Every page in Chromium: no payload ran, and each name shows as the text it is.
     from playwright.sync_api import sync_playwright
 
