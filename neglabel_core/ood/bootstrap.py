@@ -39,7 +39,6 @@ class Resampler:
     every sample of a drawn unit kept; with no units each sample is its own unit."""
 
     def __init__(self, n: int, units: Sequence | np.ndarray | None = None):
-        self.n = n
         if units is None:
             self.unit_of, self.n_units = None, n
         else:
@@ -75,11 +74,11 @@ class _SortedArm:
         n = len(scores)
         starts = np.ones(n, bool)
         starts[1:] = ranked[1:] != ranked[:-1]
-        self.block_end_mask = np.r_[starts[1:], True]  # the last position of each tie block
+        block_end_mask = np.r_[starts[1:], True]  # the last position of each tie block
         self.block_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
-        self.block_end = np.minimum.accumulate(np.where(self.block_end_mask, np.arange(n), n)[::-1])[::-1]
+        self.block_end = np.minimum.accumulate(np.where(block_end_mask, np.arange(n), n)[::-1])[::-1]
         self.ood_positions = np.flatnonzero(~self.is_id)
-        self.ends = np.flatnonzero(self.block_end_mask)
+        self.ends = np.flatnonzero(block_end_mask)
 
 
 class SortedArms:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..files import kept_json
+from ..files import cache_root, kept_json
 from ..models.cache import ArrayCache
 from ..ood import metrics
 
@@ -76,8 +76,7 @@ def _store(root: str) -> ArrayCache:
 
 
 def cache() -> ArrayCache:
-    from ..files import cache_root
-
+    """The scores' store under the current cache root (``$NEGLABEL_CACHE`` may change between calls)."""
     return _store(str(cache_root()))
 
 

@@ -123,21 +123,24 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
     # One-score methods: each method's scores of ID and every OOD set, one kept array per method.
     one_score = [m for m in methods if not registry.is_stream(m)]
     sets = [id_x, *ood_x.values()]
-    kept = {m: score_cache.cache().load(score_cache.score_payload(m, p, sets, texts_of(m))) for m in one_score}
+    payloads = {m: score_cache.score_payload(m, p, sets, texts_of(m)) for m in one_score}
+    kept = {m: score_cache.cache().load(payloads[m]) for m in one_score}
     todo = [m for m in one_score if kept[m] is None]
     if todo:
         fresh = [registry.method_scores(x, emb.id_text, neg_text, p, todo, other, own_ids) for x in sets]
         for m in todo:
             kept[m] = np.concatenate([f[m] for f in fresh])
-            score_cache.cache().store(score_cache.score_payload(m, p, sets, texts_of(m)), kept[m])
+            score_cache.cache().store(payloads[m], kept[m])
     bounds = np.cumsum([0, *map(len, sets)])
     parts = {m: [kept[m][a:b] for a, b in zip(bounds[:-1], bounds[1:])] for m in one_score}
     id_scores = {m: parts[m][0] for m in one_score}
     ood_scores = {name: {m: parts[m][i + 1] for m in one_score} for i, name in enumerate(ood_x)}
     streams: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for m in (m for m in methods if registry.is_stream(m)):
+    stream_methods = [m for m in methods if registry.is_stream(m)]
+    stream_sets = {**ood_x, **({"pooled": np.concatenate(list(ood_x.values()))} if pooled_streams and stream_methods
+                               else {})}
+    for m in stream_methods:
         texts = texts_of(m)
-        stream_sets = {**ood_x, **({"pooled": np.concatenate(list(ood_x.values()))} if pooled_streams else {})}
         streams[m] = {}
         for name, x in stream_sets.items():
             payload = score_cache.score_payload(m, p, [id_x, x], texts)
