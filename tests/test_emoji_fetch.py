@@ -117,6 +117,26 @@ def test_extract_keeps_only_what_is_asked(tmp_path):
     assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["a.png"]
 
 
+def test_extraction_finished_first_by_another_process_is_kept(tmp_path, monkeypatch):
+    """Two builds share a cache: the other one renames its complete folder into place first."""
+    import os
+
+    from neglabel_core.data import fetch
+
+    tgz = make_tgz(tmp_path / "p.tgz", {"package/img/a.png": b"mine"})
+    real_replace = os.replace
+
+    def other_process_wins(src, dst):
+        (tmp_path / "out" / "img").mkdir(parents=True)
+        (tmp_path / "out" / "img" / "a.png").write_bytes(b"theirs")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(fetch.os, "replace", other_process_wins)
+    assert extract(tgz, tmp_path / "out", lambda p: True) == 1
+    assert (tmp_path / "out" / "img" / "a.png").read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "p.tgz"]  # no temporary folder left
+
+
 def test_killed_extraction_is_cleaned_and_folders_follow_the_umask(tmp_path):
     import os
     import subprocess

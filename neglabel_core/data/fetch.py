@@ -10,6 +10,7 @@ renamed into place when complete.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -100,7 +101,9 @@ def extract(tarball: Path, dest: Path, keep: Callable[[str], bool], *, strip: st
     """Extract the members whose path (after ``strip``) satisfies ``keep`` into ``dest``.
 
     Runs into a temporary sibling folder and renames it to ``dest`` at the end, so ``dest``
-    exists only when complete. Returns the number of files extracted.
+    exists only when complete. Where another process sharing the cache finished the same folder
+    first (the rename finds ``dest`` there), its folder is kept and this one dropped: both come
+    from the same pinned archive. Returns the number of files extracted.
     """
     if dest.exists():
         raise FileExistsError(f"{dest} exists already")
@@ -120,7 +123,12 @@ def extract(tarball: Path, dest: Path, keep: Callable[[str], bool], *, strip: st
                 member.name = relative
                 archive.extract(member, tmp, filter="data")
                 count += 1
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not dest.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process's complete folder stands
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
