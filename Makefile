@@ -45,8 +45,11 @@ system-deps: venv
 		fi; \
 	fi
 
+# Two test processes (pytest-xdist), the long tests spread over them (tests/conftest.py);
+# TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= 2
 test: system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist worksteal)
 
 bench: system-deps
 	$(PY) benchmarks/scores_bench.py

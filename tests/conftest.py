@@ -1,4 +1,5 @@
 import json  # noqa: I001  (neglabel_core before open_clip: it pins the CPU numerics)
+import os
 from pathlib import Path
 
 import neglabel_core  # noqa: F401
@@ -43,3 +44,31 @@ def isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own cache root (WordNet's data copy is shared through a session dir)."""
     monkeypatch.setenv("NEGLABEL_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+def spread_long_tests(items: list, workers: int) -> list:
+    """The order to run ``items`` in over ``workers`` processes: the tests marked ``long`` first,
+    one at the head of each worker's share in turn, the rest in collection order. pytest-xdist's
+    work-stealing scheduler (``make test``: ``-n 2 --dist worksteal``) hands the first worker the
+    first ``len // workers`` items, the next the next share, and so on; without this every long
+    test would fall in the first share and run one after another."""
+    long = [item for item in items if item.get_closest_marker("long")]
+    rest = [item for item in items if not item.get_closest_marker("long")]
+    if workers <= 1 or not long:
+        return long + rest
+    sizes, left = [], len(items)
+    for remaining in range(workers, 0, -1):  # the scheduler's split: len(pending) // nodes remaining
+        sizes.append(left // remaining)
+        left -= sizes[-1]
+    shares: list[list] = [[] for _ in range(workers)]
+    for k, item in enumerate(long):
+        shares[k % workers].append(item)
+    for share, size in zip(shares, sizes):
+        while len(share) < size and rest:
+            share.append(rest.pop(0))
+    shares[-1].extend(rest)
+    return [item for share in shares for item in share]
+
+
+def pytest_collection_modifyitems(config, items):
+    items[:] = spread_long_tests(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))

@@ -57,6 +57,7 @@ def book_root(tmp_path):
     return root
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists(),
                     reason="Chromium is not installed (make test installs it)")
@@ -95,6 +96,7 @@ def test_book_builds_and_passes_the_browser_check(book_root, monkeypatch, capsys
     assert "An edited sentence for the warm-rebuild test." in (html / "book" / "02_scores.html").read_text()
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists(),
                     reason="Chromium is not installed (make test installs it)")

@@ -319,6 +319,7 @@ def test_paper_profile_fails_fast_here_naming_what_is_missing(tmp_path):
     assert time.monotonic() - start < 60
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, monkeypatch):
     """The book's notebooks, unchanged, on the paper profile's data layout (fixture folders,

@@ -43,6 +43,7 @@ def wait_for_server(url: str, process: subprocess.Popen, timeout: float = 90) ->
     raise TimeoutError(f"jupyter lab did not answer at {url} within {timeout} s")
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists(),
                     reason="Chromium is not installed (make test installs it)")
