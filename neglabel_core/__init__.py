@@ -7,7 +7,7 @@ rule per folder)::
     book/                       the chapters' tables and sweeps, the explorer, building the book
     pipeline/                   profile -> data, model, embeddings -> banks -> scores -> results
     data/        models/        what a profile evaluates on | loading, embedding, caching, training
-    profiles/                   configs as data (builtin/*.json, checked against schema.json)
+    profiles/                   configs as data (builtin/*.json, checked against schema.json; on files.py)
     ood/                        pure tensor math: scores, NegMining, metrics, AdaNeg, the method registry
     files.py  numerics.py       leaves: atomic files and the cache root | the pinned CPU float configuration
 

@@ -229,11 +229,13 @@ def atomic_write_text(path: os.PathLike | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def kept_json(namespace: str, payload: Any, compute: Callable[[], Any]) -> Any:
+def kept_json(namespace: str, payload: Any, compute: Callable[[], Any], *, best_effort: bool = False) -> Any:
     """A JSON-able result kept under ``<cache>/<namespace>/``, keyed by the SHA-256 of ``payload``
     (everything the result is a function of): read back where an entry for that key exists, else
     ``compute()``d and written atomically. An entry that does not parse or names another key is
-    reported and rebuilt; a full disk is one :class:`DiskFullError`. Never unpickles anything."""
+    reported and rebuilt; a full disk is one :class:`DiskFullError`. Never unpickles anything.
+    ``best_effort``: a result that is cheap to compute again is returned even where it cannot be
+    written (a read-only or full cache), and an unreadable entry is recomputed silently."""
     key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     target = cache_root() / namespace / f"{key[:32]}.json"
     try:
@@ -244,8 +246,16 @@ def kept_json(namespace: str, payload: Any, compute: Callable[[], Any]) -> Any:
     except FileNotFoundError:
         pass
     except (ValueError, UnicodeDecodeError) as exc:
-        log.warning("cache entry %s is unreadable (%s); rebuilding it", target, exc)
+        if not best_effort:
+            log.warning("cache entry %s is unreadable (%s); rebuilding it", target, exc)
+    except OSError:
+        if not best_effort:
+            raise
     value = compute()
+    if best_effort:
+        with contextlib.suppress(OSError):
+            atomic_write_text(target, json.dumps({"key": key, "value": value}))
+        return value
     with full_disk_reported(target.parent):
         atomic_write_text(target, json.dumps({"key": key, "value": value}))
     return value

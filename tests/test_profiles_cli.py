@@ -131,6 +131,43 @@ def test_every_builtin_profile_passes_the_schema_and_every_key_is_documented():
         validate_profile([1])
 
 
+def test_a_checked_profile_is_not_checked_again_and_its_errors_stay_exact(isolated_cache, monkeypatch):
+    """The schema check's answer is kept: the same profile again (another process, same cache) does
+    not import jsonschema; a bad value gives the same message from the kept answer; a read-only
+    cache still checks."""
+    import os
+    import subprocess
+    import sys
+
+    from neglabel_core import profiles
+
+    env = {**os.environ, "NEGLABEL_CACHE": str(isolated_cache)}
+    probe = ("import sys; from neglabel_core.profiles import load_profile; load_profile('emoji-tiny', {'params': {'m': 5000}}); "
+             "print('jsonschema' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert runs == ["True\n", "False\n"]
+    bad = {"params": {"eta": 1.5}}
+    expected = r"params\.eta: 1\.5 is out of range; expected 0 < value < 1"
+    with pytest.raises(ProfileError, match=expected):
+        load_profile("emoji-tiny", bad)
+    calls = []
+    monkeypatch.setattr(profiles, "_schema_problems", lambda data: calls.append(data) or ["never used"])
+    with pytest.raises(ProfileError, match=expected):  # the kept answer, not a new check
+        load_profile("emoji-tiny", bad)
+    assert calls == []
+    monkeypatch.undo()
+    from neglabel_core import files
+
+    def read_only(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(files, "atomic_write_text", read_only)
+    with pytest.raises(ProfileError, match=r"params\.eta: 2\.5 is out of range"):
+        load_profile("emoji-tiny", {"params": {"eta": 2.5}})  # new: checked, not written, no error of its own
+    assert load_profile("emoji-tiny", {"params": {"m": 4000}}).params["m"] == 4000
+
+
 def test_a_reader_that_stops_reading_ends_the_command_quietly():
     import subprocess
     import sys

@@ -9,12 +9,15 @@ same shape works too.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from ..files import kept_json
 
 PROFILE_DIR = Path(__file__).parent / "builtin"
 SCHEMA_PATH = Path(__file__).parent / "schema.json"
@@ -80,18 +83,35 @@ def _validator_class():
     return validators.extend(Draft202012Validator, type_checker=checker)
 
 
-def validate_profile(data: Any, source: str = "profile") -> None:
-    """Check a profile (after overrides) against :func:`profile_schema` and the rules across
-    keys, before any work: unknown keys, wrong types and out-of-range values are one
-    :class:`ProfileError` naming each key path and what is allowed."""
-    if not isinstance(data, dict):
-        raise ProfileError(f"{source} must be a JSON object, got {type(data).__name__}")
+def _schema_problems(data: dict) -> list[str]:
+    """One line per problem the schema finds in ``data`` (:func:`_describe`), in key-path order."""
     validator = _validator_class()(profile_schema())
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         if error.validator in ("if", "allOf"):
             continue  # their sub-errors are reported themselves
         problems += _describe(error)
+    return problems
+
+
+def _check_payload(data: dict) -> dict[str, Any]:
+    """What the schema check of ``data`` is a function of: the profile, the schema, this module's
+    source and jsonschema's release. Its answer is kept (``<cache>/profile-checks``), so a
+    notebook's kernel or a CLI call on a profile checked before does not import jsonschema (a
+    second and more of start-up)."""
+    from importlib.metadata import version
+
+    return {"profile": data, "schema": hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest(),
+            "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(), "jsonschema": version("jsonschema")}
+
+
+def validate_profile(data: Any, source: str = "profile") -> None:
+    """Check a profile (after overrides) against :func:`profile_schema` and the rules across
+    keys, before any work: unknown keys, wrong types and out-of-range values are one
+    :class:`ProfileError` naming each key path and what is allowed."""
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source} must be a JSON object, got {type(data).__name__}")
+    problems = list(kept_json("profile-checks", _check_payload(data), lambda: _schema_problems(data), best_effort=True))
     params = data.get("params")
     if not problems and isinstance(params, dict) and params.get("pos_fraction") is None:
         if params["n_groups"] > params["m"]:
