@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from neglabel_core.data.images import CorruptImageError, ImageFiles
-from neglabel_core.models import embed
+from neglabel_core.models import embed, factory
 from neglabel_core.models.cache import ArrayCache, StaleCacheWarning
 from neglabel_core.models.factory import ModelNotFoundError, WeightsUnavailableError, load_model
 
@@ -90,6 +90,18 @@ def test_checkpoint_roundtrip_is_bit_identical(tmp_path, tiny, tiny_model_name):
     for (k, a), (_, b) in zip(tiny.model.state_dict().items(), again.model.state_dict().items()):
         assert torch.equal(a, b), k
     assert len(again.identity["weights_sha256"]) == 64
+
+
+def test_a_shared_model_loads_once_until_its_checkpoint_changes(tmp_path, tiny, tiny_model_name):
+    ckpt = tmp_path / "tiny.pt"
+    torch.save({"state_dict": tiny.model.state_dict()}, ckpt)
+    first = factory.shared_model(tiny_model_name, str(ckpt), device="cpu")
+    assert factory.shared_model(tiny_model_name, str(ckpt), device="cpu") is first
+    state = {k: v + 1 if v.is_floating_point() else v for k, v in tiny.model.state_dict().items()}
+    torch.save({"state_dict": state}, ckpt)  # retrained in place: other weights, same path
+    again = factory.shared_model(tiny_model_name, str(ckpt), device="cpu")
+    assert again is not first and again.identity["state_sha256"] != first.identity["state_sha256"]
+    assert again.identity == load_model(tiny_model_name, str(ckpt), device="cpu").identity
 
 
 def test_text_embeddings_normalised_and_dynamic_padding_equal(tiny_model_name):

@@ -360,6 +360,22 @@ def check_weights_file(path: Path) -> None:
                                      f"({type(exc).__name__}); {expected}") from None
 
 
+def shared_model(name: str, pretrained: str | None = None, *, device: str | torch.device = "auto") -> LoadedModel:
+    """:func:`load_model`, loaded once per process for read-only use (embedding): a chapter asks
+    for its profile's model and text tower several times, and each load builds the network and
+    hashes its weights again (about a second on a CPU). Keyed by the name, the weights as given,
+    the file's content where they are a local file (a retrained checkpoint is loaded anew) and the
+    device. Callers must not change the returned model; training loads its own."""
+    local = Path(pretrained).expanduser() if pretrained else None
+    stamp = file_sha256(local) if local is not None and local.is_file() else None
+    return _shared_model(name, pretrained, str(resolve_device(device)), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_model(name: str, pretrained: str | None, device: str, stamp: str | None) -> LoadedModel:
+    return load_model(name, pretrained, device=device)
+
+
 def load_model(name: str, pretrained: str | None = None, *, device: str | torch.device = "auto") -> LoadedModel:
     """Build an open_clip model with ``create_model_and_transforms`` and its tokenizer.
 

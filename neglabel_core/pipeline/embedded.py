@@ -18,7 +18,7 @@ from ..data.images import DataNotFoundError, ImageFiles
 from ..files import cache_root, remove_dead_temp_files
 from ..models.embed import encode_images
 from ..models.emoji_training import load_snapshot, trained_checkpoint
-from ..models.factory import LoadedModel, load_model
+from ..models.factory import LoadedModel, shared_model
 from ..ood import methods as registry
 from ..profiles import Profile
 from .text import build_corpus, embed_text_side, weights_problem
@@ -30,7 +30,7 @@ def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto
     if pretrained == "@train":
         remove_dead_temp_files(cache_root() / "models")  # a killed training's checkpoint.pt.tmp, once an hour old
         pretrained = str(trained_checkpoint(profile, progress=progress, snapshots=False))
-    return load_model(profile.model["name"], pretrained, device=device)
+    return shared_model(profile.model["name"], pretrained, device=device)
 
 
 class NotReadyError(RuntimeError):

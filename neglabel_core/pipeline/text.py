@@ -13,7 +13,7 @@ import torch
 from ..data import corpus as corpus_mod
 from ..data.benchmarks import class_names
 from ..models.embed import class_embeddings, encode_texts
-from ..models.factory import LoadedModel, ModelNotFoundError, WeightsUnavailableError, load_model, require_weights
+from ..models.factory import LoadedModel, ModelNotFoundError, WeightsUnavailableError, require_weights, shared_model
 from ..profiles import Profile
 
 
@@ -66,7 +66,7 @@ def text_tower(profile: Profile, *, device: str = "auto") -> LoadedModel:
     """The profile's model for its text tower: a model trained here trains only its image tower,
     so its packaged text tower serves untrained (no training needed)."""
     pretrained = profile.model.get("pretrained")
-    return load_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
+    return shared_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
 
 
 def embed_words(profile: Profile, words: corpus_mod.Corpus, *, loaded: LoadedModel | None = None,
