@@ -53,6 +53,21 @@ def test_mined_are_far_from_id():
     assert sorted(negmining.mine_negatives(cand, ids, eta=0.05, m=3).tolist()) == [3, 4, 5]
 
 
+def test_lowest_is_torchs_stable_argsort_with_ties():
+    """The CPU path sorts with numpy: the same indices as torch's stable argsort, ties (many here:
+    scores rounded to 2 decimals, and -0.0 beside 0.0) broken by the lower index."""
+    rng = np.random.default_rng(3)
+    scores = torch.from_numpy(np.round(rng.normal(size=5000), 2).astype(np.float32))
+    scores[[7, 11, 4000]] = torch.tensor([0.0, -0.0, 0.0])
+    for m in (1, 100, 5000):
+        assert torch.equal(negmining.lowest(scores, m), torch.argsort(scores, stable=True)[:m])
+    pos = ["noun" if i % 3 else "adj" for i in range(5000)]
+    members = {p: torch.tensor([i for i, q in enumerate(pos) if q == p]) for p in ("noun", "adj")}
+    expected = torch.cat([members[p][torch.argsort(scores[members[p]], stable=True)[:int(0.15 * len(members[p]))]]
+                          for p in ("adj", "noun")])  # groups in order of first appearance: index 0 is "adj"
+    assert torch.equal(negmining.lowest_fraction_per_group(scores, pos, 0.15), expected)
+
+
 def test_lowest_fraction_per_group_is_the_official_rule():
     scores = np.array([0.5, 0.1, 0.9, 0.3, 0.2, 0.8, 0.05, 0.7, 0.6, 0.4])
     pos = ["noun"] * 7 + ["adj"] * 3

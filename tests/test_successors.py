@@ -272,3 +272,30 @@ def test_scores_are_kept_by_everything_they_depend_on(synthetic, monkeypatch, is
     monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "edited")
     ex.score(emb, methods=("mcm",))
     assert computed == ["set"] * 3 * 3  # ID and both OOD sets, each of the three calls
+
+
+def test_mining_scores_are_kept_by_the_embeddings_content(synthetic, monkeypatch, isolated_cache):
+    """NegMining's s(w) and AdaNeg's sorted-index score are computed once per text side: a new
+    Embedded of the same embeddings (another chapter) reads them back equal; other ID labels or
+    another eta compute anew."""
+    import dataclasses
+
+    from neglabel_core.ood import negmining
+
+    emb = synthetic
+    first = ex.score(emb, methods=("neglabel", "adaneg"))
+    s = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=emb.profile.params["eta"])
+    np.testing.assert_array_equal(ex.candidate_scores(emb, emb.profile.params["eta"]).numpy(), s.numpy())
+    real_pct, real_sorted = negmining.percentile_similarity, negmining.sorted_index_similarity
+    monkeypatch.setattr(negmining, "percentile_similarity", lambda *a, **k: pytest.fail("kept s(w) computed again"))
+    monkeypatch.setattr(negmining, "sorted_index_similarity", lambda *a, **k: pytest.fail("kept score computed again"))
+    again = ex.score(dataclasses.replace(emb), methods=("neglabel", "adaneg"))
+    np.testing.assert_array_equal(again.negatives, first.negatives)
+    np.testing.assert_array_equal(again.stream["adaneg"]["A"][0], first.stream["adaneg"]["A"][0])
+    calls = []
+    monkeypatch.setattr(negmining, "percentile_similarity", lambda *a, **k: calls.append(k["eta"]) or real_pct(*a, **k))
+    monkeypatch.setattr(negmining, "sorted_index_similarity", lambda *a, **k: calls.append("q") or real_sorted(*a, **k))
+    other_ids = dataclasses.replace(emb, id_text=emb.id_text[::-1].copy())
+    ex.score(other_ids, methods=("neglabel", "adaneg"))
+    ex.candidate_scores(dataclasses.replace(emb), 0.2)
+    assert calls == [emb.profile.params["eta"], "q", 0.2]

@@ -17,6 +17,7 @@ from ..data import corpus as corpus_mod
 from ..models.embed import class_embeddings, encode_texts
 from ..ood import negmining
 from ..profiles import Profile
+from .score_cache import kept_array
 from .text import TextSide, build_corpus, corpus_embeddings, full_corpus_spec, sampled, text_tower
 
 if TYPE_CHECKING:
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
 
 def candidate_scores(emb: Embedded | TextSide, eta: float) -> torch.Tensor:
     """s(w) of every candidate (:func:`negmining.percentile_similarity`), computed once per eta
-    (sweeps mine many times with the same eta)."""
+    (sweeps mine many times with the same eta) and kept on disk by the embeddings' content
+    (:func:`.score_cache.kept_array`: every chapter mines from the same text side)."""
     if eta not in emb.similarity_by_eta:
-        emb.similarity_by_eta[eta] = negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta)
+        kept = kept_array("percentile_similarity", {"candidates": emb.corpus_emb, "id": emb.id_text, "eta": float(eta)},
+                          lambda: negmining.percentile_similarity(emb.corpus_emb, emb.id_text, eta=eta).cpu().numpy())
+        emb.similarity_by_eta[eta] = torch.from_numpy(np.array(kept))
     return emb.similarity_by_eta[eta]
 
 
@@ -217,7 +221,8 @@ def adaneg_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
         if ("adaneg-candidates", rule) not in emb.bank_cache:
             emb.bank_cache[("adaneg-candidates", rule)] = adaneg_candidates(emb, rule)
         corpus, cand, id_emb = emb.bank_cache[("adaneg-candidates", rule)]
-        s = negmining.sorted_index_similarity(cand, id_emb, q=0.95).numpy()
+        s = kept_array("sorted_index_similarity", {"candidates": cand, "id": id_emb, "q": 0.95},
+                       lambda: negmining.sorted_index_similarity(cand, id_emb, q=0.95).numpy())
         pos = np.asarray(corpus.pos)
         parts = [np.flatnonzero(pos == p) for p in ("adj", "noun")]
         sizes = negmining.proportional_split(min(m, len(pos)), [len(p) for p in parts])

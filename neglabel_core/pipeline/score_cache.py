@@ -70,9 +70,9 @@ def score_payload(method: str, params: Mapping[str, Any], images: Sequence[Any],
             "texts": {name: fingerprint(t) for name, t in texts.items()}, "code": code_fingerprint()}
 
 
-@functools.lru_cache(maxsize=4)
-def _store(root: str) -> ArrayCache:
-    return ArrayCache(Path(root), namespace="scores")
+@functools.lru_cache(maxsize=8)
+def _store(root: str, namespace: str = "scores") -> ArrayCache:
+    return ArrayCache(Path(root), namespace=namespace)
 
 
 def cache() -> ArrayCache:
@@ -141,3 +141,11 @@ def kept_arm_replicates(arms: Mapping[str, Any], **options: Any) -> tuple[pd.Dat
     point.index.name = "arm"
     rest = kept[len(names) * len(sets):].reshape(len(sets), n_bootstrap, len(names))
     return point, {s: rest[i] for i, s in enumerate(sets)}
+
+
+def kept_array(fn: str, inputs: Mapping[str, Any], compute: Any) -> np.ndarray:
+    """``compute()`` (an array, a function of ``inputs`` and the scoring code alone), kept in the
+    scores' store by the content of every array in ``inputs``, its other values and the code: the
+    text side's mining scores, which every chapter needs and none changes (``<cache>/mining``)."""
+    payload = {"fn": fn, "inputs": _key_of(dict(inputs)), "code": code_fingerprint()}
+    return _store(str(cache_root()), "mining").get_or_compute(payload, lambda: np.asarray(compute()))
