@@ -275,7 +275,8 @@ def test_scores_are_kept_by_everything_they_depend_on(synthetic, monkeypatch, is
 
 
 def test_mining_scores_are_kept_by_the_embeddings_content(synthetic, monkeypatch, isolated_cache):
-    """NegMining's s(w) and AdaNeg's sorted-index score are computed once per text side: a new
+    """NegMining's s(w) and AdaNeg's sorted-index score (CSP's: the same helper, tested with CSP's
+    bank) are computed once per text side: a new
     Embedded of the same embeddings (another chapter) reads them back equal; other ID labels or
     another eta compute anew."""
     import dataclasses

@@ -173,7 +173,9 @@ def csp_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
         if ("csp-candidates", *rules) not in emb.bank_cache:
             emb.bank_cache[("csp-candidates", *rules)] = csp_candidates(emb, params)
         words, pos, cand, id_emb = emb.bank_cache[("csp-candidates", *rules)]
-        s = negmining.csp_similarity(cand, emb.id_text if id_emb is None else id_emb, eta=params["eta"])
+        ids = emb.id_text if id_emb is None else id_emb
+        s = torch.from_numpy(np.array(kept_array("csp_similarity", {"candidates": cand, "id": ids, "eta": float(params["eta"])},
+                                                 lambda: negmining.csp_similarity(cand, ids, eta=params["eta"]).numpy())))
         idx = negmining.lowest_fraction_per_group(s, pos, fraction).numpy()
         emb.bank_cache[key] = Bank("csp", [words[i] for i in idx], [pos[i] for i in idx], cand[idx], id_emb)
     return emb.bank_cache[key]
