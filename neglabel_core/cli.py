@@ -36,13 +36,19 @@ def _profile(args: argparse.Namespace):
                                f"profile {args.profile!r} has kind {kind!r}, whose data is fetched and cached by itself")
         benchmark = overrides.get("benchmark", {})
         overrides = {**overrides, "benchmark": {**(benchmark if isinstance(benchmark, dict) else {}), "root": args.data_root}}
-    return load_profile(args.profile, overrides), overrides
+    profile = load_profile(args.profile, overrides)
+    if profile.data.get("methods"):  # named methods are checked here, before the pipeline (and its models) is imported
+        from .ood import methods as registry
+
+        registry.check_methods(profile.data["methods"])
+    return profile, overrides
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
+    profile = _profile(args)[0]
     from .pipeline import prepare_data
 
-    print(prepare_data(_profile(args)[0], progress=not args.quiet))
+    print(prepare_data(profile, progress=not args.quiet))
     return 0
 
 
@@ -86,17 +92,19 @@ def _format_table(result: dict) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    profile = _profile(args)[0]  # checked before the pipeline's imports (seconds)
     from .pipeline import evaluate
 
-    result = evaluate(_profile(args)[0], progress=not args.quiet and not args.json)
+    result = evaluate(profile, progress=not args.quiet and not args.json)
     print(json.dumps(result, indent=1) if args.json else _format_table(result))
     return 0
 
 
 def _cmd_embed_corpus(args: argparse.Namespace) -> int:
+    profile = _profile(args)[0]
     from .pipeline import embed_corpus
 
-    emb = embed_corpus(_profile(args)[0], progress=not args.quiet)
+    emb = embed_corpus(profile, progress=not args.quiet)
     print(f"corpus embeddings ready: {emb.shape[0]:,} x {emb.shape[1]}")
     return 0
 
@@ -105,15 +113,15 @@ def _cmd_book(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from .book import build as book
-    from .book.browser_check import check_book
-    from .pipeline import embed_profile
-
     root = Path(args.root).resolve()
     if not (root / "_config.yml").is_file():
         raise FileNotFoundError(f"{root} holds no _config.yml; run from the repository root or pass --root")
     start = time.perf_counter()
-    profile, overrides = _profile(args)
+    profile, overrides = _profile(args)  # checked before the book's and the pipeline's imports
+    from .book import build as book
+    from .book.browser_check import check_book
+    from .pipeline import embed_profile
+
     emb = embed_profile(profile, progress=not args.quiet)  # data, model, every embedding: cached before any notebook runs
     extra = json.loads(args.notebook_params) if args.notebook_params else {}
     images = {"ID": len(emb.id_emb), **{k: len(v) for k, v in {**emb.ood_emb, **emb.shift_emb}.items()}}

@@ -168,6 +168,20 @@ def test_a_checked_profile_is_not_checked_again_and_its_errors_stay_exact(isolat
     assert load_profile("emoji-tiny", {"params": {"m": 4000}}).params["m"] == 4000
 
 
+def test_an_unknown_method_is_refused_before_the_pipeline_is_imported(isolated_cache):
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; from neglabel_core import cli; "
+             "rc = cli.main(['evaluate', '--quiet', '--overrides', '{\"methods\": [\"neglabel\", \"odin\"]}']); "
+             "print(rc, 'neglabel_core.pipeline' in sys.modules, 'open_clip' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "NEGLABEL_CACHE": str(isolated_cache)},
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout == "2 False False\n", run.stderr
+    assert "unknown method(s) ['odin']; expected some of ['neglabel', 'mcm', " in run.stderr
+
+
 def test_a_reader_that_stops_reading_ends_the_command_quietly():
     import subprocess
     import sys
