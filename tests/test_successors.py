@@ -300,3 +300,24 @@ def test_mining_scores_are_kept_by_the_embeddings_content(synthetic, monkeypatch
     ex.score(other_ids, methods=("neglabel", "adaneg"))
     ex.candidate_scores(dataclasses.replace(emb), 0.2)
     assert calls == [emb.profile.params["eta"], "q", 0.2]
+
+
+def test_copies_with_other_images_share_the_text_side(synthetic, monkeypatch):
+    """A style subset or a snapshot (pipeline.with_images) mines with its parent: AdaNeg's bank
+    is built once for both; a copy with another corpus builds its own."""
+    import dataclasses
+
+    from neglabel_core.pipeline import banks
+
+    emb = synthetic
+    built = []
+    real = banks.adaneg_candidates
+    monkeypatch.setattr(banks, "adaneg_candidates", lambda e, rule: built.append(rule) or real(e, rule))
+    subset = ex.with_images(emb, id_emb=emb.id_emb[:20], ood_emb={k: v[:10] for k, v in emb.ood_emb.items()})
+    a = ex.score(subset, methods=("adaneg",))
+    b = ex.score(emb, methods=("adaneg",))
+    assert built == ["profile"] and a.params["m_adaneg"] == b.params["m_adaneg"]
+    assert subset.text_cache is emb.text_cache and subset.bank_cache is not emb.bank_cache
+    other = dataclasses.replace(emb, corpus_emb=emb.corpus_emb[::-1].copy())
+    ex.score(other, methods=("adaneg",))
+    assert built == ["profile", "profile"]

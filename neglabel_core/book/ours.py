@@ -50,22 +50,15 @@ def by_style(emb: pipeline.Embedded, style: str) -> pipeline.Embedded:
     ood_keep = {n: keep(f) for n, f in emb.data.ood.items()}
     data = dataclasses.replace(emb.data, id_images=emb.data.id_images.subset(id_keep),
                                ood={n: f.subset(ood_keep[n]) for n, f in emb.data.ood.items()})
-    return _other_images(emb, data=data, id_emb=np.asarray(emb.id_emb)[id_keep], shift_emb={},
+    return pipeline.with_images(emb, data=data, id_emb=np.asarray(emb.id_emb)[id_keep], shift_emb={},
                          ood_emb={n: np.asarray(x)[ood_keep[n]] for n, x in emb.ood_emb.items()})
 
 
 def with_id_images(emb: pipeline.Embedded, id_emb: np.ndarray, files) -> pipeline.Embedded:
     """``emb`` with other ID test images (a domain-shift style): their embeddings and files."""
-    return _other_images(emb, data=dataclasses.replace(emb.data, id_images=files), id_emb=id_emb)
+    return pipeline.with_images(emb, data=dataclasses.replace(emb.data, id_images=files), id_emb=id_emb)
 
 
-def _other_images(emb: pipeline.Embedded, **changes: Any) -> pipeline.Embedded:
-    """``emb`` with other images (``changes``), keeping its text-side caches: the mining scores and
-    the banks depend on the text side alone."""
-    out = dataclasses.replace(emb, **changes)
-    out.similarity_by_eta.update(emb.similarity_by_eta)
-    out.bank_cache.update(emb.bank_cache)
-    return out
 
 
 def compare(emb: pipeline.Embedded, *, methods: Sequence[str] = COMPARED, n_bootstrap: int | None = None,
@@ -122,8 +115,9 @@ def strength(emb: pipeline.Embedded, *, against: Sequence[str] = ("neglabel", "e
     ``against`` (average over the OOD sets, AUROC and FPR95, paired intervals)."""
     n_bootstrap = replicates(n_bootstrap)
     rows = []
+    checkpoint = pipeline.trained_checkpoint(emb.profile, progress=False)  # verified once, not per epoch
     for epoch in epochs or pipeline.snapshot_epochs(emb.profile):
-        e = pipeline.embed_snapshot(emb, epoch)
+        e = pipeline.embed_snapshot(emb, epoch, checkpoint=checkpoint)
         top1 = 100 * metrics.zero_shot_top1(e.id_emb, e.id_text, emb.data.id_images.labels)
         scored = pipeline.score(e, methods=(OURS, *against))
         for m in against:

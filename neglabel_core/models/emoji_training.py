@@ -371,20 +371,24 @@ def saved_snapshots(checkpoint: Path) -> list[int]:
 def snapshot_epochs(profile: Profile) -> list[int]:
     """The points of the profile's training run that can be read: the saved snapshots' epochs and
     the last epoch (the checkpoint itself). Trains first if needed."""
-    profile = training_profile(profile)
-    train = TrainConfig(**profile.data.get("train", {}))
-    target = trained_checkpoint(profile, progress=False)
-    return sorted({*(e for e in saved_snapshots(target) if e < train.epochs), train.epochs})
+    return _readable_epochs(profile, trained_checkpoint(profile, progress=False))
 
 
-def load_snapshot(profile: Profile, epoch: int, *, device: str = "auto") -> LoadedModel:
+def _readable_epochs(profile: Profile, checkpoint: Path) -> list[int]:
+    train = TrainConfig(**training_profile(profile).data.get("train", {}))
+    return sorted({*(e for e in saved_snapshots(checkpoint) if e < train.epochs), train.epochs})
+
+
+def load_snapshot(profile: Profile, epoch: int, *, device: str = "auto", checkpoint: Path | None = None) -> LoadedModel:
     """The profile's model with the image tower saved after ``epoch`` (the final checkpoint for
     the last epoch), trained first if needed; its identity names the snapshot and the weights'
-    fingerprint, so cached embeddings of one snapshot are never taken for another's."""
-    epochs = snapshot_epochs(profile)
+    fingerprint, so cached embeddings of one snapshot are never taken for another's.
+    ``checkpoint``: the run's checkpoint as :func:`trained_checkpoint` returned it (verified, its
+    snapshots included), where a caller loading several epochs has it: not verified again."""
+    target = checkpoint if checkpoint is not None else trained_checkpoint(profile, progress=False)
+    epochs = _readable_epochs(profile, target)
     if epoch not in epochs:
         raise ValueError(f"epoch {epoch} was not saved; the training run saved epochs {epochs}")
-    target = trained_checkpoint(profile, progress=False)
     if epoch == epochs[-1]:
         return load_model(profile.model["name"], str(target), device=device)
     path = snapshot_path(target, epoch)

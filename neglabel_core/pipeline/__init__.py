@@ -42,6 +42,7 @@ from .embedded import (
                     ensure_model,
                     profile_methods,
                     ready_data,
+                    with_images,
 )
 from .scoring import (
                     FPR_RULE_DEFAULT,
@@ -78,5 +79,5 @@ __all__ = [
     "mining_rule", "neglabel_bank", "adaneg_bank", "adaneg_candidates",
     "perm_device", "prepare_data", "profile_methods", "ready_data", "results",
     "results_dict", "score", "snapshot_epochs", "text_tower", "train_emoji_model", "trained_checkpoint",
-    "weights_problem", "in_template",
+    "weights_problem", "in_template", "with_images",
 ]

@@ -169,16 +169,16 @@ def csp_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
     fraction = params.get("csp_fraction", CSP_FRACTION)
     rules = (csp_rule(params, "csp_lexicon"), csp_rule(params, "csp_templates"))
     key = ("csp", *rules, params["eta"], fraction)
-    if key not in emb.bank_cache:
-        if ("csp-candidates", *rules) not in emb.bank_cache:
-            emb.bank_cache[("csp-candidates", *rules)] = csp_candidates(emb, params)
-        words, pos, cand, id_emb = emb.bank_cache[("csp-candidates", *rules)]
+    if key not in emb.text_cache:
+        if ("csp-candidates", *rules) not in emb.text_cache:
+            emb.text_cache[("csp-candidates", *rules)] = csp_candidates(emb, params)
+        words, pos, cand, id_emb = emb.text_cache[("csp-candidates", *rules)]
         ids = emb.id_text if id_emb is None else id_emb
         s = torch.from_numpy(np.array(kept_array("csp_similarity", {"candidates": cand, "id": ids, "eta": float(params["eta"])},
                                                  lambda: negmining.csp_similarity(cand, ids, eta=params["eta"]).numpy())))
         idx = negmining.lowest_fraction_per_group(s, pos, fraction).numpy()
-        emb.bank_cache[key] = Bank("csp", [words[i] for i in idx], [pos[i] for i in idx], cand[idx], id_emb)
-    return emb.bank_cache[key]
+        emb.text_cache[key] = Bank("csp", [words[i] for i in idx], [pos[i] for i in idx], cand[idx], id_emb)
+    return emb.text_cache[key]
 
 
 ADANEG_M = 10000  # the official run's ood_number
@@ -219,20 +219,20 @@ def adaneg_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
     rule = params.get("adaneg_prompts", "profile")
     m = params.get("adaneg_m", ADANEG_M)
     key = ("adaneg", rule, m)
-    if key not in emb.bank_cache:
-        if ("adaneg-candidates", rule) not in emb.bank_cache:
-            emb.bank_cache[("adaneg-candidates", rule)] = adaneg_candidates(emb, rule)
-        corpus, cand, id_emb = emb.bank_cache[("adaneg-candidates", rule)]
+    if key not in emb.text_cache:
+        if ("adaneg-candidates", rule) not in emb.text_cache:
+            emb.text_cache[("adaneg-candidates", rule)] = adaneg_candidates(emb, rule)
+        corpus, cand, id_emb = emb.text_cache[("adaneg-candidates", rule)]
         s = kept_array("sorted_index_similarity", {"candidates": cand, "id": id_emb, "q": 0.95},
                        lambda: negmining.sorted_index_similarity(cand, id_emb, q=0.95).numpy())
         pos = np.asarray(corpus.pos)
         parts = [np.flatnonzero(pos == p) for p in ("adj", "noun")]
         sizes = negmining.proportional_split(min(m, len(pos)), [len(p) for p in parts])
         idx = np.concatenate([part[np.argsort(s[part], kind="stable")][:k] for part, k in zip(parts, sizes)])
-        emb.bank_cache[key] = Bank("adaneg", [corpus.words[i] for i in idx], [corpus.pos[i] for i in idx],
+        emb.text_cache[key] = Bank("adaneg", [corpus.words[i] for i in idx], [corpus.pos[i] for i in idx],
                                    np.asarray(cand[idx], dtype=np.float32),
                                    None if rule == "profile" else np.asarray(id_emb, dtype=np.float32))
-    return emb.bank_cache[key]
+    return emb.text_cache[key]
 
 
 BANK_BUILDERS = {"neglabel": neglabel_bank, "csp": csp_bank, "adaneg": adaneg_bank}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,8 +92,22 @@ class Embedded:
     # s(w) per eta, computed once (sweeps mine many times); a copy made with dataclasses.replace
     # (e.g. another corpus) starts with an empty one
     similarity_by_eta: dict[float, torch.Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
-    # negative-label banks other than NegMining's (CSP), per (bank, parameters): built once
+    # negative-label banks other than NegMining's (CSP, AdaNeg) and their candidates, per (bank,
+    # parameters): built once from the text side alone, so copies with other images share the dict
+    # (:func:`with_images`); a copy with another corpus starts with an empty one
+    text_cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # what the book's views keep per Embedded, image side included (corpus views, the explorer's grid)
     bank_cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+
+def with_images(emb: Embedded, **changes: Any) -> Embedded:
+    """``emb`` with other images (``changes``: ``id_emb``, ``ood_emb``, ``data``, ...), sharing its
+    text-side caches (the mining scores per eta and the banks: they depend on the text side alone,
+    so a style subset, a shift style or a snapshot mines once with its parent)."""
+    out = dataclasses.replace(emb, **changes)
+    out.similarity_by_eta = emb.similarity_by_eta
+    out.text_cache = emb.text_cache
+    return out
 
 
 def embed_profile(profile: Profile, *, progress: bool = True, device: str = "auto") -> Embedded:
@@ -120,23 +135,21 @@ def embed_profile(profile: Profile, *, progress: bool = True, device: str = "aut
     )
 
 
-def embed_snapshot(emb: Embedded, epoch: int, *, progress: bool = False, device: str = "auto") -> Embedded:
+def embed_snapshot(emb: Embedded, epoch: int, *, progress: bool = False, device: str = "auto",
+                   checkpoint: Path | None = None) -> Embedded:
     """``emb`` with its ID and OOD images embedded by the image tower saved after ``epoch`` of the
     same training run (:func:`emoji_training.load_snapshot`; the text tower is frozen, so the
-    class and corpus embeddings, and hence the mined negatives, are the same). Cached."""
+    class and corpus embeddings, and hence the mined negatives, are the same). Cached.
+    ``checkpoint``: the run's verified checkpoint, where the caller has it (a loop over epochs)."""
     if emb.profile.model.get("pretrained") != "@train":
         raise ValueError(f"profile {emb.profile.name!r} uses pretrained weights; only a model trained here has snapshots")
-    loaded = load_snapshot(emb.profile, epoch, device=device)
+    loaded = load_snapshot(emb.profile, epoch, device=device, checkpoint=checkpoint)
 
     def images(files: ImageFiles) -> np.ndarray:
         return encode_images(loaded, files, progress=progress, desc=f"{files.name} (epoch {epoch})")
 
-    out = dataclasses.replace(emb, id_emb=images(emb.data.id_images), shift_emb={}, model_identity=loaded.identity,
-                              ood_emb={name: images(files) for name, files in emb.data.ood.items()})
-    out.similarity_by_eta.update(emb.similarity_by_eta)  # same text side: same mining scores
-    out.bank_cache.update({k: v for k, v in emb.bank_cache.items()  # text-only banks; never cached image sims
-                           if isinstance(k, tuple) and k[0] in ("csp", "csp-candidates")})
-    return out
+    return with_images(emb, id_emb=images(emb.data.id_images), shift_emb={}, model_identity=loaded.identity,
+                       ood_emb={name: images(files) for name, files in emb.data.ood.items()})
 
 
 @dataclass
