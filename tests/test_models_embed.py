@@ -102,6 +102,12 @@ def test_a_shared_model_loads_once_until_its_checkpoint_changes(tmp_path, tiny, 
     again = factory.shared_model(tiny_model_name, str(ckpt), device="cpu")
     assert again is not first and again.identity["state_sha256"] != first.identity["state_sha256"]
     assert again.identity == load_model(tiny_model_name, str(ckpt), device="cpu").identity
+    # Random weights are another model at each load (as torch's generator stands), unless only the text is read
+    torch.manual_seed(0)
+    drawn = factory.shared_model(tiny_model_name, None, device="cpu")
+    assert factory.shared_model(tiny_model_name, None, device="cpu").identity["state_sha256"] != drawn.identity["state_sha256"]
+    text = factory.shared_model(tiny_model_name, None, device="cpu", text_only=True)
+    assert factory.shared_model(tiny_model_name, None, device="cpu", text_only=True) is text
 
 
 def test_text_embeddings_normalised_and_dynamic_padding_equal(tiny_model_name):

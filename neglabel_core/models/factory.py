@@ -360,12 +360,19 @@ def check_weights_file(path: Path) -> None:
                                      f"({type(exc).__name__}); {expected}") from None
 
 
-def shared_model(name: str, pretrained: str | None = None, *, device: str | torch.device = "auto") -> LoadedModel:
+def shared_model(name: str, pretrained: str | None = None, *, device: str | torch.device = "auto",
+                 text_only: bool = False) -> LoadedModel:
     """:func:`load_model`, loaded once per process for read-only use (embedding): a chapter asks
     for its profile's model and text tower several times, and each load builds the network and
     hashes its weights again (about a second on a CPU). Keyed by the name, the weights as given,
     the file's content where they are a local file (a retrained checkpoint is loaded anew) and the
-    device. Callers must not change the returned model; training loads its own."""
+    device. Callers must not change the returned model; training loads its own.
+
+    Random weights (``pretrained=None`` for a model whose config does not name them) are another
+    model at every load (drawn from torch's generator as it then stands), so they are loaded
+    anew, except for ``text_only`` callers, which read a pretrained text tower beside them."""
+    if pretrained is None and not text_only and not name.startswith("hf-hub:"):
+        return load_model(name, None, device=device)
     local = Path(pretrained).expanduser() if pretrained else None
     stamp = file_sha256(local) if local is not None and local.is_file() else None
     return _shared_model(name, pretrained, str(resolve_device(device)), stamp)

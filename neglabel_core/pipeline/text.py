@@ -66,7 +66,8 @@ def text_tower(profile: Profile, *, device: str = "auto") -> LoadedModel:
     """The profile's model for its text tower: a model trained here trains only its image tower,
     so its packaged text tower serves untrained (no training needed)."""
     pretrained = profile.model.get("pretrained")
-    return shared_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device)
+    return shared_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device,
+                        text_only=pretrained == "@train")
 
 
 def embed_words(profile: Profile, words: corpus_mod.Corpus, *, loaded: LoadedModel | None = None,
