@@ -51,7 +51,7 @@ def by_style(emb: pipeline.Embedded, style: str) -> pipeline.Embedded:
     data = dataclasses.replace(emb.data, id_images=emb.data.id_images.subset(id_keep),
                                ood={n: f.subset(ood_keep[n]) for n, f in emb.data.ood.items()})
     return pipeline.with_images(emb, data=data, id_emb=np.asarray(emb.id_emb)[id_keep], shift_emb={},
-                         ood_emb={n: np.asarray(x)[ood_keep[n]] for n, x in emb.ood_emb.items()})
+                                ood_emb={n: np.asarray(x)[ood_keep[n]] for n, x in emb.ood_emb.items()})
 
 
 def with_id_images(emb: pipeline.Embedded, id_emb: np.ndarray, files) -> pipeline.Embedded:
@@ -115,9 +115,7 @@ def strength(emb: pipeline.Embedded, *, against: Sequence[str] = ("neglabel", "e
     ``against`` (average over the OOD sets, AUROC and FPR95, paired intervals)."""
     n_bootstrap = replicates(n_bootstrap)
     rows = []
-    checkpoint = pipeline.trained_checkpoint(emb.profile, progress=False)  # verified once, not per epoch
-    for epoch in epochs or pipeline.snapshot_epochs(emb.profile):
-        e = pipeline.embed_snapshot(emb, epoch, checkpoint=checkpoint)
+    for epoch, e in pipeline.embed_snapshots(emb, epochs):
         top1 = 100 * metrics.zero_shot_top1(e.id_emb, e.id_text, emb.data.id_images.labels)
         scored = pipeline.score(e, methods=(OURS, *against))
         for m in against:

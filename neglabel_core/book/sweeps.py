@@ -153,8 +153,7 @@ def vlm_strength(emb: pipeline.Embedded, *, methods: Sequence[str] | None = None
     at every epoch: only the image tower grows stronger."""
     methods = registry.default_methods() if methods is None else methods
     tables, gaps = [], []
-    for epoch in epochs or pipeline.snapshot_epochs(emb.profile):
-        e = pipeline.embed_snapshot(emb, epoch)
+    for epoch, e in pipeline.embed_snapshots(emb, epochs):
         top1 = 100 * metrics.zero_shot_top1(e.id_emb, e.id_text, emb.data.id_images.labels)
         scored = pipeline.score(e, methods=methods)
         tables.append(method_table(e, scored, n_bootstrap=n_bootstrap).assign(epoch=epoch, id_top1=top1))

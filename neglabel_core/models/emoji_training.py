@@ -368,13 +368,11 @@ def saved_snapshots(checkpoint: Path) -> list[int]:
         return []
 
 
-def snapshot_epochs(profile: Profile) -> list[int]:
+def snapshot_epochs(profile: Profile, *, checkpoint: Path | None = None) -> list[int]:
     """The points of the profile's training run that can be read: the saved snapshots' epochs and
-    the last epoch (the checkpoint itself). Trains first if needed."""
-    return _readable_epochs(profile, trained_checkpoint(profile, progress=False))
-
-
-def _readable_epochs(profile: Profile, checkpoint: Path) -> list[int]:
+    the last epoch (the checkpoint itself). Trains first if needed. ``checkpoint``: the run's
+    checkpoint as :func:`trained_checkpoint` returned it, where the caller has it (not verified again)."""
+    checkpoint = checkpoint if checkpoint is not None else trained_checkpoint(profile, progress=False)
     train = TrainConfig(**training_profile(profile).data.get("train", {}))
     return sorted({*(e for e in saved_snapshots(checkpoint) if e < train.epochs), train.epochs})
 
@@ -386,7 +384,7 @@ def load_snapshot(profile: Profile, epoch: int, *, device: str = "auto", checkpo
     ``checkpoint``: the run's checkpoint as :func:`trained_checkpoint` returned it (verified, its
     snapshots included), where a caller loading several epochs has it: not verified again."""
     target = checkpoint if checkpoint is not None else trained_checkpoint(profile, progress=False)
-    epochs = _readable_epochs(profile, target)
+    epochs = snapshot_epochs(profile, checkpoint=target)
     if epoch not in epochs:
         raise ValueError(f"epoch {epoch} was not saved; the training run saved epochs {epochs}")
     if epoch == epochs[-1]:

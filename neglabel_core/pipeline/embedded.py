@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from ..data.benchmarks import LOCAL_BENCHMARKS, BenchmarkData, benchmark_data
 from ..data.images import DataNotFoundError, ImageFiles
 from ..files import cache_root, remove_dead_temp_files
 from ..models.embed import encode_images
-from ..models.emoji_training import load_snapshot, trained_checkpoint
+from ..models.emoji_training import load_snapshot, snapshot_epochs, trained_checkpoint
 from ..models.factory import LoadedModel, shared_model
 from ..ood import methods as registry
 from ..profiles import Profile
@@ -150,6 +151,17 @@ def embed_snapshot(emb: Embedded, epoch: int, *, progress: bool = False, device:
 
     return with_images(emb, id_emb=images(emb.data.id_images), shift_emb={}, model_identity=loaded.identity,
                        ood_emb={name: images(files) for name, files in emb.data.ood.items()})
+
+
+def embed_snapshots(emb: Embedded, epochs: Sequence[int] | None = None, *, progress: bool = False,
+                    device: str = "auto") -> Iterator[tuple[int, Embedded]]:
+    """``(epoch, embed_snapshot(emb, epoch))`` for ``epochs`` (default: every point of the training
+    run, :func:`emoji_training.snapshot_epochs`), the run verified once for all of them."""
+    if emb.profile.model.get("pretrained") != "@train":
+        raise ValueError(f"profile {emb.profile.name!r} uses pretrained weights; only a model trained here has snapshots")
+    checkpoint = trained_checkpoint(emb.profile, progress=False)
+    for epoch in epochs or snapshot_epochs(emb.profile, checkpoint=checkpoint):
+        yield epoch, embed_snapshot(emb, epoch, progress=progress, device=device, checkpoint=checkpoint)
 
 
 @dataclass
