@@ -27,8 +27,8 @@ venv: $(STAMP)
 # wordnet-sense-index (index.sense: nltk's reader opens it), libcairo2 (cairosvg rasterises the
 # emoji SVGs), chromium (the book's browser check). npm (fetches the emoji packages) only where no
 # npm command exists: Node.js from another source brings its own, and Debian's npm conflicts with it.
-# As root with apt-get they are installed; otherwise WordNet comes from nltk's downloader and the
-# rest is named for you to install. `tests/test_system_packages.py` checks this list against the code.
+# As root with apt-get they are installed; otherwise WordNet is nltk's wordnet.zip, downloaded and
+# checked against its pinned SHA-256, and the rest is named for you to install. `tests/test_system_packages.py` checks this list against the code.
 APT_PACKAGES := wordnet-base wordnet-sense-index libcairo2 chromium
 APT_NEEDED = $(strip \
 	$(foreach p,$(APT_PACKAGES),$(if $(filter installed,$(shell dpkg-query -W -f='$${db:Status-Status}' $(p) 2>/dev/null)),,$(p))) \

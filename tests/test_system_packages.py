@@ -82,34 +82,78 @@ def no_wordnet_anywhere(tmp_path, monkeypatch):
     return tmp_path / "nltk_data"
 
 
-def test_fallback_when_neither_source_works_names_both_remedies(no_wordnet_anywhere, monkeypatch):
+def _wordnet_zip(path: Path, members: dict[str, bytes]) -> tuple[str, str, int]:
+    """A zip at ``path`` holding ``members``; returns its file:// URL, SHA-256 and size."""
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    data = path.read_bytes()
+    return path.as_uri(), hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _pin(monkeypatch, url: str, sha256: str, size: int) -> None:
+    monkeypatch.setattr(corpus_mod, "WORDNET_ZIP_URL", url)
+    monkeypatch.setattr(corpus_mod, "WORDNET_ZIP_SHA256", sha256)
+    monkeypatch.setattr(corpus_mod, "WORDNET_ZIP_BYTES", size)
+
+
+def test_wordnet_pin_is_nltks_published_file():
+    assert corpus_mod.WORDNET_ZIP_URL.endswith("/nltk_data/gh-pages/packages/corpora/wordnet.zip")
+    assert corpus_mod.WORDNET_ZIP_SHA256 == "cbda5ea6eef7f36a97a43d4a75f85e07fccbb4f23657d27b4ccbc93e2646ab59"
+    assert corpus_mod.WORDNET_ZIP_BYTES == 10_775_600
+
+
+def test_fallback_when_neither_source_works_names_both_remedies(no_wordnet_anywhere, monkeypatch, tmp_path):
     import nltk
 
-    calls = []
-    monkeypatch.setattr(nltk, "download", lambda *args, **kwargs: calls.append((args, kwargs)) or False)  # offline
+    monkeypatch.setenv("NEGLABEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(nltk, "download", lambda *a, **k: pytest.fail("nltk's unpinned downloader was called"))
+    _pin(monkeypatch, (tmp_path / "offline.zip").as_uri(), "0" * 64, 100)  # nothing there: as offline
     with pytest.raises(WordNetMissingError) as info:
         ensure_wordnet()
-    assert calls == [(("wordnet",), {"quiet": True, "raise_on_error": False})]
     message = str(info.value)
-    assert message.startswith(
-        "WordNet 3.0 is not installed and nltk's downloader could not fetch it (offline?). Either "
-        "`sudo apt-get install wordnet-base wordnet-sense-index` (Debian/Ubuntu, as root: `make` does this) or, "
+    assert message.startswith("WordNet 3.0 is not installed and its pinned download failed (<urlopen error ")
+    assert message.endswith(
+        "). Either `sudo apt-get install wordnet-base wordnet-sense-index` (Debian/Ubuntu, as root: `make` does this) or, "
         "where the internet is reachable, `python -m nltk.downloader wordnet`. First problem: WordNet 3.0 not found: "
-    )
+        f"not on nltk's data path ({no_wordnet_anywhere}, ...) and no {tmp_path / 'no-debian-wordnet'}/data.noun; "
+        + corpus_mod.WORDNET_INSTALL_HINT)
     with pytest.raises(WordNetMissingError, match="^WordNet 3.0 not found: "):
         ensure_wordnet(download=False)
-    assert len(calls) == 1
 
 
-def test_fallback_uses_what_nltk_downloads(no_wordnet_anywhere, monkeypatch):
-    import nltk
+def test_fallback_extracts_the_pinned_zip_into_the_cache(no_wordnet_anywhere, monkeypatch, tmp_path):
+    monkeypatch.setenv("NEGLABEL_CACHE", str(tmp_path / "cache"))
+    members = {f"wordnet/{name}": b"" for name in WORDNET_FILES}
+    _pin(monkeypatch, *_wordnet_zip(tmp_path / "wordnet.zip", {"wordnet/": b"", **members}))
+    found = ensure_wordnet()
+    assert found == tmp_path / "cache" / "nltk_data" / "corpora" / "wordnet"
+    assert sorted(p.name for p in found.iterdir()) == sorted([*WORDNET_FILES, "lexnames"])  # lexnames written beside
+    assert [p.name for p in found.parent.iterdir()] == ["wordnet"]  # no temporary folder left
 
-    def download(*_args, **_kwargs):
-        fake_wordnet(no_wordnet_anywhere / "corpora" / "wordnet")
-        return True
 
-    monkeypatch.setattr(nltk, "download", download)
-    assert ensure_wordnet() == no_wordnet_anywhere / "corpora" / "wordnet"
+def test_a_download_that_differs_from_its_pin_is_not_opened(tmp_path):
+    url, sha256, size = _wordnet_zip(tmp_path / "wordnet.zip", {"wordnet/data.noun": b"tampered"})
+    with pytest.raises(ValueError) as info:
+        corpus_mod.download_wordnet(tmp_path / "data", url=url, sha256="a" * 64, size=size)
+    assert str(info.value) == (f"{url} does not match its pin: {size:,} bytes, sha256 {sha256}; "
+                               f"expected {size:,} bytes, sha256 {'a' * 64}")
+    with pytest.raises(ValueError, match=re.escape(f"{url} is larger than the pinned {size - 1:,} bytes")):
+        corpus_mod.download_wordnet(tmp_path / "data", url=url, sha256=sha256, size=size - 1)
+    assert list((tmp_path / "data" / "corpora").iterdir()) == []
+
+
+@pytest.mark.parametrize("member", ["wordnet/../../outside.txt", "/etc/wordnet", "elsewhere/data.noun"])
+def test_an_archive_member_outside_wordnet_is_refused(tmp_path, member):
+    url, sha256, size = _wordnet_zip(tmp_path / "wordnet.zip", {"wordnet/data.noun": b"", member: b"x"})
+    with pytest.raises(ValueError) as info:
+        corpus_mod.download_wordnet(tmp_path / "a" / "data", url=url, sha256=sha256, size=size)
+    assert str(info.value) == f"{url}: refusing archive member {member!r} (expected plain files under wordnet/)"
+    assert list((tmp_path / "a" / "data" / "corpora").iterdir()) == []
+    assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "a" / "outside.txt").exists()
 
 
 def test_makefile_falls_back_to_nltk_when_not_root(tmp_path):

@@ -4,16 +4,23 @@ plain word lists, each word with its part of speech and the prompt that embeds i
 WordNet is found on nltk's data path, else in Debian's ``wordnet-base`` and
 ``wordnet-sense-index`` files (``/usr/share/wordnet``), which are copied into a data folder under
 the project cache (nltk refuses to read outside its data path) together with the ``lexnames``
-file Debian lacks. Every file nltk's reader opens is checked first (:data:`WORDNET_FILES`).
+file Debian lacks. Where neither exists (no root for apt-get), :func:`ensure_wordnet` downloads
+nltk's own ``wordnet.zip`` from its pinned address, checks its size and SHA-256 before reading
+it, and extracts only plain files inside ``wordnet/``. Every file nltk's reader opens is checked
+first (:data:`WORDNET_FILES`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import random
 import shutil
+import stat
+import tempfile
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +31,11 @@ from ..files import atomic_write_text, cache_root, sha256_file
 log = logging.getLogger(__name__)
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
+# nltk's WordNet 3.0 package (nltk_data's gh-pages branch), pinned by size and SHA-256; nltk's own
+# downloader checks only an MD5 from an index it fetches unpinned.
+WORDNET_ZIP_URL = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/wordnet.zip"
+WORDNET_ZIP_SHA256 = "cbda5ea6eef7f36a97a43d4a75f85e07fccbb4f23657d27b4ccbc93e2646ab59"
+WORDNET_ZIP_BYTES = 10_775_600
 # Every file nltk's WordNetCorpusReader opens on the paths this project uses (the constructor
 # reads lexnames, index.*, *.exc, data.adj and index.sense; synsets read data.*), with the Debian
 # package that ships it. ``lexnames`` is not in Debian's packages: it is written here.
@@ -108,26 +120,74 @@ def _check_wordnet_files(folder: Path, where: str) -> None:
 
 def ensure_wordnet(download: bool = True) -> Path:
     """WordNet 3.0 ready for :func:`load_wordnet`: on nltk's data path or Debian's files, else
-    (``download``) fetched with nltk's downloader. Raises :class:`WordNetMissingError` naming both
-    remedies when neither source works. ``make`` calls this where apt-get cannot run as root."""
+    (``download``) nltk's ``wordnet.zip`` fetched from :data:`WORDNET_ZIP_URL` and checked
+    against its pinned size and SHA-256 (:func:`download_wordnet`). Raises
+    :class:`WordNetMissingError` naming both remedies when neither source works. ``make`` calls
+    this where apt-get cannot run as root."""
     try:
         return wordnet_root()
     except WordNetMissingError as first:
         if not download:
             raise
+        log.warning("%s; downloading nltk's wordnet.zip (pinned SHA-256)", first)
+        data_root = cache_root() / "nltk_data"
+        try:
+            download_wordnet(data_root)
+        except (OSError, ValueError) as exc:
+            raise WordNetMissingError(
+                f"WordNet 3.0 is not installed and its pinned download failed ({exc}). Either "
+                f"`sudo apt-get install {' '.join(WORDNET_PACKAGES)}` (Debian/Ubuntu, as root: `make` does this) "
+                f"or, where the internet is reachable, `python -m nltk.downloader wordnet`. First problem: {first}"
+            ) from None
         import nltk
 
-        log.warning("%s; trying nltk's downloader", first)
-        if nltk.download("wordnet", quiet=True, raise_on_error=False):
-            try:
-                return wordnet_root()
-            except WordNetMissingError:
-                pass
-        raise WordNetMissingError(
-            f"WordNet 3.0 is not installed and nltk's downloader could not fetch it (offline?). Either "
-            f"`sudo apt-get install {' '.join(WORDNET_PACKAGES)}` (Debian/Ubuntu, as root: `make` does this) "
-            f"or, where the internet is reachable, `python -m nltk.downloader wordnet`. First problem: {first}"
-        ) from None
+        if str(data_root) not in nltk.data.path:
+            nltk.data.path.insert(0, str(data_root))
+        return wordnet_root()
+
+
+def download_wordnet(data_root: Path, *, url: str | None = None, sha256: str | None = None,
+                     size: int | None = None, timeout_s: float = 60.0) -> Path:
+    """Download nltk's ``wordnet.zip`` into ``data_root/corpora/wordnet``: the bytes are checked
+    against the pinned size and SHA-256 before the archive is opened, and only regular files
+    under ``wordnet/`` with no absolute path and no ``..`` are extracted, into a temporary folder
+    renamed into place when complete. Raises ``ValueError`` naming what did not match."""
+    import urllib.request
+
+    url, sha256, size = url or WORDNET_ZIP_URL, sha256 or WORDNET_ZIP_SHA256, size or WORDNET_ZIP_BYTES
+    corpora = data_root / "corpora"
+    corpora.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=corpora, prefix=".wordnet-download-") as tmp:
+        archive = Path(tmp) / "wordnet.zip"
+        digest, received = hashlib.sha256(), 0
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(archive, "wb") as out:
+            while chunk := response.read(1 << 20):
+                received += len(chunk)
+                if received > size:
+                    raise ValueError(f"{url} is larger than the pinned {size:,} bytes")
+                digest.update(chunk)
+                out.write(chunk)
+        if received != size or digest.hexdigest() != sha256:
+            raise ValueError(f"{url} does not match its pin: {received:,} bytes, sha256 {digest.hexdigest()}; "
+                             f"expected {size:,} bytes, sha256 {sha256}")
+        unpacked = Path(tmp) / "unpacked"
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                name = info.filename
+                parts = Path(name).parts
+                is_link = stat.S_ISLNK(info.external_attr >> 16)
+                if name.startswith(("/", "\\")) or ".." in parts or not parts or parts[0] != "wordnet" or is_link:
+                    raise ValueError(f"{url}: refusing archive member {name!r} (expected plain files under wordnet/)")
+                if not info.is_dir():
+                    zf.extract(info, unpacked)
+        target = corpora / "wordnet"
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(unpacked / "wordnet", target)
+    if not (target / "lexnames").exists():
+        atomic_write_text(target / "lexnames", _lexnames_text())
+    _check_wordnet_files(target, "downloaded")
+    return target
 
 
 def wordnet_root(debian_dir: str | None = None) -> Path:
