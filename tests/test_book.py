@@ -261,6 +261,33 @@ def test_names_reach_the_prose_as_text_and_flat_ood_sets_get_a_sentence():
     assert chapter.md_text("a\nb `c` $x$ [l](u)") == "a b \\`c\\` \\$x\\$ \\[l\\]\\(u\\)"
 
 
+
+def test_names_in_figures_are_plain_text():
+    """A pair of "$" in a class or set name: matplotlib's default reads it as mathtext (typesets a
+    formula, or fails the draw); the chapters' theme draws every name as the text it is."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from neglabel_core.book import chapter
+
+    names = ["price $\\nosuch$ *cat*", "$x_1$ <unk>"]
+    with matplotlib.rc_context():
+        fig, ax = plt.subplots()
+        assert ax.set_title(names[1])._preprocess_math(names[1])[1]  # read as math by default
+        ax.set_title(names[0])
+        with pytest.raises(ValueError, match="nosuch"):
+            fig.canvas.draw()
+        plt.close(fig)
+        chapter.plot_theme()
+        fig, ax = plt.subplots()
+        title = ax.set_title(names[0])
+        ticks = [tick.label1 for tick in ax.set_xticks([0, 1], names)]
+        fig.canvas.draw()
+        assert [t.get_text() for t in [title, *ticks]] == [names[0], *names]
+        assert not any(t._preprocess_math(t.get_text())[1] for t in [title, *ticks])
+        plt.close(fig)
+
+
 def test_chapter_parameters_are_checked_before_any_work(tmp_path):
     from neglabel_core.book import chapter
     from neglabel_core.book.build import NotebookFailedError, execute_notebooks

@@ -138,9 +138,7 @@ def setup(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | 
     work), the plotting theme, every embedding of the profile (cached), and one line saying what
     the chapter runs on."""
     check_parameters(profile=profile, overrides=overrides, **parameters)
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="notebook")
+    plot_theme()
     pd.set_option("display.max_colwidth", None)  # tables show whole names and sources, never "..."
     emb = load(profile, overrides)
     try:
@@ -150,6 +148,17 @@ def setup(profile: str | Profile = "emoji-tiny", overrides: Mapping[str, Any] | 
     except ImportError:
         print(describe(emb))
     return emb
+
+
+def plot_theme() -> None:
+    """The chapters' figure style (seaborn's whitegrid). Figure text is plain text: a ``$`` in a
+    reader's class or set name never starts matplotlib's mathtext (an odd one would stop the
+    figure with a parse error, a pair would typeset the name as a formula)."""
+    import matplotlib
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    matplotlib.rcParams["text.parse_math"] = False
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~$=:'\"])")
