@@ -231,13 +231,16 @@ def test_explorer_payload_cannot_end_its_script():
 
     name = "</script><img src=x onerror=document.body.dataset.pwned=2>&\u2028<!--"
     html_text = vega.explorer_html({"data": {"values": [{"set": name}]}})
-    script = html_text.split("vegaEmbed(", 1)[1]
+    block = html_text.split('<script type="application/json" id="neglabel-explorer-spec">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(block) == {"data": {"values": [{"set": name}]}}
     assert "</script><img" not in html_text and "<!--" not in html_text and "\u2028" not in html_text
     text = vega.script_json({"set": name})
     assert text == ('{"set":"\\u003c/script\\u003e\\u003cimg src=x onerror=document.body.dataset.pwned=2'
                     '\\u003e\\u0026\\u2028\\u003c!--"}')
     assert json.loads(text) == {"set": name}  # the same value once parsed: the name shows as it is
-    assert script.count("</script>") == 1  # only the tag that closes the page's own script
+    # no inline script at all: the data block never runs, the drawing code is the book's own file
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html_text)
+    assert inline == ['<script type="application/json" id="neglabel-explorer-spec">']
 
 
 def test_names_reach_the_prose_as_text_and_flat_ood_sets_get_a_sentence():

@@ -1,23 +1,27 @@
-"""The browser check fails on what a reader sees cut off: an element wider than the content
-column, a cell output that scrolls sideways (Chromium, a page served from a temporary folder)."""
+"""The browser check fails on what a reader sees cut off (an element wider than the content
+column, a cell output that scrolls sideways) and on what the page's Content-Security-Policy
+refuses (Chromium, a page served from a temporary folder)."""
 
 from __future__ import annotations
 
 import pytest
 
-from neglabel_core.book import browser_check
+from neglabel_core.book import browser_check, csp
 
 pytest.importorskip("playwright")
 
-PAGE = """<!doctype html><html><body><main><article class="bd-article" style="width: 600px">
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script>document.documentElement.dataset.theme = "1";</script></head><body>
+<button onclick="document.body.dataset.clicked = 1">theme button</button><main><article class="bd-article" style="width: 600px">
 <div class="cell_output"><div class="output" style="overflow-x: auto">{output}</div></div>
 <p>prose</p>{extra}</article></main></body></html>"""
 
 
-def build(tmp_path, output: str, extra: str = ""):
+def build(tmp_path, output: str, extra: str = "", policy: bool = True):
     html = tmp_path / "html"
     html.mkdir()
-    (html / "index.html").write_text(PAGE.format(output=output, extra=extra), encoding="utf-8")
+    page = PAGE.format(output=output, extra=extra)
+    (html / "index.html").write_text(csp.with_policy(page) if policy else page, encoding="utf-8")
     return html
 
 
@@ -38,3 +42,32 @@ def test_an_element_wider_than_the_column_fails(tmp_path):
     with pytest.raises(browser_check.BrowserCheckError,
                        match=r"wider than the content column \(900 px, column 600 px\): svg"):
         browser_check.check_book(html, tmp_path / "shots")
+
+
+def test_an_inline_script_in_the_content_is_refused_and_reported(tmp_path):
+    """What a name that escaped its escaping would be: it does not run, and the check names it;
+    the theme's own inline script and button handler outside the article still work."""
+    injected = '<script>document.body.dataset.pwned = 2</script><svg onload="document.body.dataset.pwned = 1"></svg>'
+    html = build(tmp_path, "<p>fine</p>", extra=injected)
+    with pytest.raises(browser_check.BrowserCheckError) as info:
+        browser_check.check_book(html, tmp_path / "shots")
+    assert str(info.value).splitlines() == [
+        "browser check failed:",
+        'index.html: Content-Security-Policy refused script-src-elem: inline "document.body.dataset.pwned = 2"',
+        'index.html: Content-Security-Policy refused script-src-attr: inline "document.body.dataset.pwned = 1"',
+    ]
+    from playwright.sync_api import sync_playwright
+
+    with browser_check.serve(html) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_check.find_chromium(), args=list(browser_check.CHROMIUM_FLAGS))
+        page = browser.new_page()
+        page.goto(base + "index.html", wait_until="load")
+        page.click("button")
+        assert page.evaluate("[document.documentElement.dataset.theme, document.body.dataset.clicked,"
+                             " document.body.dataset.pwned]") == ["1", "1", None]
+        browser.close()
+
+
+def test_a_page_without_its_policy_fails(tmp_path):
+    with pytest.raises(browser_check.BrowserCheckError, match=r"^browser check failed:\nindex.html: no Content-Security-Policy$"):
+        browser_check.check_book(build(tmp_path, "<p>fine</p>", policy=False), tmp_path / "shots")

@@ -62,7 +62,10 @@ def test_spec_filters_to_one_record_per_setting(synthetic):  # noqa: F811
                 hits = [r for r in records if _filter(expr, r, env)]
                 assert len(hits) == 1, (method, eta, tau)
     html = vega.explorer_html(spec)
-    assert html.count("<script src=") == 3 and '"renderer": "svg"' in html
+    assert html.count("<script src=") == len(vega.VEGA_SCRIPTS) == 6
+    assert '<script src="../vega/vega-interpreter.min.js">' in html  # expressions without eval
+    spec_block = html.split('id="neglabel-explorer-spec">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(spec_block) == json.loads(json.dumps(spec))
 
 
 def _filter(expr: str, datum: dict, env: dict) -> bool:

@@ -1,9 +1,10 @@
 """Open every page of the built book in headless Chromium and fail on what a reader would see
 broken: an image that does not load, math left untypeset, a request leaving the machine, an
 element wider than the content column or a cell output that scrolls sideways (a table cut at the
-right edge, a line of output running off the page), or a JavaScript error (an uncaught exception;
-messages a script logs to the console are not errors:
-the theme logs one on every first visit). Saves a screenshot of each page.
+right edge, a line of output running off the page), a page without its Content-Security-Policy or
+anything that policy refused (an inline script in the content, eval), or a JavaScript error (an
+uncaught exception; messages a script logs to the console are not errors: the theme logs one on
+every first visit). Saves a screenshot of each page.
 
 Uses Playwright (PyPI) driving Debian's Chromium (``/usr/bin/chromium``); no browser download.
 The pages are served from a local HTTP server on 127.0.0.1.
@@ -110,6 +111,7 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
                         r.abort()
 
                 context.route("**/*", route)
+                context.add_init_script(_RECORD_CSP_VIOLATIONS)
                 page.on("request", on_request)
                 page.on("pageerror", lambda err, report=report: report.problems.append(f"JavaScript error: {err}")
                         if not any(a in str(err) for a in ALLOWED_JS_ERRORS) else None)
@@ -142,6 +144,10 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
                 if page.locator(".neglabel-explorer").count():
                     report.problems += check_explorer(page, screenshot_dir / (rel.replace("/", "__") + ".explorer"),
                                                       timeout_ms)
+                if not page.locator('meta[http-equiv="Content-Security-Policy"]').count():
+                    report.problems.append("no Content-Security-Policy")
+                report.problems += [f"Content-Security-Policy refused {v}"
+                                    for v in page.evaluate("() => window.__neglabelCspViolations || []")]
                 context.close()
                 reports.append(report)
         finally:
@@ -150,6 +156,15 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
     if problems:
         raise BrowserCheckError("browser check failed:\n" + "\n".join(problems))
     return reports
+
+
+# Every refusal of the page's Content-Security-Policy (an inline script or handler it does not
+# allow, eval, a source elsewhere), recorded from the first script on.
+_RECORD_CSP_VIOLATIONS = """
+window.__neglabelCspViolations = [];
+document.addEventListener('securitypolicyviolation', e => window.__neglabelCspViolations.push(
+  e.effectiveDirective + ': ' + (e.blockedURI || 'inline') + (e.sample ? ' "' + e.sample + '"' : '')));
+"""
 
 
 # Elements wider than the article column, and cell outputs (or anything in one) that scroll sideways: what

@@ -15,12 +15,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..data.fetch import NpmPackage, extract, npm_pack
-from ..files import atomic_write_text, cache_root, full_disk_reported
+from ..files import atomic_write_bytes, atomic_write_text, cache_root, full_disk_reported
+from .csp import protect_site
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,12 @@ VEGA = (
                "sha512-l4J6+AWE3DIjvovEoHl2LdtCUkfm4zs8Xxx7INwZEAv+XVb6kR6vIN1gt3t2gN2gs/y4DYTs/RPoTeYAuEg6mA=="),
     NpmPackage("vega-embed", "6.29.0",
                "sha512-PmlshTLtLFLgWtF/b23T1OwX53AugJ9RZ3qPE2c01VFAbgt3/GSNI/etzA/GzdrkceXFma+FDHNXUppKuM0U6Q=="),
+    # Vega's expressions without eval (the pages' Content-Security-Policy allows none)
+    NpmPackage("vega-interpreter", "1.2.1",
+               "sha512-EMHLGxJ+SWfh1K/fHDRlHEZtLA/2ZNAXItYb5e8CxuAIm/Ha/3DHX/8VlvbTGIciUpuwmcKx4tVhJWlKreQ/Yw=="),
 )
+# The book's own scripts (the static explorer's drawing code), copied beside the vendored Vega
+BOOK_SCRIPTS = Path(__file__).with_name("static")
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 
 
@@ -329,7 +335,12 @@ def vendor_mathjax(dest: Path) -> Path:
 
 
 def vendor_vega(dest: Path) -> Path:
-    """vega, vega-lite and vega-embed (npm, pinned and verified): their minified UMD builds in ``dest``, once."""
+    """vega, vega-interpreter, vega-lite and vega-embed (npm, pinned and verified): their minified
+    UMD builds in ``dest``, once; and the book's own scripts (:data:`BOOK_SCRIPTS`), at every call."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for script in sorted(BOOK_SCRIPTS.glob("*.js")):
+        if not (dest / script.name).is_file() or (dest / script.name).read_bytes() != script.read_bytes():
+            atomic_write_bytes(dest / script.name, script.read_bytes())
     for package in VEGA:
         target = dest / f"{package.name}.min.js"
         if target.is_file():
@@ -366,14 +377,14 @@ def build_html(root: Path, *, out_dir: Path | None = None) -> Path:
         raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}; {kept}):\n{tail}")
     built = work / "_build" / "html"
     (built / "build-info.json").write_text(json.dumps({"built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
-    swap_in(built, html)
+    swap_in(built, html, prepare=protect_site)
     return html
 
 
-def swap_in(source: Path, target: Path) -> None:
-    """Copy the folder ``source`` to ``target`` whole: into a temporary sibling first, then two
-    renames (the old site out of the way, the new one in), so ``target`` is always one complete
-    build. The old one is removed last."""
+def swap_in(source: Path, target: Path, *, prepare: Callable[[Path], Any] | None = None) -> None:
+    """Copy the folder ``source`` to ``target`` whole: into a temporary sibling first (``prepare``
+    runs on it there), then two renames (the old site out of the way, the new one in), so
+    ``target`` is always one complete build. The old one is removed last."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.pid{os.getpid()}.new")
     old = target.with_name(f".{target.name}.pid{os.getpid()}.old")
@@ -382,6 +393,8 @@ def swap_in(source: Path, target: Path) -> None:
     with full_disk_reported(target.parent):
         try:
             shutil.copytree(source, staging)
+            if prepare is not None:
+                prepare(staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

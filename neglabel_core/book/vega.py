@@ -15,7 +15,10 @@ from .. import pipeline
 from .chapter import method_label
 from .explorer import AVERAGE, DEFAULT_GRID, METHODS, POOLED, TAU_PARAM, method_taus, profile_taus
 
-VEGA_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
+# In load order: RequireJS hidden, Vega, its expression interpreter (no eval), Vega-Lite, vega-embed,
+# then the book's drawing code (static/neglabel-explorer.js), which puts RequireJS back.
+VEGA_SCRIPTS = ("neglabel-define-off.js", "vega.min.js", "vega-interpreter.min.js", "vega-lite.min.js",
+                "vega-embed.min.js", "neglabel-explorer.js")
 
 
 def _select(name: str, label: str, options: Sequence[Any], value: Any, labels: Sequence[str] | None = None) -> dict:
@@ -114,23 +117,14 @@ def script_json(value: Any) -> str:
 
 def explorer_html(spec: Mapping[str, Any], *, element_id: str = "neglabel-explorer",
                   script_root: str = "../vega") -> str:
-    """The page fragment: a container, the vendored Vega scripts (``script_root`` relative to the
-    page; the book copies them to the site's root) and one ``vegaEmbed`` call, SVG renderer (its
-    text can be read by the browser check). RequireJS, where a page has it, is hidden while the
-    scripts load so they define globals."""
+    """The page fragment: a container, the spec as a JSON data block (not script: it never runs),
+    and the book's files that draw it (:data:`VEGA_SCRIPTS`, ``script_root`` relative to the page;
+    the book copies them to the site's root), SVG renderer (its text can be read by the browser
+    check). No inline script, so the pages' Content-Security-Policy can refuse every inline script
+    in the content. Where the files are not served (live in JupyterLab) the container's text says so."""
     scripts = "\n".join(f'<script src="{script_root}/{name}"></script>' for name in VEGA_SCRIPTS)
-    payload = script_json(spec)
-    return f"""<div id="{html.escape(element_id)}" class="neglabel-explorer"></div>
-<script>window.__neglabel_define = window.define; window.define = undefined;</script>
-{scripts}
-<script>
-window.define = window.__neglabel_define;
-if (typeof vegaEmbed === "undefined") {{  /* e.g. live in JupyterLab, where the book's vendored scripts are not served */
-  document.getElementById({script_json(element_id)}).textContent =
-    "The static explorer is drawn in the built book (its scripts are served there); here, use the live widgets below.";
-}} else {{
-  vegaEmbed({script_json("#" + element_id)}, {payload}, {{"actions": false, "renderer": "svg"}})
-    .then(function (result) {{ window.neglabelExplorer = result.view; }})
-    .catch(function (err) {{ console.error("explorer: " + err); }});
-}}
-</script>"""
+    spec_id = html.escape(f"{element_id}-spec")
+    return f"""<div id="{html.escape(element_id)}" class="neglabel-explorer" data-spec="{spec_id}">The static explorer is \
+drawn in the built book (its scripts are served there); here, use the live widgets below.</div>
+<script type="application/json" id="{spec_id}">{script_json(spec)}</script>
+{scripts}"""
