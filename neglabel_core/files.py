@@ -190,6 +190,28 @@ def sha256_file(path: os.PathLike | str) -> str:
     return digest.hexdigest()
 
 
+def code_text(path: os.PathLike | str) -> bytes:
+    """What a file contributes to a code fingerprint: a Python module's syntax tree without its
+    docstrings (comments are not in the tree), so a documentation edit keeps every kept result;
+    any other file's bytes. A module that does not parse counts by its bytes."""
+    import ast
+
+    raw = Path(path).read_bytes()
+    if Path(path).suffix != ".py":
+        return raw
+    try:
+        tree = ast.parse(raw)
+    except (SyntaxError, ValueError):
+        return raw
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
+
+
 def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``:
     readers see the old file or the new one, never a partial write."""

@@ -239,3 +239,32 @@ def test_the_umask_is_read_without_being_changed(monkeypatch):
     finally:
         monkeypatch.undo()
         os.umask(old)
+
+
+def test_code_fingerprints_ignore_docstrings_and_comments_but_not_code(tmp_path):
+    from neglabel_core.files import code_text
+
+    module = tmp_path / "m.py"
+    module.write_text('"""Module."""\n\ndef f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n')
+    before = code_text(module)
+    module.write_text('"""Module, reworded."""\n# a new comment\n\ndef f(x):\n    """Two times x (Eq. 1)."""\n'
+                      '    return 2 * x\n')
+    assert code_text(module) == before
+    module.write_text('"""Module."""\n\ndef f(x):\n    """Twice x."""\n    return 3 * x\n')
+    assert code_text(module) != before
+    module.write_text('def f(x):\n    "a string that is the whole body"\n')
+    assert code_text(module) == code_text_of('def f(x):\n    pass\n', tmp_path)
+    broken = tmp_path / "b.py"
+    broken.write_text("def (:\n")
+    assert code_text(broken) == b"def (:\n"
+    data = tmp_path / "c.json"
+    data.write_text('{"a": 1}')
+    assert code_text(data) == b'{"a": 1}'
+
+
+def code_text_of(source: str, folder) -> bytes:
+    from neglabel_core.files import code_text
+
+    path = folder / "other.py"
+    path.write_text(source)
+    return code_text(path)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.fetch import NpmPackage, extract, npm_pack
-from ..files import atomic_write_bytes, atomic_write_text, cache_root, full_disk_reported
+from ..files import atomic_write_bytes, atomic_write_text, cache_root, code_text, full_disk_reported
 from .csp import protect_site
 
 log = logging.getLogger(__name__)
@@ -134,14 +134,15 @@ def _engine() -> str:
 
 
 def code_fingerprint(root: Path | None = None) -> str:
-    """SHA-256 over the project's code and pins: every module, profile and model config of the
-    ``neglabel_core`` package, and ``pyproject.toml`` where it sits beside the package."""
+    """SHA-256 over the project's code and pins: every module (docstrings and comments aside,
+    :func:`.files.code_text`), profile, model config and script of the ``neglabel_core`` package,
+    and ``pyproject.toml`` where it sits beside the package."""
     package = Path(__file__).parents[1]
-    files = sorted(f for f in package.rglob("*") if f.suffix in {".py", ".json"} and "__pycache__" not in f.parts)
+    files = sorted(f for f in package.rglob("*") if f.suffix in {".py", ".json", ".js"} and "__pycache__" not in f.parts)
     pins = (root or package.parent) / "pyproject.toml"
     digest = hashlib.sha256()
     for f in [*files, *([pins] if pins.is_file() else [])]:
-        digest.update(str(f.relative_to(package.parent)).encode() + b"\0" + f.read_bytes() + b"\0")
+        digest.update(str(f.relative_to(package.parent)).encode() + b"\0" + code_text(f) + b"\0")
     return digest.hexdigest()
 
 

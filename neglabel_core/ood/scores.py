@@ -34,9 +34,11 @@ def group_permutation(m: int, n_groups: int, seed: int = 0, *, device: str | tor
     ``(n_groups, M' / n_groups)`` long tensor of column indices into the negatives, on ``device``.
 
     The official code draws on the GPU (``torch.manual_seed(0)``, ``torch.cuda.manual_seed(0)``,
-    ``torch.randperm(M', device="cuda")``); a fresh CUDA generator seeded with 0 gives that draw.
-    CPU and CUDA generators are different algorithms, so ``device="cpu"`` (our default: it runs
-    everywhere and is reproducible without a GPU) gives other groups for the same seed.
+    ``torch.randperm(M', device="cuda")``). A fresh CUDA generator seeded with 0 should give that
+    draw when nothing drew from the default CUDA generator before; this is **unverified**: no GPU
+    has been available to check it (the tests check only the CPU draw). CPU and CUDA generators are
+    different algorithms, so ``device="cpu"`` (our default: it runs everywhere and is reproducible
+    without a GPU) gives other groups for the same seed.
     """
     check_count(m, "number of negative labels M", low=1, high=2**62, high_name="the limit")
     check_count(n_groups, "n_groups", low=1, high=m, high_name="the number of negative labels M")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..files import cache_root, kept_json
+from ..files import cache_root, code_text, kept_json
 from ..models.cache import ArrayCache
 from ..ood import metrics
 
@@ -52,14 +52,14 @@ def fingerprint(array: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """SHA-256 over the sources that turn embeddings into scores: ``ood/*.py`` and this package's
-    scoring and bank modules."""
+    """SHA-256 over the code that turns embeddings into scores: ``ood/*.py`` and this package's
+    scoring and bank modules, docstrings and comments aside (:func:`.files.code_text`)."""
     package = Path(__file__).parents[1]
     files = sorted((package / "ood").glob("*.py")) + [package / "pipeline" / "scoring.py",
                                                        package / "pipeline" / "banks.py", Path(__file__)]
     digest = hashlib.sha256()
     for f in files:
-        digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        digest.update(f.name.encode() + b"\0" + code_text(f) + b"\0")
     return digest.hexdigest()
 
 
