@@ -2,6 +2,7 @@
 are laid out as folders, init-profile, every bad input with its exact message, photos as CLIP's
 preprocessing expects them, and a model of the reader's own from a file."""
 
+import io
 import json
 import logging
 import os
@@ -195,6 +196,53 @@ def test_bad_images_are_named(tmp_path, monkeypatch):
                                                     r"100 times as long as each other$"):
             load(thin)
 
+
+
+def _photo(path: Path, size: int = 300) -> bytes:
+    """A noisy JPEG (a long scan) with a thumbnail, a complete JPEG with its own end-of-image
+    marker, in an APP1 segment before the main image's first scan (as EXIF carries one)."""
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    thumbnail, main = io.BytesIO(), io.BytesIO()
+    image.resize((40, 40)).save(thumbnail, "JPEG")
+    image.save(main, "JPEG")
+    app1 = b"Exif\0\0" + thumbnail.getvalue()
+    data = main.getvalue()
+    data = data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:]
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("size", [60, 300])
+def test_jpeg_and_png_files_cut_short_are_found_from_their_bytes(tmp_path, size):
+    photo = tmp_path / "photo.jpg"
+    data = _photo(photo, size)
+    assert b"\xff\xd9" in data[:folders._jpeg_first_scan(data)]  # the thumbnail's own end marker, before the scan
+    assert not folders.cut_short(photo, "JPEG")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    assert folders.cut_short(cut, "JPEG")
+    with pytest.raises(CorruptImageError):  # what reading it would have said, mid-run
+        load_rgb(cut)
+    motion = tmp_path / "motion.jpg"  # a motion photo: a video appended after the image
+    motion.write_bytes(data + bytes(np.random.default_rng(1).integers(0, 255, 200_000, dtype=np.uint8)).replace(b"\xff", b"\x00"))
+    assert not folders.cut_short(motion, "JPEG")
+    png = _image(tmp_path / "whole.png", size=size)
+    assert not folders.cut_short(png, "PNG")
+    (tmp_path / "cut.png").write_bytes(png.read_bytes()[:-5])
+    assert folders.cut_short(tmp_path / "cut.png", "PNG")
+    assert not folders.cut_short(png, "GIF")  # other formats: named when read
+
+
+def test_images_cut_short_are_skipped_and_named_up_front(layout, caplog):
+    whole = (layout / "id" / "tabby cat").glob("*")
+    victim = sorted(p for p in whole if p.suffix in (".png", ".jpg"))[0]
+    victim.write_bytes(victim.read_bytes()[:-20])
+    with caplog.at_level(logging.WARNING):
+        sets = folders.load_folders(layout, _spec(layout))
+    assert len(sets.id) == 5 and sets.skipped == {"image files cut short": 1}
+    assert f"skipped image file(s) cut short (the file ends before the image) {victim}" in caplog.text
+    assert str(victim) not in sets.id.paths
 
 def test_a_changed_image_changes_the_cache_key(layout):
     class Model:

@@ -18,11 +18,12 @@ As data (a profile's ``benchmark`` section)::
 Class names come from the folder names (``golden_retriever`` -> "golden retriever") or from a
 names file (``names``: one ``folder<TAB>name`` per line, or a CSV ``folder,name``), so prompts get
 proper names. Images are found by suffix; zero-byte files, files of other kinds and files whose
-header is no image's are skipped and counted (a warning naming them); an empty class folder, an
+header is no image's, and JPEG or PNG files cut short (no end of image, :func:`cut_short`) are
+skipped and counted (a warning naming them); an empty class folder, an
 OOD folder without images, two folders that map to the same class name, or a names file naming a
 folder that is not there, are one :class:`~.images.DataNotFoundError` naming each, before any
-model runs. Links to folders are not followed (no loops); an image that is cut short or too
-large to decode is named when it is read (:func:`~.images.load_rgb`).
+model runs. Links to folders are not followed (no loops); an image of another format that is cut
+short, or one too large to decode, is named when it is read (:func:`~.images.load_rgb`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Scan:
     empty: list[Path] = field(default_factory=list)  # zero-byte files
     other: list[Path] = field(default_factory=list)  # not images by their suffix
     unreadable: list[Path] = field(default_factory=list)  # an image suffix, but no image header Pillow knows
+    cut_short: list[Path] = field(default_factory=list)  # a JPEG or PNG header, but no end (:func:`cut_short`)
     not_utf8: list[Path] = field(default_factory=list)  # file or folder names that are not UTF-8 text
 
 
@@ -90,22 +92,92 @@ def scan(folder: Path) -> Scan:
                 continue  # a dangling link
             elif path.stat().st_size == 0:
                 out.empty.append(path)
-            elif not _has_image_header(path):
+            elif (kind := _image_format(path)) is None:
                 out.unreadable.append(path)
+            elif cut_short(path, kind):
+                out.cut_short.append(path)
             else:
                 out.images.append(path)
     return out
 
 
-def _has_image_header(path: Path) -> bool:
-    """Whether Pillow recognises the file's header (reads its first bytes, decodes nothing)."""
+def _image_format(path: Path) -> str | None:
+    """The format Pillow recognises from the file's header (reads its first bytes, decodes
+    nothing), or None."""
     try:
-        with Image.open(path):
-            return True
+        with Image.open(path) as image:
+            return image.format or ""
     except Image.DecompressionBombError:
-        return True  # an image: refused, with its own message, when it is read
+        return ""  # an image: refused, with its own message, when it is read
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+
+
+_TAIL_BYTES = 1 << 16
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def cut_short(path: Path, kind: str) -> bool:
+    """Whether a JPEG or PNG file ends before its image does (a copy or download cut off), read
+    from its bytes without decoding: a JPEG's end-of-image marker (FF D9, which cannot occur in
+    its entropy-coded data) must follow the main image's first scan (found by walking the marker
+    segments, so an EXIF thumbnail's own marker does not count); a PNG's chunks must run to an
+    IEND chunk. The common case reads the first 128 KiB and the last 64 KiB; a file with data
+    appended after its image (a motion photo's video) is read from its first scan on. Other
+    formats are named when they are read."""
+    if kind not in ("JPEG", "MPO", "PNG"):
         return False
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(0)
+        if kind == "PNG":
+            return not _png_has_end(handle, size)
+        head = handle.read(2 * _TAIL_BYTES)
+        scan_at = _jpeg_first_scan(head)
+        if scan_at >= len(head):  # headers longer than the head read: walk the whole file
+            data = head + handle.read()
+            return data.find(b"\xff\xd9", _jpeg_first_scan(data)) < 0
+        handle.seek(max(scan_at, size - _TAIL_BYTES))
+        if b"\xff\xd9" in handle.read():
+            return False
+        handle.seek(scan_at)  # no end marker near the end: data appended after the image, or cut short
+        return b"\xff\xd9" not in handle.read()
+
+
+def _jpeg_first_scan(data: bytes) -> int:
+    """Offset of the main image's first start-of-scan segment: the marker segments after SOI are
+    walked by their lengths (so an EXIF thumbnail inside APP1 is skipped); the end of the data
+    when the walk runs out."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return len(data)
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0xDA:
+            return at
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+    return len(data)
+
+
+def _png_has_end(handle, size: int) -> bool:
+    """Whether the PNG's chunks (length, type, data, CRC) run, within the file, to IEND."""
+    if handle.read(8) != _PNG_SIGNATURE:
+        return False
+    at = 8
+    while at + 8 <= size:
+        handle.seek(at)
+        header = handle.read(8)
+        length = int.from_bytes(header[:4], "big")
+        if header[4:8] == b"IEND":
+            return at + 12 <= size
+        at += 12 + length
+    return False
 
 
 def read_names(path: Path, folders: Sequence[str]) -> dict[str, str]:
@@ -178,7 +250,8 @@ def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> Fol
         raise DataNotFoundError(f"data root {str(root)!r} does not exist; expected the folder that holds the benchmark's "
                                 "id/ and OOD folders")
     problems: list[str] = []
-    skipped = {"zero-byte files": 0, "files that are not images": 0, "unreadable image files": 0}
+    skipped = {"zero-byte files": 0, "files that are not images": 0, "unreadable image files": 0,
+               "image files cut short": 0}
     concepts: dict[str, dict[str, str]] = {}
 
     def found(folder: Path) -> list[Path]:
@@ -186,8 +259,12 @@ def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> Fol
         skipped["zero-byte files"] += len(result.empty)
         skipped["files that are not images"] += len(result.other)
         skipped["unreadable image files"] += len(result.unreadable)
+        skipped["image files cut short"] += len(result.cut_short)
         if result.unreadable:
             log.warning("skipped unreadable image file(s) %s", ", ".join(map(str, result.unreadable[:3])))
+        if result.cut_short:
+            log.warning("skipped image file(s) cut short (the file ends before the image) %s",
+                        ", ".join(map(str, result.cut_short[:3])))
         if result.not_utf8:
             problems.append(f"{len(result.not_utf8)} file or folder name(s) under {_shown(folder)} are not UTF-8 text, "
                             f"e.g. {os.fsencode(result.not_utf8[0])!r}; expected UTF-8 names (rename them)")
