@@ -58,7 +58,8 @@ def test_emoji_clip_fails_fast_offline(monkeypatch, tmp_path):
 ALLOWED_PARAMS = ("['adaneg_bank', 'adaneg_batch_size', 'adaneg_beta', 'adaneg_gamma', 'adaneg_gap', 'adaneg_lambda', "
                   "'adaneg_logit_scale', 'adaneg_m', 'adaneg_memory_length', 'adaneg_n_groups', 'adaneg_prompts', "
                   "'adaneg_seed', 'csp_fraction', 'csp_lexicon', 'csp_templates', 'energy_tau', 'eta', 'fpr_rule', 'm', "
-                  "'mcm_tau', 'n_groups', 'neggate_gate', 'neggate_per_label', 'neggate_weight', 'perm_device', "
+                  "'mcm_tau', 'n_groups', 'neggate_gate', 'neggate_per_label', 'neggate_weight', 'negrefine_filter', "
+                  "'negrefine_fraction', 'negrefine_mm_weight', 'negrefine_templates', 'perm_device', "
                   "'pos_fraction', 'seed', 'stream_seed', 'tau']")
 
 

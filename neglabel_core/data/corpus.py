@@ -506,3 +506,69 @@ def wordnet_nouns(phrases: Iterable[str], wordnet_dir: str | None = None) -> set
     """The phrases that are WordNet nouns ("christmas tree", "teddy bear", "mount fuji")."""
     wn = load_wordnet(wordnet_dir)
     return {p for p in dict.fromkeys(phrases) if wn.synsets(p.replace(" ", "_"), pos="n")}
+
+
+def negrefine_clean(word: str) -> str:
+    """NegRefine's word cleaning (its official ``_clean_words``): letters, ``_``, ``-`` and spaces kept."""
+    return "".join(c for c in word if c.isalpha() or c in "_- ")
+
+
+def negrefine_filter_reasons(words: Sequence[str], kinds: Sequence[str], nearest_ids: Sequence[Sequence[str]],
+                             wordnet_dir: str | None = None) -> dict[int, str]:
+    """Which of NegRefine's initial negatives its filter removes (index -> reason), decided from
+    WordNet 3.0 **in place of its LLM** (the official filter asks Qwen2.5-14B, for each word,
+    whether it is a proper noun and whether it is a subcategory of each of its 10 nearest ID
+    labels; offline there is no LLM, so this is a stand-in, not the published filter):
+
+    - cleaning, as the official ``_clean_words``: a word of at most 2 characters after
+      :func:`negrefine_clean`, or a repeat, is dropped; a word that cleaning would change is
+      dropped too (the official code embeds the cleaned form; we keep embeddings as mined);
+    - a proper noun (nouns only; ``kinds[i] == "noun"``): every WordNet noun sense of the word is
+      an instance ("Paris") or names it capitalised;
+    - the same word as one of its nearest ID labels ``nearest_ids[i]`` (case aside);
+    - a subcategory of one of them: a sense of the word's head (the word itself, the last word
+      of a CSP phrase "<adjective> <superclass>") has one of the ID label's senses among its
+      hypernyms (WordNet's is-a closure, instances included). An ID name WordNet lacks is never
+      matched."""
+    if not (len(words) == len(kinds) == len(nearest_ids)):
+        raise ValueError(f"{len(words)} words, {len(kinds)} kinds and {len(nearest_ids)} nearest-ID lists; "
+                         "expected one of each per word")
+    wn = load_wordnet(wordnet_dir)
+    id_senses: dict[str, set] = {}
+
+    def senses_of(name: str) -> set:
+        if name not in id_senses:
+            id_senses[name] = set(wn.synsets(name.strip().replace(" ", "_"), pos="n"))
+        return id_senses[name]
+
+    reasons: dict[int, str] = {}
+    seen: set[str] = set()
+    for i, (word, kind, ids) in enumerate(zip(words, kinds, nearest_ids)):
+        cleaned = negrefine_clean(word)
+        if len(cleaned) <= 2:
+            reasons[i] = "2 characters or fewer once cleaned"
+            continue
+        if cleaned != word:
+            reasons[i] = f"changed by cleaning (to {cleaned!r})"
+            continue
+        if cleaned in seen:
+            reasons[i] = "a repeat"
+            continue
+        seen.add(cleaned)
+        lemma = word.replace(" ", "_")
+        if kind == "noun":
+            senses = wn.synsets(lemma, pos="n")
+            if senses and all(s.instance_hypernyms() or any(
+                    n.name()[0].isupper() for n in s.lemmas() if n.name().lower() == lemma.lower()) for s in senses):
+                reasons[i] = "a proper noun"
+                continue
+        same = next((c for c in ids if c.strip().lower() == word.lower()), None)
+        if same is not None:
+            reasons[i] = f"the ID label {same!r} itself"
+            continue
+        head = lemma if kind == "noun" else lemma.rsplit("_", 1)[-1]
+        above = {h for s in wn.synsets(head, pos="n") for h in s.closure(lambda s: s.hypernyms() + s.instance_hypernyms())}
+        parent = next((c for c in ids if senses_of(c) & above), None)
+        if parent is not None:
+            reasons[i] = f"a subcategory of the ID label {parent!r}"
+    return reasons

@@ -8,6 +8,9 @@ be pointed at another bank by that parameter; the pipeline builds each bank once
 
 - ``"scores"``: one call shape, ID cosines ``(N, K)``, negative-label cosines ``(N, M)``, the
   parameters -> one score per image, higher = more in-distribution (as OpenOOD);
+- ``"pairs"``: a method that also reads the images and labels it composes per image (NegRefine's
+  multi-matching): image embeddings ``(N, D)``, ID and negative cosines, a function that embeds
+  (ID, negative) label pairs, the parameters -> one score per image;
 - ``"stream"``: a test-time-adaptive method (AdaNeg) whose score depends on the images before
   it: image embeddings ``(N, D)`` in stream order, ID text ``(K, D)``, negative text ``(M, D)``,
   the parameters -> one score per image, in stream order. The pipeline builds the streams (ID and
@@ -31,8 +34,9 @@ from . import adaneg, scores
 ScoreFunction = Callable[[torch.Tensor, torch.Tensor, Mapping[str, Any]], torch.Tensor]
 StreamFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Mapping[str, Any]], torch.Tensor]
 NEEDS = ("id", "negatives")
-KINDS = ("scores", "stream")
-BANKS = ("neglabel", "csp", "adaneg")
+KINDS = ("scores", "stream", "pairs")
+BANKS = ("neglabel", "csp", "adaneg", "negrefine")
+PairEmbedder = Callable[[torch.Tensor, torch.Tensor], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -113,12 +117,13 @@ def is_stream(name: str) -> bool:
 def method_scores(
     image_emb: np.ndarray, id_text: np.ndarray, neg_text: np.ndarray, params: Mapping[str, Any],
     methods: Sequence[str] | None = None, other_banks: Mapping[str, np.ndarray] | None = None,
-    other_id_text: Mapping[str, np.ndarray] | None = None,
+    other_id_text: Mapping[str, np.ndarray] | None = None, pair_embedders: Mapping[str, PairEmbedder] | None = None,
 ) -> dict[str, np.ndarray]:
     """Each registered one-score method's score for a set of images (higher = more
     in-distribution): ``methods`` (default: :func:`methods.default_methods`). ``neg_text`` is
     NegMining's bank; a method reading another bank finds it in ``other_banks``, and, where that
-    bank embeds the ID labels its own way (CSP's official templates), those in ``other_id_text``."""
+    bank embeds the ID labels its own way (CSP's official templates), those in ``other_id_text``;
+    a ``"pairs"`` method finds its bank's pair embedder in ``pair_embedders``."""
     names = check_methods(default_methods() if methods is None else methods)
     streams = [m for m in names if is_stream(m)]
     if streams:
@@ -132,7 +137,14 @@ def method_scores(
         bank = bank_of(m, params)
         if bank not in sims:
             sims[bank] = x @ torch.from_numpy(np.asarray((other_banks or {})[bank])).T
-        out[m] = REGISTRY[m].score(id_sims.get(bank, plain_ids), sims[bank], params).cpu().numpy()
+        if REGISTRY[m].kind == "pairs":
+            embedder = (pair_embedders or {}).get(bank)
+            if embedder is None:
+                raise ValueError(f"method {m!r} composes label pairs; expected the pair embedder of bank {bank!r} "
+                                 "(the pipeline's score() supplies it)")
+            out[m] = REGISTRY[m].score(x, id_sims.get(bank, plain_ids), sims[bank], embedder, params).cpu().numpy()
+        else:
+            out[m] = REGISTRY[m].score(id_sims.get(bank, plain_ids), sims[bank], params).cpu().numpy()
     return out
 
 
@@ -205,6 +217,36 @@ register(Method("adaneg", "AdaNeg (task-adaptive)", _adaneg("ta"), params=ADANEG
 register(Method("adaneg_sa", "AdaNeg (sample-adaptive)", _adaneg("sa"), params=(*ADANEG_PARAMS, "adaneg_beta"),
                 needs="negatives", kind="stream", main_table=False, reference="Zhang & Zhang, NeurIPS 2024",
                 groups=("successors",), bank="adaneg", bank_param="adaneg_bank"))
+
+NEGREFINE_K = 5  # the official k_neg, and k_pos = min(5, K)
+NEGREFINE_CHUNK = 1024  # images per chunk: their pairs' embeddings are (chunk, 25, D)
+
+
+def negrefine(x: torch.Tensor, ids: torch.Tensor, negs: torch.Tensor, pair_emb: PairEmbedder,
+              p: Mapping[str, Any]) -> torch.Tensor:
+    """NegRefine's score (official ``CLIPood.detection_score``): S = S_NL + w S_MM, NegLabel's
+    grouped score on its bank (the profile's tau, n_g and seed, as CSP here; the official 0.01,
+    100, 0) plus ``negrefine_mm_weight`` w (official 2; 0 turns multi-matching off) times the
+    multi-matching score (:func:`scores.multi_matching_score`, logit scale 100, top 5 ID and 5
+    negative labels)."""
+    out = scores.neglabel_score(ids, negs, **grouped_params(p))
+    weight = float(p.get("negrefine_mm_weight", 2.0))
+    if weight == 0:
+        return out
+    mm = []
+    for start in range(0, x.shape[0], NEGREFINE_CHUNK):
+        part = slice(start, start + NEGREFINE_CHUNK)
+        top_ids, top_negs, vals = scores.multi_matching_top(ids[part], negs[part], k_pos=NEGREFINE_K,
+                                                            k_neg=min(NEGREFINE_K, negs.shape[1]))
+        mm.append(scores.multi_matching_score(x[part], torch.from_numpy(pair_emb(top_ids, top_negs)), vals))
+    return out + weight * torch.cat(mm).to(out.dtype)
+
+
+register(Method("negrefine", "NegRefine", negrefine, kind="pairs",
+                params=("tau", "n_groups", "seed", "perm_device", "csp_lexicon", "negrefine_templates",
+                        "negrefine_fraction", "negrefine_filter", "negrefine_mm_weight"),
+                needs="negatives", bank="negrefine", main_table=False, reference="Ansari et al., ICCV 2025",
+                groups=("successors",)))
 
 # The book's own method (chapter 10): energy minus the negatives' evidence only where it beats the ID labels'.
 # Fixed on the development setting (emoji-tiny, Apple images only) before any confirmation: weight 0.5, NegLabel's tau.

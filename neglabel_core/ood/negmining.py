@@ -150,6 +150,20 @@ def csp_similarity(
     return s
 
 
+def max_similarity(candidate_emb: ArrayLike, id_emb: ArrayLike, *, duplicate_above: float = 0.95,
+                   chunk_size: int = DEFAULT_CHUNK_SIZE) -> torch.Tensor:
+    """NegRefine's mining score (its official ``create_negs``: ``torch.quantile(q=1)``): each
+    candidate's largest cosine to an ID label, set to 1.0 above ``duplicate_above`` (a
+    near-duplicate of an ID name is never mined)."""
+    check_open_unit(duplicate_above, "duplicate_above")
+    cand, ids = _embeddings(candidate_emb, id_emb)
+    out = torch.empty(cand.shape[0], dtype=cand.dtype)
+    for start in range(0, cand.shape[0], chunk_size):
+        top = (cand[start:start + chunk_size] @ ids.T).amax(dim=1)
+        out[start:start + chunk_size] = torch.where(top > duplicate_above, torch.ones_like(top), top)
+    return out
+
+
 def sorted_index_similarity(candidate_emb: ArrayLike, id_emb: ArrayLike, *, q: float = 0.95) -> torch.Tensor:
     """AdaNeg's mining score (its official NegLabel re-implementation): each candidate's cosines to
     the K ID labels sorted ascending, and the value at index ``int(q * K)``, with no interpolation

@@ -224,3 +224,45 @@ def neggate_score(id_sims: ArrayLike, neg_sims: ArrayLike, *, tau: float = 0.01,
     if per_label:
         excess = excess - math.log(b.shape[1]) + math.log(a.shape[1])
     return id_evidence - weight * (torch.clamp(excess, min=0) if gate else excess)
+
+
+def multi_matching_top(id_sims: ArrayLike, neg_sims: ArrayLike, *, k_pos: int = 5, k_neg: int = 5
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """NegRefine's multi-matching candidates for each image: the indices of its ``k_pos`` most
+    similar ID labels ``(N, k_pos)`` (``k_pos`` capped at K, as the official ``min(5, K)``), of its
+    ``k_neg`` most similar negative labels ``(N, k_neg)``, and those negatives' cosines
+    ``(N, k_neg)``, each in ``torch.topk`` order (largest first)."""
+    ids, negs = _id_sims(id_sims), as_float_tensor(neg_sims, "neg_sims", ndim=2)
+    if ids.shape[0] != negs.shape[0]:
+        raise ValueError(f"id_sims has {ids.shape[0]} rows and neg_sims {negs.shape[0]}; expected one row per image in both")
+    check_count(k_pos, "k_pos", low=1, high=2**31, high_name="the limit")
+    check_count(k_neg, "k_neg", low=1, high=negs.shape[1], high_name="the number of negative labels M")
+    top_ids = ids.topk(min(k_pos, ids.shape[1]), dim=1).indices
+    neg_vals, top_negs = negs.topk(k_neg, dim=1)
+    return top_ids, top_negs, neg_vals
+
+
+def multi_matching_score(image_emb: ArrayLike, pair_emb: ArrayLike, neg_vals: ArrayLike, *,
+                         logit_scale: float = 100.0) -> torch.Tensor:
+    """NegRefine's multi-matching score S_MM (Ansari et al., ICCV 2025, Sec. 3.3): for image x,
+    its top ID labels p and top negative labels n (:func:`multi_matching_top`) and the embedding
+    m_{p,n} of the combined label "p and n"::
+
+        S_MM(x) = max_{p, n} sigmoid(s (x . m_{p,n}) - s (x . t_n))
+
+    with s the logit scale (CLIP's 100). ``pair_emb`` is ``(N, k_pos * k_neg, D)``, the pairs of
+    each image p-major (p_1 with n_1..n_k, then p_2 ...), as the official loop builds them;
+    ``neg_vals`` ``(N, k_neg)`` the cosines x . t_n. The official ``exp(a) / (exp(a) + exp(b))`` is
+    computed as ``sigmoid(a - b)``: equal where the former is finite (it overflows float32 past
+    logits of 88). High when the image matches an ID label *and* a negative together better than
+    the negative alone (an ID image with an OOD-looking detail): higher = more in-distribution."""
+    x = as_float_tensor(image_emb, "image_emb", ndim=2)
+    pairs = as_float_tensor(pair_emb, "pair_emb", ndim=3)
+    vals = as_float_tensor(neg_vals, "neg_vals", ndim=2)
+    n, width, _ = pairs.shape
+    if x.shape[0] != n or vals.shape[0] != n or width % vals.shape[1]:
+        raise ValueError(f"image_emb {tuple(x.shape)}, pair_emb {tuple(pairs.shape)} and neg_vals {tuple(vals.shape)}; "
+                         "expected N images, N x (k_pos * k_neg) pairs and N x k_neg cosines")
+    matched = logit_scale * torch.einsum("nd,npd->np", x, pairs)
+    negative = logit_scale * vals.repeat(1, width // vals.shape[1])  # pair j = (p, n_{j mod k_neg})
+    return torch.sigmoid(matched - negative).amax(dim=1)

@@ -1,18 +1,20 @@
 """The negative-label banks a method reads (``Method.bank`` in the registry): NegMining's on the
-profile's corpus, CSP's "modified superclass names", and AdaNeg's own official mining. Each is built once per parameters and
+profile's corpus, CSP's "modified superclass names", AdaNeg's own official mining, and
+NegRefine's (CSP's candidates, mined by their largest ID cosine, then filtered). Each is built once per parameters and
 kept on the :class:`~.embedded.Embedded` it was built from. Their specification, the official
 code's file:line and where we differ: ``docs/methods.md`` (sections 1 and 5).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from .. import files
 from ..data import corpus as corpus_mod
 from ..models.embed import class_embeddings, encode_texts
 from ..ood import negmining
@@ -63,6 +65,11 @@ class Bank:
     pos: list[str]
     emb: np.ndarray
     id_emb: np.ndarray | None = None
+    # NegRefine: the combined labels "<ID label> and <negative>" of (ID index, negative index)
+    # pairs, embedded on demand: top ID indices (N, k_pos), top negative indices (N, k_neg) ->
+    # (N, k_pos * k_neg, D), p-major (:func:`ood.scores.multi_matching_score`)
+    pair_emb: Callable[[torch.Tensor, torch.Tensor], np.ndarray] | None = field(default=None, repr=False)
+    removed: dict[str, str] = field(default_factory=dict, repr=False)  # word -> why its filter removed it
 
 
 def neglabel_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
@@ -235,4 +242,96 @@ def adaneg_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
     return emb.text_cache[key]
 
 
-BANK_BUILDERS = {"neglabel": neglabel_bank, "csp": csp_bank, "adaneg": adaneg_bank}
+NEGREFINE_FRACTION = 0.15  # the official create_negs: neg_top_p
+NEGREFINE_NEAREST = 10  # the official filter asks about each word's 10 nearest ID labels
+NEGREFINE_FILTERS = ("wordnet", "none")
+
+
+def negrefine_rule(params: Mapping[str, Any], name: str) -> str:
+    """NegRefine's declared rules: ``negrefine_templates`` ("profile", default, or "official", as
+    CSP's ``csp_templates``) and ``negrefine_filter`` ("wordnet", default: WordNet in place of its
+    LLM, :func:`corpus.negrefine_filter_reasons`; "none": the initial negatives unfiltered)."""
+    if name == "negrefine_templates":
+        return _checked_csp_rule(name, params.get(name, "profile"))
+    rule = params.get(name, "wordnet")
+    if rule not in NEGREFINE_FILTERS:
+        raise ValueError(f"{name}={rule!r}; expected one of {list(NEGREFINE_FILTERS)}")
+    return rule
+
+
+def _pair_embedder(emb: Embedded, words: list[str], templates: str) -> Callable[[torch.Tensor, torch.Tensor], np.ndarray]:
+    """The combined labels of NegRefine's multi-matching, "<ID label> and <negative>", embedded as
+    the ID labels are (official: the raw mean of its eight noun templates; profile: the profile's
+    ID templates), each distinct pair once per process (and on disk, by the text cache)."""
+    loaded = text_tower(emb.profile)
+    names = list(emb.data.class_names)
+    if templates == "official":
+        prompts, mean = corpus_mod.CSP_NOUN_TEMPLATES, "raw"
+    else:
+        prompts, mean = tuple(emb.profile.id_templates), "normalized"
+    memo: dict[tuple[int, int], np.ndarray] = {}
+
+    def embed(top_ids: torch.Tensor, top_negs: torch.Tensor) -> np.ndarray:
+        pairs = [(a, b) for ids_row, negs_row in zip(top_ids.tolist(), top_negs.tolist()) for a in ids_row for b in negs_row]
+        missing = sorted(set(pairs) - memo.keys())
+        if missing:
+            vectors = class_embeddings(loaded, [f"{names[a]} and {words[b]}" for a, b in missing], prompts,
+                                       progress=False, mean=mean, desc="NegRefine pairs")
+            memo.update(zip(missing, vectors.astype(np.float32)))
+        width = top_ids.shape[1] * top_negs.shape[1]
+        return np.stack([memo[q] for q in pairs]).reshape(len(top_ids), width, -1)
+    return embed
+
+
+def negrefine_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
+    """NegRefine's negatives (Ansari et al., ICCV 2025; official code ah-ansari/NegRefine,
+    ``create_negs`` and ``neg_filter``; ``docs/methods.md`` section 8): CSP's candidates
+    (:func:`csp_candidates`, under ``negrefine_templates``), each scored by its largest cosine to
+    an ID label (:func:`negmining.max_similarity`, 1.0 above 0.95), the lowest
+    ``negrefine_fraction`` (0.15) of the nouns and of the phrases, nouns first; then its filter
+    (``negrefine_filter``): the words that are proper nouns, an ID label, or a subcategory of one
+    of their 10 nearest ID labels are removed (:func:`corpus.negrefine_filter_reasons`, WordNet in
+    place of the official LLM). The bank embeds its multi-matching pairs on demand (``pair_emb``)."""
+    fraction = params.get("negrefine_fraction", NEGREFINE_FRACTION)
+    lexicon, templates = csp_rule(params, "csp_lexicon"), negrefine_rule(params, "negrefine_templates")
+    rule = negrefine_rule(params, "negrefine_filter")
+    key = ("negrefine", lexicon, templates, rule, fraction)
+    if key not in emb.text_cache:
+        if ("csp-candidates", lexicon, templates) not in emb.text_cache:
+            emb.text_cache[("csp-candidates", lexicon, templates)] = csp_candidates(
+                emb, {"csp_lexicon": lexicon, "csp_templates": templates})
+        words, pos, cand, id_emb = emb.text_cache[("csp-candidates", lexicon, templates)]
+        ids = emb.id_text if id_emb is None else id_emb
+        s = torch.from_numpy(np.array(kept_array("max_similarity", {"candidates": cand, "id": ids},
+                                                 lambda: negmining.max_similarity(cand, ids).numpy())))
+        idx = negmining.lowest_fraction_per_group(s, pos, fraction).numpy()
+        removed: dict[str, str] = {}
+        if rule == "wordnet":
+            names = list(emb.data.class_names)
+            k = min(NEGREFINE_NEAREST, len(names))
+            nearest = torch.from_numpy(np.asarray(cand[idx]) @ np.asarray(ids).T).topk(k, dim=1).indices.tolist()
+            chosen, kinds = [words[i] for i in idx], [pos[i] for i in idx]
+            nearest_names = [[names[j] for j in row] for row in nearest]
+            reasons = files.kept_json("negrefine_filter", {"words": chosen, "kinds": kinds, "nearest": nearest_names,
+                                                           "code": _filter_code()},
+                                      lambda: {str(i): r for i, r in corpus_mod.negrefine_filter_reasons(
+                                          chosen, kinds, nearest_names).items()}, best_effort=True)
+            removed = {chosen[int(i)]: r for i, r in reasons.items()}
+            idx = np.array([i for j, i in enumerate(idx) if str(j) not in reasons], dtype=np.int64)
+        if len(idx) == 0:
+            raise ValueError("NegRefine's filter removed every negative label; expected some to remain "
+                             "(negrefine_filter: \"none\" skips it)")
+        emb.text_cache[key] = Bank("negrefine", [words[i] for i in idx], [pos[i] for i in idx],
+                                   np.asarray(cand[idx], dtype=np.float32), id_emb,
+                                   pair_emb=_pair_embedder(emb, [words[i] for i in idx], templates), removed=removed)
+    return emb.text_cache[key]
+
+
+def _filter_code() -> str:
+    """What the kept filter answers depend on besides their inputs: the deciding functions' code."""
+    import inspect
+
+    return "".join(inspect.getsource(f) for f in (corpus_mod.negrefine_clean, corpus_mod.negrefine_filter_reasons))
+
+
+BANK_BUILDERS = {"neglabel": neglabel_bank, "csp": csp_bank, "adaneg": adaneg_bank, "negrefine": negrefine_bank}

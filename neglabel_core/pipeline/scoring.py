@@ -127,7 +127,8 @@ def score(emb: Embedded, params: Mapping[str, Any] | None = None, *, id_emb: np.
     kept = {m: score_cache.cache().load(payloads[m]) for m in one_score}
     todo = [m for m in one_score if kept[m] is None]
     if todo:
-        fresh = [registry.method_scores(x, emb.id_text, neg_text, p, todo, other, own_ids) for x in sets]
+        pair_embedders = {name: bank.pair_emb for name, bank in banks.items() if bank.pair_emb is not None}
+        fresh = [registry.method_scores(x, emb.id_text, neg_text, p, todo, other, own_ids, pair_embedders) for x in sets]
         for m in todo:
             kept[m] = np.concatenate([f[m] for f in fresh])
             score_cache.cache().store(payloads[m], kept[m])
