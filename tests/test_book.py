@@ -59,41 +59,19 @@ def book_root(tmp_path):
 
 @pytest.mark.long
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists(),
-                    reason="Chromium is not installed (make test installs it)")
-def test_book_builds_and_passes_the_browser_check(book_root, monkeypatch, capsys):
+def test_every_notebook_runs_on_the_emoji_configuration(book_root, monkeypatch):
+    """Every chapter on the embedded benchmark's small configuration, with its emoji-only parts
+    (shift sets, the near variant, the style subsets), through ``neglabel book``'s execution. The
+    HTML build, the browser check and the prose-edit rebuild run once, on a reader's folders
+    (:func:`test_the_whole_book_on_a_readers_folders`): one site build for the suite, not two."""
+    from neglabel_core.book.build import execute_notebooks
+
     monkeypatch.setenv("NEGLABEL_DATA", REAL_DATA)
     monkeypatch.chdir(book_root)
-    code = cli.main(["book", "--root", str(book_root), "--quiet", "--overrides", json.dumps(SMALL),
-                     "--notebook-params", json.dumps(NOTEBOOK_PARAMS)])
-    captured = capsys.readouterr()
-    out = captured.out
-    assert code == 0, out + captured.err[-3000:]
-    html = book_root / "book" / "_build" / "html"
-    for name in NOTEBOOKS:
-        assert (html / "book" / f"{name}.html").is_file(), name
-    assert "browser check passed" in out
-    shots = list((book_root / "book" / "_build" / "screenshots").glob("*.png"))
-    assert len(shots) >= len(NOTEBOOKS) + 2
+    status = execute_notebooks("emoji-tiny", book_root / "book", source_dir=book_root / "notebooks", overrides=SMALL,
+                               extra=NOTEBOOK_PARAMS)
+    assert status == {name: "executed" for name in NOTEBOOKS}
     assert (book_root / "book" / "mined_negatives.csv").read_text().startswith("word,pos,score,rank")
-    page = (html / "book" / "01_negmining.html").read_text()
-    assert "overrides = {}" not in page  # the parameters cell is hidden
-    assert "cdn.jsdelivr" not in page and "mathjax/tex-mml-chtml.js" in page
-    assert f"notebooks: {len(NOTEBOOKS)} executed" in out
-
-    # A prose edit: no notebook runs again, the edited page shows the new text.
-    import nbformat
-
-    path = book_root / "notebooks" / "02_scores.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    first_md = next(c for c in nb.cells if c.cell_type == "markdown")
-    first_md.source += "\n\nAn edited sentence for the warm-rebuild test."
-    nbformat.write(nb, path)
-    code = cli.main(["book", "--root", str(book_root), "--quiet", "--no-check", "--overrides", json.dumps(SMALL),
-                     "--notebook-params", json.dumps(NOTEBOOK_PARAMS)])
-    out = capsys.readouterr().out
-    assert code == 0 and f"notebooks: {len(NOTEBOOKS) - 1} current, 1 prose updated (" in out
-    assert "An edited sentence for the warm-rebuild test." in (html / "book" / "02_scores.html").read_text()
 
 
 @pytest.mark.long
@@ -133,7 +111,15 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
                      "--notebook-params", json.dumps(params)])
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err[-3000:]
-    assert "browser check passed" in captured.out
+    assert "browser check passed" in captured.out and f"notebooks: {len(NOTEBOOKS)} executed" in captured.out
+    site_book = book_root / "book"
+    for name in NOTEBOOKS:
+        assert (site_book / "_build" / "html" / "book" / f"{name}.html").is_file(), name
+    assert len(list((site_book / "_build" / "screenshots").glob("*.png"))) >= len(NOTEBOOKS) + 2
+    first = (site_book / "_build" / "html" / "book" / "01_negmining.html").read_text()
+    assert "overrides = {}" not in first  # the parameters cell is hidden
+    assert "cdn.jsdelivr" not in first and "mathjax/tex-mml-chtml.js" in first
+    assert 'http-equiv="Content-Security-Policy"' in first
     html = book_root / "book" / "_build" / "html" / "book"
     assert "This profile has no domain-shift set here." in (html / "05_domain_shift.html").read_text()
     assert "near average" in (html / "06_findings.html").read_text()
@@ -157,6 +143,20 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
         browser.close()
     assert payloads["profile"] in shown["00_benchmark.html"]
     assert any(payloads["set"] in text for text in shown.values())
+
+    # A prose edit: no notebook runs again, the edited page shows the new text.
+    import nbformat
+
+    path = book_root / "notebooks" / "02_scores.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    first_md = next(c for c in nb.cells if c.cell_type == "markdown")
+    first_md.source += "\n\nAn edited sentence for the warm-rebuild test."
+    nbformat.write(nb, path)
+    code = cli.main(["book", "--root", str(book_root), "--quiet", "--no-check", "--profile", str(mine),
+                     "--notebook-params", json.dumps(params)])
+    out = capsys.readouterr().out
+    assert code == 0 and f"notebooks: {len(NOTEBOOKS) - 1} current, 1 prose updated (" in out
+    assert "An edited sentence for the warm-rebuild test." in (html / "02_scores.html").read_text()
 
 
 def test_failing_notebook_stops_the_build(tmp_path):

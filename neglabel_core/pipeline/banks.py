@@ -260,26 +260,28 @@ def negrefine_rule(params: Mapping[str, Any], name: str) -> str:
 
 
 def _pair_embedder(emb: Embedded, words: list[str], templates: str) -> Callable[[torch.Tensor, torch.Tensor], np.ndarray]:
-    """The combined labels of NegRefine's multi-matching, "<ID label> and <negative>", embedded as
-    the ID labels are (official: the raw mean of its eight noun templates; profile: the profile's
-    ID templates), each distinct pair once per process (and on disk, by the text cache)."""
+    """The combined labels of NegRefine's multi-matching, "<ID label> and <negative>", embedded:
+    official, as the raw mean of its eight noun templates; profile, in the profile's first ID
+    template alone (an image brings up to 25 new pairs, so one prompt per pair keeps the text
+    tower's work to the distinct pairs). Each distinct pair text is embedded once per text side
+    and process (shared by every bank built from it) and kept on disk by the text cache."""
     loaded = text_tower(emb.profile)
     names = list(emb.data.class_names)
     if templates == "official":
         prompts, mean = corpus_mod.CSP_NOUN_TEMPLATES, "raw"
     else:
-        prompts, mean = tuple(emb.profile.id_templates), "normalized"
-    memo: dict[tuple[int, int], np.ndarray] = {}
+        prompts, mean = tuple(emb.profile.id_templates[:1]), "normalized"
+    memo: dict[str, np.ndarray] = emb.text_cache.setdefault(("negrefine-pairs", templates), {})
 
     def embed(top_ids: torch.Tensor, top_negs: torch.Tensor) -> np.ndarray:
-        pairs = [(a, b) for ids_row, negs_row in zip(top_ids.tolist(), top_negs.tolist()) for a in ids_row for b in negs_row]
-        missing = sorted(set(pairs) - memo.keys())
+        texts = [f"{names[a]} and {words[b]}" for ids_row, negs_row in zip(top_ids.tolist(), top_negs.tolist())
+                 for a in ids_row for b in negs_row]
+        missing = sorted(set(texts) - memo.keys())
         if missing:
-            vectors = class_embeddings(loaded, [f"{names[a]} and {words[b]}" for a, b in missing], prompts,
-                                       progress=False, mean=mean, desc="NegRefine pairs")
+            vectors = class_embeddings(loaded, missing, prompts, progress=False, mean=mean, desc="NegRefine pairs")
             memo.update(zip(missing, vectors.astype(np.float32)))
         width = top_ids.shape[1] * top_negs.shape[1]
-        return np.stack([memo[q] for q in pairs]).reshape(len(top_ids), width, -1)
+        return np.stack([memo[t] for t in texts]).reshape(len(top_ids), width, -1)
     return embed
 
 
