@@ -147,7 +147,8 @@ def test_a_failed_build_keeps_the_last_complete_site_and_a_good_one_replaces_it_
     monkeypatch.setattr(build.subprocess, "run", run)
     assert build.build_html(tmp_path) == site
     assert sorted(p.name for p in site.iterdir()) == ["build-info.json", "index.html"]
-    assert (site / "index.html").read_text() == "new"
+    page = (site / "index.html").read_text()  # the new page, with its Content-Security-Policy set
+    assert page.endswith("\nnew") and page.startswith('<meta http-equiv="Content-Security-Policy" content="')
     assert sorted(p.name for p in site.parent.iterdir()) == ["html"]  # no staging or old copy left
 
 

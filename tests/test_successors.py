@@ -177,9 +177,10 @@ def test_stream_methods_are_not_per_image_scores_and_the_registry_checks_kinds()
     with pytest.raises(ValueError, match=r"^stream method\(s\) \['adaneg'\] score a stream, not a set of images; "
                                          r"use the pipeline's score\(\)$"):
         registry.method_scores(x, t, n, {"tau": 0.01, "seed": 0}, ("max_cos", "adaneg"))
-    with pytest.raises(ValueError, match=r"^method 'y' has kind 'online'; expected one of \['scores', 'stream'\]$"):
+    with pytest.raises(ValueError, match=r"^method 'y' has kind 'online'; expected one of \['scores', 'stream', 'pairs'\]$"):
         registry.register(registry.Method("y", "y", lambda *a: None, kind="online"))
-    with pytest.raises(ValueError, match=r"^method 'z' reads bank 'mine'; expected one of \['neglabel', 'csp', 'adaneg'\]$"):
+    with pytest.raises(ValueError, match=r"^method 'z' reads bank 'mine'; expected one of "
+                                         r"\['neglabel', 'csp', 'adaneg', 'negrefine'\]$"):
         registry.register(registry.Method("z", "z", lambda *a: None, bank="mine"))
     assert registry.is_stream("adaneg") and not registry.is_stream("csp")
     assert "csp" not in registry.default_methods() and "adaneg" not in registry.default_methods()
@@ -223,7 +224,7 @@ def test_adaneg_mines_its_own_bank_as_the_official_code(synthetic):  # noqa: F81
     id_s, _ = registry.stream_scores("adaneg", emb.id_emb, emb.ood_emb["A"], emb.id_text,
                                      emb.corpus_emb[on_neglabel.negatives], on_neglabel.params)
     np.testing.assert_array_equal(on_neglabel.stream["adaneg"]["A"][0], id_s)
-    with pytest.raises(ValueError, match=r"^adaneg_bank='csp2'; expected one of \['neglabel', 'csp', 'adaneg'\]$"):
+    with pytest.raises(ValueError, match=r"^adaneg_bank='csp2'; expected one of \['neglabel', 'csp', 'adaneg', 'negrefine'\]$"):
         registry.bank_of("adaneg", {"adaneg_bank": "csp2"})
     with pytest.raises(ValueError, match=r"^adaneg_prompts='mine'; expected one of \['official', 'profile'\]$"):
         ex.BANK_BUILDERS["adaneg"](emb, {"adaneg_prompts": "mine"})
