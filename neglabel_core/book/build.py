@@ -340,8 +340,9 @@ def vendor_vega(dest: Path) -> Path:
     UMD builds in ``dest``, once; and the book's own scripts (:data:`BOOK_SCRIPTS`), at every call."""
     dest.mkdir(parents=True, exist_ok=True)
     for script in sorted(BOOK_SCRIPTS.glob("*.js")):
-        if not (dest / script.name).is_file() or (dest / script.name).read_bytes() != script.read_bytes():
-            atomic_write_bytes(dest / script.name, script.read_bytes())
+        text, target = script.read_bytes(), dest / script.name
+        if not target.is_file() or target.read_bytes() != text:
+            atomic_write_bytes(target, text)
     for package in VEGA:
         target = dest / f"{package.name}.min.js"
         if target.is_file():

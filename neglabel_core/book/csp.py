@@ -38,20 +38,16 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def _outside_article(page: str) -> str:
-    return _ARTICLE.sub("", page)
-
-
 def policy(page: str) -> str:
     """The policy for one page: ``'self'`` scripts plus the hashes of the inline scripts and
     event handlers outside its ``<article>`` (an executable type only; data blocks never run)."""
-    rest = _outside_article(page)
+    article = _ARTICLE.search(page)
+    rest = page[:article.start()] + page[article.end():] if article else page
     scripts = []
     for attrs, body in _INLINE_SCRIPT.findall(rest):
         kind = _SCRIPT_TYPE.search(attrs)
         if (kind.group(1).lower() if kind else "") in _JS_TYPES:
             scripts.append(_sha256(body))
-    article = _ARTICLE.search(page)
     scripts += [_sha256(body) for _attrs, body in _INLINE_SCRIPT.findall(article.group(0) if article else "")
                 if body in THEME_SNIPPETS]
     handlers = [_sha256(html.unescape(dq or sq)) for _name, dq, sq in _HANDLER.findall(rest)]
@@ -69,7 +65,7 @@ def with_policy(page: str) -> str:
     """``page`` with its policy as the first element of ``<head>`` (after ``<meta charset>``), or
     first of all where the page has no ``<head>`` tag (the browser puts it in the implied head);
     a page that already has one gets it recomputed."""
-    page = re.sub(r'\s*<meta http-equiv="Content-Security-Policy"[^>]*>\n?', "", page)
+    page = re.sub(rf"\s*<meta {re.escape(MARKER)}[^>]*>\n?", "", page)
     head = _HEAD_OPEN.search(page)
     at = head.end() if head else 0
     meta = f'<meta {MARKER} content="{html.escape(policy(page), quote=False)}">'

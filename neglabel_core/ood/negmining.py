@@ -143,11 +143,14 @@ def csp_similarity(
     ``duplicate_above`` (a near-duplicate of an ID name is never mined)."""
     check_open_unit(duplicate_above, "duplicate_above")
     s = percentile_similarity(candidate_emb, id_emb, eta=eta, chunk_size=chunk_size)
+    top = _largest_cosine(candidate_emb, id_emb, chunk_size)
+    return torch.where(top > duplicate_above, torch.ones_like(s), s)
+
+
+def _largest_cosine(candidate_emb: ArrayLike, id_emb: ArrayLike, chunk_size: int) -> torch.Tensor:
+    """Each candidate's largest cosine to an ID label, ``chunk_size`` candidates at a time."""
     cand, ids = _embeddings(candidate_emb, id_emb)
-    for start in range(0, cand.shape[0], chunk_size):
-        top = (cand[start:start + chunk_size] @ ids.T).amax(dim=1)
-        s[start:start + chunk_size] = torch.where(top > duplicate_above, torch.ones_like(top), s[start:start + chunk_size])
-    return s
+    return torch.cat([(cand[start:start + chunk_size] @ ids.T).amax(dim=1) for start in range(0, cand.shape[0], chunk_size)])
 
 
 def max_similarity(candidate_emb: ArrayLike, id_emb: ArrayLike, *, duplicate_above: float = 0.95,
@@ -156,12 +159,8 @@ def max_similarity(candidate_emb: ArrayLike, id_emb: ArrayLike, *, duplicate_abo
     candidate's largest cosine to an ID label, set to 1.0 above ``duplicate_above`` (a
     near-duplicate of an ID name is never mined)."""
     check_open_unit(duplicate_above, "duplicate_above")
-    cand, ids = _embeddings(candidate_emb, id_emb)
-    out = torch.empty(cand.shape[0], dtype=cand.dtype)
-    for start in range(0, cand.shape[0], chunk_size):
-        top = (cand[start:start + chunk_size] @ ids.T).amax(dim=1)
-        out[start:start + chunk_size] = torch.where(top > duplicate_above, torch.ones_like(top), top)
-    return out
+    top = _largest_cosine(candidate_emb, id_emb, chunk_size)
+    return torch.where(top > duplicate_above, torch.ones_like(top), top)
 
 
 def sorted_index_similarity(candidate_emb: ArrayLike, id_emb: ArrayLike, *, q: float = 0.95) -> torch.Tensor:

@@ -167,6 +167,16 @@ def csp_candidates(emb: Embedded, params: Mapping[str, Any] | None = None
     return words, pos, np.concatenate([noun_emb, phrase_emb]).astype(np.float32), id_emb
 
 
+def _kept_csp_candidates(emb: Embedded, lexicon: str, templates: str
+                         ) -> tuple[list[str], list[str], np.ndarray, np.ndarray | None]:
+    """:func:`csp_candidates` under these rules, built once per text side (CSP's and NegRefine's
+    banks read the same candidates)."""
+    key = ("csp-candidates", lexicon, templates)
+    if key not in emb.text_cache:
+        emb.text_cache[key] = csp_candidates(emb, {"csp_lexicon": lexicon, "csp_templates": templates})
+    return emb.text_cache[key]
+
+
 def csp_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
     """CSP's mining on :func:`csp_candidates`: :func:`negmining.csp_similarity` against its ID
     label embeddings (the profile's eta; near-duplicates of an ID name, cosine > 0.95, never
@@ -177,9 +187,7 @@ def csp_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
     rules = (csp_rule(params, "csp_lexicon"), csp_rule(params, "csp_templates"))
     key = ("csp", *rules, params["eta"], fraction)
     if key not in emb.text_cache:
-        if ("csp-candidates", *rules) not in emb.text_cache:
-            emb.text_cache[("csp-candidates", *rules)] = csp_candidates(emb, params)
-        words, pos, cand, id_emb = emb.text_cache[("csp-candidates", *rules)]
+        words, pos, cand, id_emb = _kept_csp_candidates(emb, *rules)
         ids = emb.id_text if id_emb is None else id_emb
         s = torch.from_numpy(np.array(kept_array("csp_similarity", {"candidates": cand, "id": ids, "eta": float(params["eta"])},
                                                  lambda: negmining.csp_similarity(cand, ids, eta=params["eta"]).numpy())))
@@ -299,10 +307,7 @@ def negrefine_bank(emb: Embedded, params: Mapping[str, Any]) -> Bank:
     rule = negrefine_rule(params, "negrefine_filter")
     key = ("negrefine", lexicon, templates, rule, fraction)
     if key not in emb.text_cache:
-        if ("csp-candidates", lexicon, templates) not in emb.text_cache:
-            emb.text_cache[("csp-candidates", lexicon, templates)] = csp_candidates(
-                emb, {"csp_lexicon": lexicon, "csp_templates": templates})
-        words, pos, cand, id_emb = emb.text_cache[("csp-candidates", lexicon, templates)]
+        words, pos, cand, id_emb = _kept_csp_candidates(emb, lexicon, templates)
         ids = emb.id_text if id_emb is None else id_emb
         s = torch.from_numpy(np.array(kept_array("max_similarity", {"candidates": cand, "id": ids},
                                                  lambda: negmining.max_similarity(cand, ids).numpy())))
