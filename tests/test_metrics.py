@@ -176,7 +176,7 @@ def test_paired_difference_by_hand_and_narrower_than_unpaired():
     assert table.loc["o", "diff"] == pytest.approx(25.0) and table.loc["average", "diff"] == pytest.approx(25.0)
     # The same arm twice: zero, with a zero-width interval (the resample is shared).
     same = metrics.paired_difference(id_s, a, id_s, a, n_bootstrap=50)
-    assert (same[["diff", "lo", "hi"]].to_numpy() == 0).all()
+    assert (same[["diff", "lo", "hi", "se"]].to_numpy() == 0).all()
 
     rng = np.random.default_rng(4)
     base_id, base_ood = rng.normal(1, 1, 400), rng.normal(0, 1, 400)
@@ -188,6 +188,8 @@ def test_paired_difference_by_hand_and_narrower_than_unpaired():
     paired_width = paired.loc["o", "hi"] - paired.loc["o", "lo"]
     assert paired_width < 0.5 * (single.loc["o", "AUROC_hi"] - single.loc["o", "AUROC_lo"])
     assert paired.loc["o", "lo"] <= paired.loc["o", "diff"] <= paired.loc["o", "hi"]
+    # the standard error of a near-normal gap: the 95% interval spans about 2 x 1.96 of it
+    assert paired_width / (2 * 1.96 * paired.loc["o", "se"]) == pytest.approx(1.0, abs=0.2)
     with pytest.raises(ValueError, match=r"^the arms must share their OOD sets, got \['o'\] and \['p'\]$"):
         metrics.paired_difference(id_s, a, id_s, {"p": b["o"]})
     with pytest.raises(ValueError, match=r"^unknown metric 'AUC'; expected one of \['AUROC', 'FPR95', 'AUPR-In', 'AUPR-Out'\]$"):

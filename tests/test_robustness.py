@@ -90,15 +90,18 @@ def test_an_unshifted_study_changes_by_nothing_in_every_replicate(units_emb):  #
 def test_graded_sentences_name_the_least_degraded():
     summary = pd.DataFrame([
         {"shift": "s", "method": "neglabel", "metric": "AUROC", "mean change": -5.0, "mean change lo": -6.0,
-         "mean change hi": -4.0, "minus NegLabel's": 0.0, "vs NegLabel lo": 0.0, "vs NegLabel hi": 0.0},
+         "mean change hi": -4.0, "minus NegLabel's": 0.0, "vs NegLabel lo": 0.0, "vs NegLabel hi": 0.0, "vs NegLabel se": np.nan},
         {"shift": "s", "method": "energy", "metric": "AUROC", "mean change": -2.0, "mean change lo": -3.0,
-         "mean change hi": -1.0, "minus NegLabel's": 3.0, "vs NegLabel lo": 2.0, "vs NegLabel hi": 4.0}])
+         "mean change hi": -1.0, "minus NegLabel's": 3.0, "vs NegLabel lo": 2.0, "vs NegLabel hi": 4.0, "vs NegLabel se": 0.5}])
     changes = pd.DataFrame([{"shift": "s", "method": "energy", "metric": "AUROC", "severity": k,
-                             "vs NegLabel lo": lo, "vs NegLabel hi": hi} for k, (lo, hi) in enumerate([(1, 2), (-1, 1)], 1)])
+                             "minus NegLabel's": (lo + hi) / 2,
+                             "vs NegLabel lo": lo, "vs NegLabel hi": hi, "vs NegLabel se": (hi - lo) / 3.92}
+                            for k, (lo, hi) in enumerate([(1, 2), (-1, 1)], 1)])
     assert robustness.graded_sentences(summary, changes) == [
         "Under s, energy degrades least in AUROC (mean change over severities 1 to 5: -2.00); NegLabel's mean change is "
-        "-5.00 [-6.00, -4.00], and energy's change minus NegLabel's is +3.00 [+2.00, +4.00] (clear of zero; clear of zero "
-        "at 1 of 2 severities)."]
+        "-5.00 [-6.00, -4.00], and energy's change minus NegLabel's is +3.00 [+2.00, +4.00] (clear of zero, still clear after "
+        "Holm's correction over the 1 method compared with NegLabel; clear of zero at 1 of 2 severities, 1 after Holm's "
+        "correction over the shift's 2 method-and-severity cells)."]
 
 
 def test_top1_explains_by_hand():

@@ -19,8 +19,8 @@ import pandas as pd
 
 from .. import pipeline
 from ..data import emoji
-from ..ood import metrics
-from .chapter import BOOTSTRAP_SEED, interval, method_label, replicates, verdict_of
+from ..ood import metrics, multiplicity
+from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates, verdict_of
 from .tables import method_table, paired_gaps
 
 OURS = "neggate"
@@ -69,29 +69,79 @@ def compare(emb: pipeline.Embedded, *, methods: Sequence[str] = COMPARED, n_boot
     n_bootstrap = replicates(n_bootstrap)
     scored = scored or pipeline.score(emb, methods=(OURS, *methods))
     table = method_table(emb, scored, n_bootstrap=n_bootstrap, seed=seed)
-    gaps = pd.concat([paired_gaps(emb, (scored, OURS), (scored, m), n_bootstrap=n_bootstrap, seed=seed).assign(method=m)
-                      for m in methods], ignore_index=True)
+    gaps = pd.concat([paired_gaps(emb, (scored, OURS), (scored, m), n_bootstrap=n_bootstrap, seed=seed, with_se=True)
+                      .assign(method=m) for m in methods], ignore_index=True)
     return {"table": table, "gaps": gaps, "scored": scored}
+
+
+SUMMARY_SETS = ("average", "near average", "far average")
+
+
+def per_set_gaps(gaps: pd.DataFrame, sets: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of ``gaps`` for single OOD sets (of ``sets``, default all): the summaries dropped."""
+    part = gaps[~gaps["ood_set"].isin(SUMMARY_SETS)]
+    return part if sets is None else part[part["ood_set"].isin(sets)]
+
+
+def holm_clear(gaps: pd.DataFrame, metric: str, alpha: float = 0.05) -> pd.Series:
+    """Per row of ``gaps`` (with ``<metric> se``: :func:`compare` keeps it): whether the gap is
+    clear of zero after Holm's correction over *all* the rows, each row's p-value from its
+    bootstrap standard error (:mod:`ood.multiplicity`)."""
+    p = [multiplicity.wald_p(d, se) for d, se in zip(gaps[f"{metric} diff"], gaps[f"{metric} se"])]
+    return pd.Series(multiplicity.holm(p, alpha), index=gaps.index)
 
 
 def wins(gaps: pd.DataFrame, sets: Sequence[str] | None = None) -> pd.DataFrame:
     """Per compared method: on how many OOD sets (of ``sets``, default all but the summaries)
     NegGate is better with an interval clear of zero (AUROC gap > 0, FPR95 gap < 0), level
-    (interval includes zero) or worse (clear, the other way), for each metric."""
+    (interval includes zero) or worse (clear, the other way), for each metric; and how many of
+    the clear ones stay clear after Holm's correction over every (method, OOD set) pair of
+    ``gaps`` (columns ``<metric> better (Holm)``, ``<metric> worse (Holm)``)."""
+    part = per_set_gaps(gaps, sets)
+    holm = {metric: holm_clear(part, metric) for metric in ("AUROC", "FPR95")}
     rows = []
-    for m, part in gaps.groupby("method", sort=False):
-        part = part[~part["ood_set"].isin(["average", "near average", "far average"])]
-        if sets is not None:
-            part = part[part["ood_set"].isin(sets)]
-        row = {"method": m, "label": method_label(m), "sets": len(part)}
+    for m, own in part.groupby("method", sort=False):
+        row = {"method": m, "label": method_label(m), "sets": len(own)}
         for metric, sign in (("AUROC", 1), ("FPR95", -1)):
-            lo, hi = sign * part[f"{metric} lo"], sign * part[f"{metric} hi"]
+            lo, hi = sign * own[f"{metric} lo"], sign * own[f"{metric} hi"]
             lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
             row[f"{metric} better"] = int((lo > 0).sum())
             row[f"{metric} level"] = int(((lo <= 0) & (hi >= 0)).sum())
             row[f"{metric} worse"] = int((hi < 0).sum())
+            held = holm[metric][own.index]
+            row[f"{metric} better (Holm)"] = int((held & (sign * own[f"{metric} diff"] > 0)).sum())
+            row[f"{metric} worse (Holm)"] = int((held & (sign * own[f"{metric} diff"] < 0)).sum())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def tally(w: pd.DataFrame, name: str) -> str:
+    """One sentence of :func:`wins`'s counts summed over the methods: clearly better, level and
+    clearly worse per metric, and what of it stays clear after Holm's correction."""
+    def counts(metric: str) -> str:
+        total = {k: int(w[f"{metric} {k}"].sum()) for k in ("better", "level", "worse", "better (Holm)", "worse (Holm)")}
+        return (f"in {metric} NegGate is clearly better in {total['better']}, level in {total['level']} and clearly worse "
+                f"in {total['worse']} (after Holm's correction over the {pairs} pairs: better in {total['better (Holm)']}, "
+                f"worse in {total['worse (Holm)']})")
+
+    pairs = int(w["sets"].sum())
+    return f"{name}, {pairs} (method, OOD set) pairs: {counts('AUROC')}; {counts('FPR95')}"
+
+
+def clear_losses(gaps: pd.DataFrame, sets: Sequence[str] | None = None) -> list[str]:
+    """Each (method, OOD set, metric) where NegGate is clearly worse (its paired interval on the
+    losing side of zero), as ``<method> on <set> (<metric> <gap> [lo, hi])``, marked where the loss
+    stays clear after Holm's correction over every pair of ``gaps`` (of ``sets``)."""
+    part = per_set_gaps(gaps, sets)
+    held = {metric: holm_clear(part, metric) for metric in ("AUROC", "FPR95")}
+    out = []
+    for index, r in part.iterrows():
+        for metric, worse in (("AUROC", r["AUROC hi"] < 0), ("FPR95", r["FPR95 lo"] > 0)):
+            if worse:
+                out.append(f"{method_label(r['method'])} on {md_text(r['ood_set'])} ({metric} "
+                           f"{interval(r[f'{metric} diff'], r[f'{metric} lo'], r[f'{metric} hi'], signed=True)}"
+                           f"{', clear after Holm' if held[metric][index] else ''})")
+    return out
 
 
 def ablation(emb: pipeline.Embedded, *, n_bootstrap: int | None = None, seed: int = BOOTSTRAP_SEED,

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import pipeline
 from ..ood import methods as registry
-from ..ood import metrics
+from ..ood import metrics, multiplicity
 from ..pipeline.score_cache import kept_arm_replicates
 from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates, verdict_of
 from .tables import paper_rows
@@ -41,6 +41,26 @@ def _arms(scored: pipeline.Scored, methods: Sequence[str]) -> dict[str, tuple[di
 
 def _quantiles(values: np.ndarray) -> tuple[float, float]:
     return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+
+def _se(reps: np.ndarray, ref_reps: np.ndarray | None) -> float:
+    """The bootstrap standard error of a paired gap (its replicates' standard deviation)."""
+    if ref_reps is None:
+        return np.nan
+    gap = reps - ref_reps
+    return float(np.std(gap, ddof=1 if len(gap) > 1 else 0))
+
+
+def holm_vs_reference(frame: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
+    """Per row of ``frame`` (a graded study's ``changes`` or ``summary``, one metric): whether its
+    gap to NegLabel (``minus NegLabel's``, ``vs NegLabel se``) is clear of zero after Holm's
+    correction over every row but NegLabel's own (:mod:`ood.multiplicity`); NegLabel's rows False."""
+    out = pd.Series(False, index=frame.index)
+    rows = frame[frame["method"] != REFERENCE].dropna(subset=["vs NegLabel se"])
+    if len(rows):
+        p = [multiplicity.wald_p(d, se) for d, se in zip(rows["minus NegLabel's"], rows["vs NegLabel se"])]
+        out[rows.index] = multiplicity.holm(p, alpha)
+    return out
 
 
 def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Sequence[str] | None = None, *,
@@ -107,7 +127,8 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
                                     **dict(zip(("change lo", "change hi"), _quantiles(change_reps))),
                                     "minus NegLabel's": change - ref,
                                     **dict(zip(("vs NegLabel lo", "vs NegLabel hi"),
-                                               _quantiles(change_reps - ref_reps) if ref_reps is not None else (np.nan,) * 2))})
+                                               _quantiles(change_reps - ref_reps) if ref_reps is not None else (np.nan,) * 2)),
+                                    "vs NegLabel se": _se(change_reps, ref_reps)})
                 id_only, id_only_reps = delta(f"{c}|{m}", f"0|{m}")
                 both_change, both_reps = delta(f"both|{m}", f"0|{m}")
                 control.append({"shift": shift, "method": m, "metric": metric, "severity": c, "ID alone": id_only,
@@ -122,7 +143,8 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
                                 **dict(zip(("mean change lo", "mean change hi"), _quantiles(change_reps))),
                                 "minus NegLabel's": change - ref,
                                 **dict(zip(("vs NegLabel lo", "vs NegLabel hi"),
-                                           _quantiles(change_reps - ref_reps) if ref_reps is not None else (np.nan,) * 2))})
+                                           _quantiles(change_reps - ref_reps) if ref_reps is not None else (np.nan,) * 2)),
+                                "vs NegLabel se": _se(change_reps, ref_reps)})
     out = {"levels": pd.DataFrame(levels), "changes": pd.DataFrame(changes), "summary": pd.DataFrame(summary),
            "control": pd.DataFrame(control)}
     for frame in out.values():
@@ -251,23 +273,34 @@ def published_shift_rows(paper_results: str) -> pd.DataFrame:
 def graded_sentences(summary: pd.DataFrame, changes: pd.DataFrame, metric: str = "AUROC") -> list[str]:
     """One sentence per shift: the method that degrades least in ``metric`` on average over
     severities 1..5, NegLabel's mean change, and that method's change minus NegLabel's with its
-    paired interval and the number of severities at which that interval clears zero."""
+    paired interval and the number of severities at which that interval clears zero, each also
+    after Holm's correction (over the methods compared with NegLabel; over the shift's
+    method-and-severity cells: :func:`holm_vs_reference`)."""
     out = []
     for shift, part in summary[summary["metric"] == metric].groupby("shift", sort=False):
-        part = part.set_index("method")
+        held = holm_vs_reference(part)
+        part = part.assign(held=held).set_index("method")
         best = part["mean change"].idxmax() if metric == "AUROC" else part["mean change"].idxmin()
         nl = part.loc[REFERENCE]
+        nl_change = interval(nl["mean change"], nl["mean change lo"], nl["mean change hi"], signed=True)
+        if best == REFERENCE:  # one statement, not "NegLabel degrades least ...; NegLabel's change is ..."
+            out.append(f"Under {md_text(shift)}, NegLabel degrades least of all methods in {metric} (mean change over "
+                       f"severities 1 to 5: {nl_change}).")
+            continue
         text = (f"Under {md_text(shift)}, {method_label(best)} degrades least in {metric} (mean change over severities 1 to 5: "
-                f"{part.loc[best, 'mean change']:+.2f}); NegLabel's mean change is "
-                f"{interval(nl['mean change'], nl['mean change lo'], nl['mean change hi'], signed=True)}")
-        if best != REFERENCE:
-            gap, lo, hi = part.loc[best, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
-            per = changes[(changes["shift"] == shift) & (changes["method"] == best) & (changes["metric"] == metric)]
-            clear = int(((per["vs NegLabel lo"] > 0) | (per["vs NegLabel hi"] < 0)).sum())
-            text += (f", and {method_label(best)}'s change minus NegLabel's is {interval(gap, lo, hi, signed=True)} "
-                     f"({verdict_of(lo, hi)}; clear of zero at {clear} of {len(per)} severities)")
-        else:
-            text += ", the least of all methods"
+                f"{part.loc[best, 'mean change']:+.2f}); NegLabel's mean change is {nl_change}")
+        gap, lo, hi = part.loc[best, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
+        cells = changes[(changes["shift"] == shift) & (changes["metric"] == metric)]
+        cells_held = holm_vs_reference(cells)
+        per = cells[cells["method"] == best]
+        clear = int(((per["vs NegLabel lo"] > 0) | (per["vs NegLabel hi"] < 0)).sum())
+        others = len(part) - 1
+        text += (f", and {method_label(best)}'s change minus NegLabel's is {interval(gap, lo, hi, signed=True)} "
+                 f"({verdict_of(lo, hi)}"
+                 + (f", {'still' if part.loc[best, 'held'] else 'but not'} clear after Holm's correction over the {others} "
+                    f"method{'s' if others != 1 else ''} compared with NegLabel" if verdict_of(lo, hi) == "clear of zero" else "")
+                 + f"; clear of zero at {clear} of {len(per)} severities, {int(cells_held[per.index].sum())} after Holm's "
+                 f"correction over the shift's {int((cells['method'] != REFERENCE).sum())} method-and-severity cells)")
         out.append(text + ".")
     return out
 

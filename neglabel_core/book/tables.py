@@ -76,11 +76,12 @@ def evaluate_params(emb: pipeline.Embedded, params: Mapping[str, Any], *, id_emb
 
 
 def paired_gaps(emb: pipeline.Embedded, arm_a: tuple[pipeline.Scored, str], arm_b: tuple[pipeline.Scored, str], *,
-                n_bootstrap: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+                n_bootstrap: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED, with_se: bool = False) -> pd.DataFrame:
     """The gap A - B in AUROC and FPR95 (percent points) between two arms, each a (scores,
     method) pair scored on the same images: two methods, or one method under two corpora, values
     of M or eta. Per OOD set and the average, with paired bootstrap intervals over concepts
-    (:func:`metrics.paired_difference`)."""
+    (:func:`metrics.paired_difference`); ``with_se``: each gap's bootstrap standard error too
+    (``AUROC se``, ``FPR95 se``: for the p-values of :mod:`ood.multiplicity`)."""
     (scored_a, method_a), (scored_b, method_b) = arm_a, arm_b
     rule = pipeline.fpr_rule(scored_a.params)
     units = {"id_units": emb.data.id_images.units, "ood_units": {n: f.units for n, f in emb.data.ood.items()}}
@@ -91,7 +92,7 @@ def paired_gaps(emb: pipeline.Embedded, arm_a: tuple[pipeline.Scored, str], arm_
             {n: scored_a.id_scores(method_a, n) for n in sets}, {n: scored_a.ood_scores(method_a, n) for n in sets},
             {n: scored_b.id_scores(method_b, n) for n in sets}, {n: scored_b.ood_scores(method_b, n) for n in sets},
             metric=metric, n_bootstrap=n_bootstrap, seed=seed, fpr_rule=rule, **units)
-        frames.append(table.add_prefix(f"{metric} ").reset_index())
+        frames.append((table if with_se else table.drop(columns="se")).add_prefix(f"{metric} ").reset_index())
     out = frames[0].merge(frames[1], on="ood_set")
     out.insert(1, "a", method_label(method_a))
     out.insert(2, "b", method_label(method_b))

@@ -6,6 +6,7 @@
 - ``negmining``: NegMining (Sec. 3.1): percentile similarity and selection, and CSP's variant;
 - ``adaneg``: AdaNeg's test-time-adaptive stream score, built on ``scores``;
 - ``metrics``: AUROC, FPR95 (both rules), AUPR, bootstrap intervals over concepts, paired gaps;
+- ``multiplicity``: p-values of paired gaps and Holm's correction, for counts over many comparisons;
 - ``methods``: the one registry of methods and their two call shapes (a set of images, a stream).
 
 The formulas and the official code they follow: ``docs/methods.md``.

@@ -220,7 +220,8 @@ def paired_difference(
     ``id_a`` / ``id_b`` may be mappings OOD set -> ID scores (a stream method scores the same ID
     images anew beside each OOD set, as in :func:`summarize`).
 
-    Returns columns ``diff``, ``lo``, ``hi`` indexed by OOD set, plus ``average``.
+    Returns columns ``diff``, ``lo``, ``hi`` and ``se`` (the replicates' standard deviation, for
+    :mod:`multiplicity`'s p-values) indexed by OOD set, plus ``average``.
     """
     functions = _metric_functions(fpr_rule)
     if metric not in functions:
@@ -263,7 +264,8 @@ def paired_difference(
     reps["average"] = np.mean([reps[n] for n in ood_a], axis=0)
     alpha = (1 - ci) / 2
     table = pd.DataFrame({"diff": rows, "lo": {n: np.quantile(v, alpha) for n, v in reps.items()},
-                          "hi": {n: np.quantile(v, 1 - alpha) for n, v in reps.items()}})
+                          "hi": {n: np.quantile(v, 1 - alpha) for n, v in reps.items()},
+                          "se": {n: float(np.std(v, ddof=1 if len(v) > 1 else 0)) for n, v in reps.items()}})
     table.index.name = "ood_set"
     return table
 

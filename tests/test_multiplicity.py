@@ -1,0 +1,80 @@
+"""Holm's correction and the gaps' p-values, against hand-computed cases and scipy."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from neglabel_core.book import ours, robustness
+from neglabel_core.ood.multiplicity import holm, wald_p
+
+
+def test_holm_steps_down_as_computed_by_hand():
+    # m = 4, alpha 0.05: sorted 0.005 <= 0.05/4 (reject), 0.01 <= 0.05/3 (reject), 0.03 > 0.05/2 (stop: keep it and 0.04)
+    assert holm([0.01, 0.04, 0.03, 0.005]).tolist() == [True, False, False, True]
+    # a small p-value after the first failure is not rejected (step-down stops)
+    assert holm([0.02, 0.013, 0.011]).tolist() == [True, True, True]  # 0.011 <= 0.0167, 0.013 <= 0.025, 0.02 <= 0.05
+    assert holm([0.02, 0.018, 0.017]).tolist() == [False, False, False]  # 0.017 > 0.05/3: nothing
+    assert holm([0.04], alpha=0.05).tolist() == [True] and holm([]).tolist() == []
+    # Bonferroni rejects a subset of Holm's
+    p = np.random.default_rng(0).uniform(0, 0.05, 30) ** 2
+    assert (holm(p) >= (p <= 0.05 / len(p))).all()
+
+
+@pytest.mark.parametrize("bad", [[0.1, np.nan], [-0.1], [1.2], [[0.1, 0.2]]])
+def test_holm_refuses_what_is_not_a_p_value(bad):
+    with pytest.raises(ValueError, match=r"expected a flat sequence of p-values in \[0, 1\]"):
+        holm(bad)
+    with pytest.raises(ValueError, match=r"^alpha must lie in the open interval \(0, 1\), got 1.5$"):
+        holm([0.1], alpha=1.5)
+
+
+def test_wald_p_is_the_two_sided_normal_tail():
+    for diff, se in [(1.0, 1.0), (-2.5, 1.0), (0.3, 2.0), (4.0, 0.5)]:
+        assert wald_p(diff, se) == pytest.approx(2 * stats.norm.sf(abs(diff) / se), rel=1e-12)
+    assert wald_p(0.0, 0.0) == 1.0 and wald_p(0.5, 0.0) == 0.0
+    with pytest.raises(ValueError, match=r"^diff=nan and se=1.0; expected a finite gap"):
+        wald_p(float("nan"), 1.0)
+
+
+def _gaps(rows):
+    return pd.DataFrame([{"method": m, "ood_set": s, "AUROC diff": a, "AUROC lo": a - 1.96 * sa, "AUROC hi": a + 1.96 * sa,
+                          "AUROC se": sa, "FPR95 diff": f, "FPR95 lo": f - 1.96 * sf, "FPR95 hi": f + 1.96 * sf,
+                          "FPR95 se": sf} for m, s, a, sa, f, sf in rows])
+
+
+def test_wins_and_tally_count_what_stays_clear_after_holm():
+    # Two methods x two sets + an average row (never counted). AUROC: z = 2.5 (p 0.0124), 5 (p 6e-7), -2.2 (p 0.028),
+    # 0.5; with m = 4 Holm keeps z = 5 (p <= 0.0125) and z = 2.5 (p 0.0124 <= 0.05 / 3), not z = -2.2 (0.028 > 0.025).
+    gaps = _gaps([("energy", "a", 2.5, 1, -1, 1), ("energy", "b", 5, 1, -0.1, 1),
+                  ("mcm", "a", -2.2, 1, 3, 1), ("mcm", "b", 0.5, 1, 0.2, 1), ("mcm", "average", 9, 1, 9, 1)])
+    w = ours.wins(gaps).set_index("method")
+    assert w.loc["energy", ["sets", "AUROC better", "AUROC better (Holm)", "AUROC worse (Holm)"]].tolist() == [2, 2, 2, 0]
+    assert w.loc["mcm", ["AUROC better", "AUROC level", "AUROC worse", "AUROC worse (Holm)"]].tolist() == [0, 1, 1, 0]
+    assert w.loc["mcm", ["FPR95 worse", "FPR95 worse (Holm)"]].tolist() == [1, 1]  # z = 3: p 0.0027 <= 0.05 / 4
+    assert ours.tally(w.reset_index(), "Here") == (
+        "Here, 4 (method, OOD set) pairs: in AUROC NegGate is clearly better in 2, level in 1 and clearly worse in 1 "
+        "(after Holm's correction over the 4 pairs: better in 2, worse in 0); in FPR95 NegGate is clearly better in 0, "
+        "level in 3 and clearly worse in 1 (after Holm's correction over the 4 pairs: better in 0, worse in 1)")
+    assert ours.clear_losses(gaps) == ["MCM on a (AUROC -2.20 [-4.16, -0.24])",
+                                       "MCM on a (FPR95 +3.00 [+1.04, +4.96], clear after Holm)"]
+
+
+def test_graded_sentences_apply_holm_and_say_neglabel_once():
+    def summary_row(shift, m, change, gap, se):
+        return {"shift": shift, "method": m, "metric": "AUROC", "mean change": change, "mean change lo": change - 1,
+                "mean change hi": change + 1, "minus NegLabel's": gap, "vs NegLabel lo": gap - 1.96 * se,
+                "vs NegLabel hi": gap + 1.96 * se, "vs NegLabel se": se if m != "neglabel" else np.nan}
+
+    summary = pd.DataFrame([summary_row("blur", "neglabel", -5, 0, 0), summary_row("blur", "energy", -2, 3, 1.2),
+                            summary_row("blur", "mcm", -6, -1, 1),
+                            summary_row("pose", "neglabel", -1, 0, 0), summary_row("pose", "energy", -3, -2, 1)])
+    changes = pd.DataFrame([{**summary_row("blur", m, 0, g, 1), "severity": k} for k, g in enumerate([3, 0.5, 2.1, 1, 4], 1)
+                            for m in ("energy", "mcm", "neglabel")])
+    blur, pose = robustness.graded_sentences(summary, changes)
+    # energy vs NegLabel: z = 2.5, p 0.0124 <= 0.05 / 2 -> still clear. Severities: z = 3, 2.1, 4 clear at 95%; over the
+    # 10 cells (mcm's the same) Holm keeps z = 4 (p 6e-5, twice) and z = 3 (p 0.0027 <= 0.05 / 7), not z = 2.1 (p 0.036)
+    assert "(clear of zero, still clear after Holm's correction over the 2 methods compared with NegLabel; clear of zero at " \
+           "3 of 5 severities, 2 after Holm's correction over the shift's 10 method-and-severity cells)" in blur
+    assert pose == ("Under pose, NegLabel degrades least of all methods in AUROC (mean change over severities 1 to 5: "
+                    "-1.00 [-2.00, +0.00]).")
