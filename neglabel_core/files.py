@@ -191,17 +191,23 @@ def sha256_file(path: os.PathLike | str) -> str:
 
 
 def code_text(path: os.PathLike | str) -> bytes:
-    """What a file contributes to a code fingerprint: a Python module's syntax tree without its
-    docstrings (comments are not in the tree), so a documentation edit keeps every kept result;
-    any other file's bytes. A module that does not parse counts by its bytes."""
-    import ast
-
+    """What a file contributes to a code fingerprint: a Python module's :func:`source_code_text`;
+    any other file's bytes."""
     raw = Path(path).read_bytes()
-    if Path(path).suffix != ".py":
-        return raw
+    return source_code_text(raw) if Path(path).suffix == ".py" else raw
+
+
+def source_code_text(source: str | bytes) -> bytes:
+    """Python source (a module, or one function's as ``inspect.getsource`` gives it) as its syntax
+    tree without docstrings (comments are not in the tree), so a documentation edit keeps every
+    kept result and checkpoint key. Source that does not parse counts by its bytes."""
+    import ast
+    import textwrap
+
+    raw = source.encode() if isinstance(source, str) else source
     try:
-        tree = ast.parse(raw)
-    except (SyntaxError, ValueError):
+        tree = ast.parse(textwrap.dedent(raw.decode()) if isinstance(source, str) else raw)
+    except (SyntaxError, ValueError, UnicodeDecodeError):
         return raw
     for node in ast.walk(tree):
         body = getattr(node, "body", None)

@@ -307,3 +307,26 @@ def test_chapter_parameters_are_checked_before_any_work(tmp_path):
                                                   r"m=0; expected"):
         execute_notebooks("emoji-tiny", tmp_path / "out", source_dir=ROOT / "notebooks", notebooks=["01_negmining"],
                           extra={"01_negmining": {"m": 0}})
+
+
+@pytest.mark.parametrize("value", ["NegLabel trails **energy** <b>x</b>", 3, 2.5, True])
+def test_glue_records_what_myst_nb_records(value):
+    """The chapters glue without importing myst-nb (over a second per kernel): the display output
+    (data and metadata) is the one myst-nb's own ``glue(name, value, display=False)`` writes."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import Markdown
+    from IPython.utils.capture import capture_output
+    from myst_nb import glue as nb_glue
+
+    from neglabel_core.book import chapter
+
+    InteractiveShell.instance()
+    try:
+        with capture_output() as ours:
+            chapter.glue("name", value)
+        with capture_output() as theirs:
+            nb_glue("name", Markdown(value) if isinstance(value, str) else value, display=False)
+    finally:
+        InteractiveShell.clear_instance()
+    assert [(o.data, o.metadata) for o in ours.outputs] == [(o.data, o.metadata) for o in theirs.outputs]
+    assert len(ours.outputs) == 1 and all(k.startswith("application/papermill.record/") for k in ours.outputs[0].data)

