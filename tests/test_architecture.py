@@ -127,3 +127,46 @@ def test_the_documented_exception_is_used():
     """An exception nobody needs any more is removed, not kept."""
     for name, extra in EXCEPTIONS.items():
         assert extra <= our_imports(PACKAGE / name), name
+
+
+def module_imports(path: Path, package: Path = PACKAGE) -> set[Path]:
+    """The files of ours that ``path`` imports, at module level or inside a function alike."""
+    here = ["neglabel_core", *path.relative_to(package).with_suffix("").parts]
+    if here[-1] == "__init__":
+        here = here[:-1] + ["__init__"]
+
+    def file_of(parts: list[str]) -> Path | None:
+        rel = Path(*parts[1:]) if len(parts) > 1 else Path()
+        for candidate in (package / rel.with_suffix(".py") if parts[1:] else None, package / rel / "__init__.py"):
+            if candidate is not None and candidate.is_file():
+                return candidate
+        return None
+
+    found: set[Path] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("neglabel_core")):
+            base = (here[:-node.level] if node.level else []) + (node.module.split(".") if node.module else [])
+            for alias in node.names:  # ``from . import tables`` names a module; ``from .x import f`` a name in x
+                target = file_of(base + [alias.name]) or file_of(base)
+                found.add(target) if target is not None else None
+        elif isinstance(node, ast.Import):
+            found |= {t for a in node.names if a.name.startswith("neglabel_core.") if (t := file_of(a.name.split(".")))}
+    return found - {path}
+
+
+def test_no_two_modules_import_each_other():
+    """No circle between modules, counting the imports inside functions (they hide one, not break it);
+    a package's ``__init__`` that gathers its own modules is not a circle of theirs."""
+    graph = {p: {q for q in module_imports(p) if q.name != "__init__.py"} for p in files()}
+    circles = []
+
+    def visit(node: Path, trail: list[Path]) -> None:
+        for nxt in graph.get(node, ()):
+            if nxt in trail:
+                circles.append(" -> ".join(str(p.relative_to(PACKAGE)) for p in trail[trail.index(nxt):] + [nxt]))
+            elif len(trail) < 12:
+                visit(nxt, trail + [nxt])
+
+    for start in graph:
+        visit(start, [start])
+    assert not circles, sorted(set(circles))[:5]

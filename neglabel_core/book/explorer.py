@@ -221,12 +221,3 @@ def _explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]],
         scored = pipeline.score(emb, params, methods=(method,))
         records += _records(method, setting, {"ID": scored.id[method], **{n: s[method] for n, s in scored.ood.items()}}, rule)
     return records
-
-
-def static_explorer(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] | None = None, *,
-                    progress: bool = False) -> str:
-    """The static explorer's HTML for the page: :func:`explorer_records` over ``grid`` (default
-    :data:`DEFAULT_GRID`) drawn by :func:`.vega.explorer_spec` and :func:`.vega.explorer_html`."""
-    from .vega import explorer_html, explorer_spec
-
-    return explorer_html(explorer_spec(explorer_records(emb, grid, progress=progress), emb, grid))

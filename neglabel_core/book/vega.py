@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import pipeline
 from .chapter import method_label
-from .explorer import AVERAGE, DEFAULT_GRID, METHODS, POOLED, TAU_PARAM, method_taus, profile_taus
+from .explorer import AVERAGE, DEFAULT_GRID, METHODS, POOLED, TAU_PARAM, explorer_records, method_taus, profile_taus
 
 # In load order: RequireJS hidden, Vega, its expression interpreter (no eval), Vega-Lite, vega-embed,
 # then the book's drawing code (static/neglabel-explorer.js), which puts RequireJS back.
@@ -128,3 +128,10 @@ def explorer_html(spec: Mapping[str, Any], *, element_id: str = "neglabel-explor
 drawn in the built book (its scripts are served there); here, use the live widgets below.</div>
 <script type="application/json" id="{spec_id}">{script_json(spec)}</script>
 {scripts}"""
+
+
+def static_explorer(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]] | None = None, *,
+                    progress: bool = False) -> str:
+    """The static explorer's HTML for the page: :func:`.explorer.explorer_records` over ``grid``
+    (default :data:`.explorer.DEFAULT_GRID`) drawn by :func:`explorer_spec` and :func:`explorer_html`."""
+    return explorer_html(explorer_spec(explorer_records(emb, grid, progress=progress), emb, grid))
