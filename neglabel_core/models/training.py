@@ -2,7 +2,7 @@
 
 Pure training logic on tensors: images as a uint8 tensor, the frozen text side as precomputed
 caption embeddings (the text tower never runs in the loop). What the images and captions are,
-and where the checkpoint goes, is the caller's business (``experiments``).
+and where the checkpoint goes, is the caller's business (:mod:`.emoji_training`).
 
 Loss: open_clip's ``ClipLoss``, the symmetric cross-entropy of ``s * v_i . t_j`` over a batch of
 distinct concepts (a repeated concept would be a false negative). Optimiser: AdamW, no weight

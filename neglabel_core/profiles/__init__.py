@@ -2,8 +2,9 @@
 and domain-shift data), the prompts, the candidate corpus and the default parameters. Switching
 profile is one parameter everywhere (CLI, notebooks, ``make book PROFILE=...``).
 
-Built-in profiles are the JSON files in ``neglabel_core/profiles/``; a path to a JSON file of the
-same shape works too.
+Built-in profiles are the JSON files in ``neglabel_core/profiles/builtin/``; a path to a JSON file
+of the same shape works too (``neglabel init-profile`` writes one for a reader's own folders). Their
+format is defined once, in ``schema.json`` beside this module, and checked before any work.
 """
 
 from __future__ import annotations
