@@ -13,6 +13,8 @@ import pytest
 from neglabel_core import pipeline
 from neglabel_core.book import robustness, tables
 from neglabel_core.data import shifts
+from neglabel_core.data.benchmarks import BenchmarkData
+from neglabel_core.data.images import ImageFiles
 from neglabel_core.ood import metrics
 
 from .test_controls import units_emb  # noqa: F401  (fixture)
@@ -182,3 +184,31 @@ def test_score_with_given_negatives_is_the_mined_run(synthetic):  # noqa: F811
     with pytest.raises(ValueError, match=r"^negatives must be indices into the corpus of 60 words; "
                                          r"got \(1,\) values in \[60, 60\]$"):
         pipeline.score(emb, methods=("neglabel",), negatives=[60])
+
+
+def test_a_graded_id_sample_is_seeded_and_used_at_every_severity(units_emb):  # noqa: F811
+    """``graded_shifts.id_sample``: the study on a seeded subsample of the ID test images, severity
+    0 included, equals the study on a profile whose ID test set is that subsample."""
+    def files(x, name):
+        return ImageFiles([f"{name}{i}.png" for i in range(len(x.units))], list(x.labels), list(x.units), name)
+
+    data = units_emb.data  # as a benchmark's: files with a length and subsets
+    emb = dataclasses.replace(units_emb, data=BenchmarkData(data.class_names, files(data.id_images, "id"),
+                                                            {k: files(v, k) for k, v in data.ood.items()}))
+    n = len(emb.data.id_images)
+    index = pipeline.graded_id_index({"id_sample": n // 2, "seed": 3}, n)
+    assert len(index) == n // 2 and (np.diff(index) > 0).all()
+    assert np.array_equal(index, np.sort(np.random.default_rng(3).choice(n, size=n // 2, replace=False)))
+    assert pipeline.graded_id_index({"seed": 3}, n) is None and pipeline.graded_id_index({"id_sample": n}, n) is None
+    with pytest.raises(ValueError, match=r"^graded_shifts.id_sample=0; expected a number of ID test images >= 1, or null"):
+        pipeline.graded_id_index({"id_sample": 0}, n)
+    full = _graded(emb)
+    sampled = dataclasses.replace(full, id_index=index,
+                                  id_emb={k: np.asarray(v)[index] for k, v in full.id_emb.items()})
+    small = sampled.restrict(emb)  # the same study run on a profile whose ID test set is the sample
+    assert len(small.data.id_images) == n // 2 and np.array_equal(small.id_emb, np.asarray(emb.id_emb)[index])
+    plain = dataclasses.replace(sampled, id_index=None)
+    got = robustness.graded_study(emb, sampled, ("neglabel", "energy"), n_bootstrap=10)
+    expected = robustness.graded_study(small, plain, ("neglabel", "energy"), n_bootstrap=10)
+    for part in ("levels", "changes", "summary"):
+        pd.testing.assert_frame_equal(got[part], expected[part])

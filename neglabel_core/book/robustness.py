@@ -83,6 +83,7 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
     """
     methods = tuple(study_methods() if methods is None else methods)
     n_bootstrap = replicates(n_bootstrap)
+    emb = graded.restrict(emb)  # the study's ID images (graded_shifts.id_sample), severity 0 included
     rule = pipeline.fpr_rule(emb.profile.params)
     units = emb.data.id_images.units
     ood_units = {n: f.units for n, f in emb.data.ood.items()}

@@ -41,6 +41,7 @@ from .embedded import (
                     embed_snapshot,
                     embed_snapshots,
                     ensure_model,
+                    graded_id_index,
                     profile_methods,
                     ready_data,
                     with_images,
@@ -72,7 +73,7 @@ from .text import (
 
 __all__ = [
     "BANK_BUILDERS", "CSP_FRACTION", "CSP_RULES", "FPR_RULE_DEFAULT", "RESERVED_SET_NAMES", "Bank", "BenchmarkData", "Embedded",
-    "Graded", "embed_graded",
+    "Graded", "embed_graded", "graded_id_index",
     "NotReadyError", "Scored", "TextSide", "build_corpus", "candidate_scores", "check_set_names", "class_names",
     "corpus_embeddings", "csp_bank", "csp_candidates", "csp_lexicon", "csp_rule", "embed_corpus", "embed_profile",
     "embed_snapshot", "embed_snapshots",

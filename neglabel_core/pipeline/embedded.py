@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,25 +177,50 @@ class Graded:
     ood_emb: dict[str, dict[str, np.ndarray]]  # shift -> OOD set -> (N, D), at the control severity
     # background shifts: images per set ("ID" or an OOD set) without an alpha channel, left unchanged
     unchanged: dict[str, dict[str, int]] = field(default_factory=dict)
+    # ``graded_shifts.id_sample``: the ID test images the study uses (indices into the profile's, sorted), or None: all
+    id_index: np.ndarray | None = None
 
     @property
     def severities(self) -> list[int]:
         return list(range(shifts_mod.N_SEVERITIES + 1))
+
+    def restrict(self, emb: Embedded) -> Embedded:
+        """``emb`` with the ID test images this study uses (all of them unless ``id_sample`` is set)."""
+        if self.id_index is None:
+            return emb
+        files = emb.data.id_images.subset(self.id_index)
+        return with_images(emb, data=dataclasses.replace(emb.data, id_images=files), id_emb=np.asarray(emb.id_emb)[self.id_index])
+
+
+def graded_id_index(spec: Mapping[str, Any], n_id: int) -> np.ndarray | None:
+    """The ID test images of ``graded_shifts.id_sample``: at most that many of the ``n_id``, drawn
+    without replacement by ``np.random.default_rng(seed)`` and sorted; ``None`` (all of them) where
+    it is unset or not smaller than the ID test set (a profile's default fits any data folder)."""
+    size = spec.get("id_sample")
+    if size is None or int(size) >= n_id:
+        return None
+    if int(size) < 1:
+        raise ValueError(f"graded_shifts.id_sample={size}; expected a number of ID test images >= 1, or null for all")
+    return np.sort(np.random.default_rng(int(spec.get("seed", 0))).choice(n_id, size=int(size), replace=False))
 
 
 def embed_graded(emb: Embedded, *, progress: bool = True, device: str = "auto") -> Graded:
     """Every graded shift of ``emb``'s profile (``graded_shifts``) applied to the ID test images at
     severities 1..5 and to every OOD set at ``control_severity`` (default 3), embedded by the
     profile's model; severity 0 is the unshifted set. One progress bar over the sets; each set is
-    cached, so a rerun costs seconds. A profile without ``graded_shifts`` gives no shifts."""
+    cached, so a rerun costs seconds. A profile without ``graded_shifts`` gives no shifts.
+    ``graded_shifts.id_sample``: the study uses a seeded subsample of the ID test images at every
+    severity, 0 included (:func:`graded_id_index`; :meth:`Graded.restrict` gives ``emb`` on it)."""
     spec = emb.profile.data.get("graded_shifts") or {}
     graded = shifts_mod.graded_shifts(spec)
     control = int(spec.get("control_severity", 3))
     seed = int(spec.get("seed", 0))
-    jobs = [(name, severity, "ID", emb.data.id_images) for name in graded
+    id_index = graded_id_index(spec, len(emb.data.id_images)) if graded else None
+    study = Graded(graded, control, seed, {}, {}, id_index=id_index).restrict(emb)
+    jobs = [(name, severity, "ID", study.data.id_images) for name in graded
             for severity in range(1, shifts_mod.N_SEVERITIES + 1)]
     jobs += [(name, control, set_name, files) for name in graded for set_name, files in emb.data.ood.items()]
-    id_emb = {(name, 0): emb.id_emb for name in graded}
+    id_emb = {(name, 0): study.id_emb for name in graded}
     ood_emb: dict[str, dict[str, np.ndarray]] = {name: {} for name in graded}
     if jobs:
         loaded = ensure_model(emb.profile, progress=progress, device=device)
@@ -205,7 +230,7 @@ def embed_graded(emb: Embedded, *, progress: bool = True, device: str = "auto") 
                 id_emb[(name, severity)] = vectors
             else:
                 ood_emb[name][set_name] = vectors
-    sets = {"ID": emb.data.id_images, **emb.data.ood}
+    sets = {"ID": study.data.id_images, **emb.data.ood}
     unchanged = {name: {set_name: shifts_mod.without_alpha(files) for set_name, files in sets.items()}
                  for name, shift in graded.items() if shift.transform == "background"}
-    return Graded(graded, control, seed, id_emb, ood_emb, unchanged)
+    return Graded(graded, control, seed, id_emb, ood_emb, unchanged, id_index)
