@@ -212,3 +212,21 @@ def test_a_graded_id_sample_is_seeded_and_used_at_every_severity(units_emb):  # 
     expected = robustness.graded_study(small, plain, ("neglabel", "energy"), n_bootstrap=10)
     for part in ("levels", "changes", "summary"):
         pd.testing.assert_frame_equal(got[part], expected[part])
+
+
+def test_the_unshifted_images_are_named_for_the_benchmark_and_the_style_reading_says_so():
+    from types import SimpleNamespace
+
+    from neglabel_core.book import sweeps
+
+    emoji, folders = (SimpleNamespace(profile=SimpleNamespace(benchmark={"kind": k})) for k in ("emoji", "folders"))
+    assert (sweeps.unshifted_name(emoji), sweeps.unshifted_name(folders)) == ("evaluation styles", "ID test set")
+    rows = [("evaluation styles", 60.0, 90.0), ("line art", 20.0, 70.0), ("high contrast", 50.0, 85.0)]
+    table = pd.DataFrame([{"ID images": n, "method": "neglabel", "ID top-1": t, "AUROC": a} for n, t, a in rows])
+    assert sweeps.style_summary(emoji, table) == (
+        "On the evaluation styles the model's ID top-1 is 60.0% and NegLabel's mean AUROC 90.00; in the style line art "
+        "top-1 falls to 20.0% and NegLabel's AUROC to 70.00. The model classifies these ID images far worse than the "
+        "evaluation styles (ImageNet's shifted sets keep CLIP's top-1 much higher), so a style mixes a change of the ID "
+        "images' look with a collapse of classification; the graded shifts below move one property at a time.")
+    alone = pd.DataFrame([{"ID images": "ID test set", "method": "neglabel", "ID top-1": 60.0, "AUROC": 90.0}])
+    assert sweeps.style_summary(folders, alone) == "This profile has no domain-shift set here."
