@@ -330,3 +330,17 @@ def test_glue_records_what_myst_nb_records(value):
         InteractiveShell.clear_instance()
     assert [(o.data, o.metadata) for o in ours.outputs] == [(o.data, o.metadata) for o in theirs.outputs]
     assert len(ours.outputs) == 1 and all(k.startswith("application/papermill.record/") for k in ours.outputs[0].data)
+
+
+def test_every_code_cell_is_hidden_on_the_page():
+    """The book is read, not run: no code cell's source shows expanded (a reader opens it with the
+    toggle); the parameters cell is removed from the page by the build."""
+    import nbformat
+
+    shown = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for k, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            tags = set(cell.metadata.get("tags", []))
+            if cell.cell_type == "code" and not tags & {"hide-input", "remove-input", "remove-cell", "hide-cell", "parameters"}:
+                shown.append(f"{path.name} cell {k}")
+    assert not shown, shown
