@@ -289,6 +289,15 @@ def test_names_in_figures_are_plain_text():
         assert [t.get_text() for t in [title, *ticks]] == [names[0], *names]
         assert not any(t._preprocess_math(t.get_text())[1] for t in [title, *ticks])
         plt.close(fig)
+        # a log axis's default tick labels are mathtext ("$\\mathdefault{10^{2}}$"), shown raw without it:
+        # under the theme they are plain numbers
+        fig, ax = plt.subplots()
+        ax.plot([10, 100, 10000], [1, 2, 3])
+        ax.set_xscale("log")
+        fig.canvas.draw()
+        shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert "1,000" in shown and not any("$" in t or "mathdefault" in t for t in shown), shown
+        plt.close(fig)
 
 
 def test_chapter_parameters_are_checked_before_any_work(tmp_path):

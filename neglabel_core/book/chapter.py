@@ -159,6 +159,32 @@ def plot_theme() -> None:
 
     sns.set_theme(style="whitegrid", context="notebook")
     matplotlib.rcParams["text.parse_math"] = False
+    import matplotlib.scale
+
+    matplotlib.scale.register_scale(_plain_log_scale())  # "log" axes label their ticks 10, 100, 1,000 (no mathtext)
+
+
+def _plain_number(value: float, _position: Any = None) -> str:
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+
+def _plain_log_scale() -> type:
+    from matplotlib.scale import LogScale
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    class PlainLogScale(LogScale):
+        """matplotlib's log scale with plain tick labels: its default ones are mathtext (10^k),
+        which the chapters' theme draws as text (``text.parse_math`` off, for names)."""
+
+        def __init__(self, *, base: float = 10, subs: Any = None, nonpositive: str = "clip"):
+            super().__init__(None, base=base, subs=subs, nonpositive=nonpositive)  # no axis parameter (matplotlib 3.11)
+
+        def set_default_locators_and_formatters(self, axis):
+            super().set_default_locators_and_formatters(axis)
+            axis.set_major_formatter(FuncFormatter(_plain_number))
+            axis.set_minor_formatter(NullFormatter())
+
+    return PlainLogScale
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~$=:'\"])")
