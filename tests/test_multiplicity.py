@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from neglabel_core.book import ours, robustness
+from neglabel_core.book import ours
 from neglabel_core.ood.multiplicity import holm, wald_p
 
 
@@ -58,23 +58,3 @@ def test_wins_and_tally_count_what_stays_clear_after_holm():
         "level in 3 and clearly worse in 1 (after Holm's correction over the 4 pairs: better in 0, worse in 1)")
     assert ours.clear_losses(gaps) == ["MCM on a (AUROC -2.20 [-4.16, -0.24])",
                                        "MCM on a (FPR95 +3.00 [+1.04, +4.96], clear after Holm)"]
-
-
-def test_graded_sentences_apply_holm_and_say_neglabel_once():
-    def summary_row(shift, m, change, gap, se):
-        return {"shift": shift, "method": m, "metric": "AUROC", "mean change": change, "mean change lo": change - 1,
-                "mean change hi": change + 1, "minus NegLabel's": gap, "vs NegLabel lo": gap - 1.96 * se,
-                "vs NegLabel hi": gap + 1.96 * se, "vs NegLabel se": se if m != "neglabel" else np.nan}
-
-    summary = pd.DataFrame([summary_row("blur", "neglabel", -5, 0, 0), summary_row("blur", "energy", -2, 3, 1.2),
-                            summary_row("blur", "mcm", -6, -1, 1),
-                            summary_row("pose", "neglabel", -1, 0, 0), summary_row("pose", "energy", -3, -2, 1)])
-    changes = pd.DataFrame([{**summary_row("blur", m, 0, g, 1), "severity": k} for k, g in enumerate([3, 0.5, 2.1, 1, 4], 1)
-                            for m in ("energy", "mcm", "neglabel")])
-    blur, pose = robustness.graded_sentences(summary, changes)
-    # energy vs NegLabel: z = 2.5, p 0.0124 <= 0.05 / 2 -> still clear. Severities: z = 3, 2.1, 4 clear at 95%; over the
-    # 10 cells (mcm's the same) Holm keeps z = 4 (p 6e-5, twice) and z = 3 (p 0.0027 <= 0.05 / 7), not z = 2.1 (p 0.036)
-    assert "(clear of zero, still clear after Holm's correction over the 2 methods compared with NegLabel; clear of zero at " \
-           "3 of 5 severities, 2 after Holm's correction over the shift's 10 method-and-severity cells)" in blur
-    assert pose == ("Under pose, NegLabel degrades least of all methods in AUROC (mean change over severities 1 to 5: "
-                    "-1.00 [-2.00, +0.00]).")

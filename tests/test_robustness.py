@@ -89,21 +89,24 @@ def test_an_unshifted_study_changes_by_nothing_in_every_replicate(units_emb):  #
     assert (out["control"][["difference", "difference lo", "difference hi"]].abs() < 1e-9).all().all()
 
 
-def test_graded_sentences_name_the_least_degraded():
+def test_graded_summary_names_what_stays_clear_after_holm():
+    def row(shift, m, change, gap, se):
+        return {"shift": shift, "method": m, "metric": "AUROC", "mean change": change, "mean change lo": change - 1,
+                "mean change hi": change + 1, "minus NegLabel's": gap, "vs NegLabel lo": gap - 1.96 * se,
+                "vs NegLabel hi": gap + 1.96 * se, "vs NegLabel se": se if m != "neglabel" else np.nan}
+
+    # blur: energy +3 (z = 2.5, p 0.0124 <= 0.05 / 2: clear after Holm over the 2 methods); pose: mcm +2.2 (z = 2.2,
+    # p 0.028: clear at 95%, not after Holm's 0.025); glare: NegLabel degrades least itself
     summary = pd.DataFrame([
-        {"shift": "s", "method": "neglabel", "metric": "AUROC", "mean change": -5.0, "mean change lo": -6.0,
-         "mean change hi": -4.0, "minus NegLabel's": 0.0, "vs NegLabel lo": 0.0, "vs NegLabel hi": 0.0, "vs NegLabel se": np.nan},
-        {"shift": "s", "method": "energy", "metric": "AUROC", "mean change": -2.0, "mean change lo": -3.0,
-         "mean change hi": -1.0, "minus NegLabel's": 3.0, "vs NegLabel lo": 2.0, "vs NegLabel hi": 4.0, "vs NegLabel se": 0.5}])
-    changes = pd.DataFrame([{"shift": "s", "method": "energy", "metric": "AUROC", "severity": k,
-                             "minus NegLabel's": (lo + hi) / 2,
-                             "vs NegLabel lo": lo, "vs NegLabel hi": hi, "vs NegLabel se": (hi - lo) / 3.92}
-                            for k, (lo, hi) in enumerate([(1, 2), (-1, 1)], 1)])
-    assert robustness.graded_sentences(summary, changes) == [
-        "Under s, energy degrades least in AUROC (mean change over severities 1 to 5: -2.00); NegLabel's mean change is "
-        "-5.00 [-6.00, -4.00], and energy's change minus NegLabel's is +3.00 [+2.00, +4.00] (clear of zero, still clear after "
-        "Holm's correction over the 1 method compared with NegLabel; clear of zero at 1 of 2 severities, 1 after Holm's "
-        "correction over the shift's 2 method-and-severity cells)."]
+        row("blur", "neglabel", -5, 0, 0), row("blur", "energy", -2, 3, 1.2), row("blur", "mcm", -6, -1, 1),
+        row("pose", "neglabel", -4, 0, 0), row("pose", "mcm", -1.8, 2.2, 1), row("pose", "energy", -5, -1, 1),
+        row("glare", "neglabel", -1, 0, 0), row("glare", "energy", -3, -2, 1), row("glare", "mcm", -4, -3, 1)])
+    assert robustness.graded_summary(summary) == (
+        "In AUROC, the method that degrades least beats NegLabel's change clearly (after Holm's correction over the 2 methods "
+        "compared with it) under blur (energy, +3.00 [+0.65, +5.35]); under pose, glare (NegLabel itself degrades least) no "
+        "method degrades clearly less than NegLabel.")
+    level = summary[summary["shift"] != "blur"]
+    assert robustness.graded_summary(level).startswith("In AUROC, under pose, glare (NegLabel itself")
 
 
 def test_top1_explains_by_hand():

@@ -18,7 +18,7 @@ from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics, multiplicity
 from ..pipeline.score_cache import kept_arm_replicates
-from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates, verdict_of
+from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates
 from .tables import paper_rows
 
 METRICS = ("AUROC", "FPR95")
@@ -271,39 +271,28 @@ def published_shift_rows(paper_results: str) -> pd.DataFrame:
     return paper_rows(paper_results, "domain shift")
 
 
-def graded_sentences(summary: pd.DataFrame, changes: pd.DataFrame, metric: str = "AUROC") -> list[str]:
-    """One sentence per shift: the method that degrades least in ``metric`` on average over
-    severities 1..5, NegLabel's mean change, and that method's change minus NegLabel's with its
-    paired interval and the number of severities at which that interval clears zero, each also
-    after Holm's correction (over the methods compared with NegLabel; over the shift's
-    method-and-severity cells: :func:`holm_vs_reference`)."""
-    out = []
+def graded_summary(summary: pd.DataFrame, metric: str = "AUROC") -> str:
+    """Chapter 05's reading of the graded study in one sentence per ``metric``: where the method
+    that degrades least differs from NegLabel with an interval clear of zero after Holm's
+    correction over the methods compared with NegLabel (per shift; the method and its gap), and
+    where none does. The per-severity detail is the chapter's figure; the intervals its table."""
+    clear, level = [], []
     for shift, part in summary[summary["metric"] == metric].groupby("shift", sort=False):
-        held = holm_vs_reference(part)
-        part = part.assign(held=held).set_index("method")
+        part = part.assign(held=holm_vs_reference(part)).set_index("method")
         best = part["mean change"].idxmax() if metric == "AUROC" else part["mean change"].idxmin()
-        nl = part.loc[REFERENCE]
-        nl_change = interval(nl["mean change"], nl["mean change lo"], nl["mean change hi"], signed=True)
-        if best == REFERENCE:  # one statement, not "NegLabel degrades least ...; NegLabel's change is ..."
-            out.append(f"Under {md_text(shift)}, NegLabel degrades least of all methods in {metric} (mean change over "
-                       f"severities 1 to 5: {nl_change}).")
-            continue
-        text = (f"Under {md_text(shift)}, {method_label(best)} degrades least in {metric} (mean change over severities 1 to 5: "
-                f"{part.loc[best, 'mean change']:+.2f}); NegLabel's mean change is {nl_change}")
-        gap, lo, hi = part.loc[best, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
-        cells = changes[(changes["shift"] == shift) & (changes["metric"] == metric)]
-        cells_held = holm_vs_reference(cells)
-        per = cells[cells["method"] == best]
-        clear = int(((per["vs NegLabel lo"] > 0) | (per["vs NegLabel hi"] < 0)).sum())
-        others = len(part) - 1
-        text += (f", and {method_label(best)}'s change minus NegLabel's is {interval(gap, lo, hi, signed=True)} "
-                 f"({verdict_of(lo, hi)}"
-                 + (f", {'still' if part.loc[best, 'held'] else 'but not'} clear after Holm's correction over the {others} "
-                    f"method{'s' if others != 1 else ''} compared with NegLabel" if verdict_of(lo, hi) == "clear of zero" else "")
-                 + f"; clear of zero at {clear} of {len(per)} severities, {int(cells_held[per.index].sum())} after Holm's "
-                 f"correction over the shift's {int((cells['method'] != REFERENCE).sum())} method-and-severity cells)")
-        out.append(text + ".")
-    return out
+        if best != REFERENCE and part.loc[best, "held"]:
+            gap, lo, hi = part.loc[best, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
+            clear.append(f"{md_text(shift)} ({method_label(best)}, {interval(gap, lo, hi, signed=True)})")
+        else:
+            level.append(md_text(shift) + (" (NegLabel itself degrades least)" if best == REFERENCE else ""))
+    others = summary[(summary["metric"] == metric) & (summary["method"] != REFERENCE)]["method"].nunique()
+    text = f"In {metric}, "
+    if clear:
+        text += ("the method that degrades least beats NegLabel's change clearly (after Holm's correction over the "
+                 f"{others} methods compared with it) under " + "; ".join(clear))
+    if level:
+        text += ("; under " if clear else "under ") + ", ".join(level) + " no method degrades clearly less than NegLabel"
+    return text + "."
 
 
 def halved(levels: pd.DataFrame) -> dict[str, bool]:
