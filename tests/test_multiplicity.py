@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from neglabel_core.book import ours
-from neglabel_core.ood.multiplicity import holm, wald_p
+from neglabel_core.ood.multiplicity import bootstrap_se, holm, holm_wald, wald_p
 
 
 def test_holm_steps_down_as_computed_by_hand():
@@ -58,3 +58,11 @@ def test_wins_and_tally_count_what_stays_clear_after_holm():
         "level in 3 and clearly worse in 1 (after Holm's correction over the 4 pairs: better in 0, worse in 1)")
     assert ours.clear_losses(gaps) == ["MCM on a (AUROC -2.20 [-4.16, -0.24])",
                                        "MCM on a (FPR95 +3.00 [+1.04, +4.96], clear after Holm)"]
+
+
+def test_holm_wald_pairs_gaps_with_their_errors():
+    # z = 2.5 (p 0.0124 <= 0.05 / 2) and z = 0.5 (p 0.617): the first alone is clear
+    assert holm_wald([2.5, -0.5], [1.0, 1.0]).tolist() == [True, False]
+    assert bootstrap_se(np.array([1.0, 3.0])) == pytest.approx(np.sqrt(2)) and bootstrap_se(np.array([4.0])) == 0.0
+    with pytest.raises(ValueError, match=r"^zip\(\) argument 2 is shorter than argument 1$"):
+        holm_wald([1.0, 2.0], [1.0])

@@ -87,8 +87,7 @@ def holm_clear(gaps: pd.DataFrame, metric: str, alpha: float = 0.05) -> pd.Serie
     """Per row of ``gaps`` (with ``<metric> se``: :func:`compare` keeps it): whether the gap is
     clear of zero after Holm's correction over *all* the rows, each row's p-value from its
     bootstrap standard error (:mod:`ood.multiplicity`)."""
-    p = [multiplicity.wald_p(d, se) for d, se in zip(gaps[f"{metric} diff"], gaps[f"{metric} se"])]
-    return pd.Series(multiplicity.holm(p, alpha), index=gaps.index)
+    return pd.Series(multiplicity.holm_wald(gaps[f"{metric} diff"], gaps[f"{metric} se"], alpha), index=gaps.index)
 
 
 def wins(gaps: pd.DataFrame, sets: Sequence[str] | None = None) -> pd.DataFrame:

@@ -44,11 +44,8 @@ def _quantiles(values: np.ndarray) -> tuple[float, float]:
 
 
 def _se(reps: np.ndarray, ref_reps: np.ndarray | None) -> float:
-    """The bootstrap standard error of a paired gap (its replicates' standard deviation)."""
-    if ref_reps is None:
-        return np.nan
-    gap = reps - ref_reps
-    return float(np.std(gap, ddof=1 if len(gap) > 1 else 0))
+    """The bootstrap standard error of a paired gap; NaN without a reference."""
+    return np.nan if ref_reps is None else multiplicity.bootstrap_se(reps - ref_reps)
 
 
 def holm_vs_reference(frame: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
@@ -58,9 +55,13 @@ def holm_vs_reference(frame: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
     out = pd.Series(False, index=frame.index)
     rows = frame[frame["method"] != REFERENCE].dropna(subset=["vs NegLabel se"])
     if len(rows):
-        p = [multiplicity.wald_p(d, se) for d, se in zip(rows["minus NegLabel's"], rows["vs NegLabel se"])]
-        out[rows.index] = multiplicity.holm(p, alpha)
+        out[rows.index] = multiplicity.holm_wald(rows["minus NegLabel's"], rows["vs NegLabel se"], alpha)
     return out
+
+
+def holm_per_shift(frame: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
+    """:func:`holm_vs_reference` within each shift of ``frame`` (one metric): one family per shift."""
+    return pd.concat([holm_vs_reference(part, alpha) for _, part in frame.groupby("shift", sort=False)]).loc[frame.index]
 
 
 def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Sequence[str] | None = None, *,

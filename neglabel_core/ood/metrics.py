@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .bootstrap import Resampler, SortedArms, draw_replicates, unit_counts
+from .multiplicity import bootstrap_se
 from .validation import ArrayLike, as_float_tensor, check_count, check_open_unit
 
 
@@ -265,7 +266,7 @@ def paired_difference(
     alpha = (1 - ci) / 2
     table = pd.DataFrame({"diff": rows, "lo": {n: np.quantile(v, alpha) for n, v in reps.items()},
                           "hi": {n: np.quantile(v, 1 - alpha) for n, v in reps.items()},
-                          "se": {n: float(np.std(v, ddof=1 if len(v) > 1 else 0)) for n, v in reps.items()}})
+                          "se": {n: bootstrap_se(v) for n, v in reps.items()}})
     table.index.name = "ood_set"
     return table
 

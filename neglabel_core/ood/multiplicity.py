@@ -31,6 +31,17 @@ def wald_p(diff: float, se: float) -> float:
     return math.erfc(abs(diff / se) / math.sqrt(2))
 
 
+def bootstrap_se(replicates: np.ndarray) -> float:
+    """The standard error of a statistic from its bootstrap replicates: their standard deviation
+    (``ddof=1``; 0 for a single replicate)."""
+    return float(np.std(replicates, ddof=1 if len(replicates) > 1 else 0))
+
+
+def holm_wald(diffs: Sequence[float], ses: Sequence[float], alpha: float = 0.05) -> np.ndarray:
+    """:func:`holm` over the :func:`wald_p` of each (gap, standard error) pair, in their order."""
+    return holm([wald_p(float(d), float(se)) for d, se in zip(diffs, ses, strict=True)], alpha)
+
+
 def holm(pvalues: Sequence[float], alpha: float = 0.05) -> np.ndarray:
     """Holm's step-down rejections: sort the m p-values, p_(1) <= ... <= p_(m); reject the
     hypotheses of p_(1) .. p_(k-1), k the first rank with p_(k) > alpha / (m - k + 1). Returns a

@@ -186,10 +186,15 @@ class Graded:
 
     def restrict(self, emb: Embedded) -> Embedded:
         """``emb`` with the ID test images this study uses (all of them unless ``id_sample`` is set)."""
-        if self.id_index is None:
-            return emb
-        files = emb.data.id_images.subset(self.id_index)
-        return with_images(emb, data=dataclasses.replace(emb.data, id_images=files), id_emb=np.asarray(emb.id_emb)[self.id_index])
+        return _on_id_images(emb, self.id_index)
+
+
+def _on_id_images(emb: Embedded, index: np.ndarray | None) -> Embedded:
+    """``emb`` with only the ID test images ``index`` (all of them for ``None``)."""
+    if index is None:
+        return emb
+    files = emb.data.id_images.subset(index)
+    return with_images(emb, data=dataclasses.replace(emb.data, id_images=files), id_emb=np.asarray(emb.id_emb)[index])
 
 
 def graded_id_index(spec: Mapping[str, Any], n_id: int) -> np.ndarray | None:
@@ -216,7 +221,7 @@ def embed_graded(emb: Embedded, *, progress: bool = True, device: str = "auto") 
     control = int(spec.get("control_severity", 3))
     seed = int(spec.get("seed", 0))
     id_index = graded_id_index(spec, len(emb.data.id_images)) if graded else None
-    study = Graded(graded, control, seed, {}, {}, id_index=id_index).restrict(emb)
+    study = _on_id_images(emb, id_index)
     jobs = [(name, severity, "ID", study.data.id_images) for name in graded
             for severity in range(1, shifts_mod.N_SEVERITIES + 1)]
     jobs += [(name, control, set_name, files) for name in graded for set_name, files in emb.data.ood.items()]
