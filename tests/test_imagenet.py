@@ -229,11 +229,17 @@ def test_each_parameter_moves_only_the_methods_that_read_it(data_root, tiny_mode
     path.write_text(load_profile("imagenet-clip", fixture_overrides(data_root, tiny_model_name)).to_json())
     emb = ex.embed_profile(load_profile(str(path)), progress=False)
     base = ex.score(emb)
+    # The tiny random model's NegLabel scores sit at 0.986-0.999, where a new grouping (seed) moves
+    # S by about one float32 ulp, or not at all on another machine: judge NegLabel by its log-odds,
+    # the same code path and parameters (grouped_params) with the saturation taken out.
+    assert registry.REGISTRY["neglabel_log_odds"].params == registry.REGISTRY["neglabel"].params
+    probed = [m if m != "neglabel" else "neglabel_log_odds" for m in base.id]
+    reference = ex.score(emb, methods=probed)
     changes = {"tau": 0.05, "mcm_tau": 0.5, "energy_tau": 0.05, "seed": 3, "n_groups": 2, "eta": 0.5}
     for param, value in changes.items():
-        other = ex.score(emb, {param: value})
-        moved = {m for m in base.id if not np.array_equal(base.id[m], other.id[m])}
-        entries = {m: registry.REGISTRY[m] for m in base.id}
+        other = ex.score(emb, {param: value}, methods=probed)
+        moved = {m for m in probed if not np.array_equal(reference.id[m], other.id[m])}
+        entries = {m: registry.REGISTRY[m] for m in probed}
         readers = {m for m, e in entries.items() if param in e.params or (param == "eta" and e.needs == "negatives")}
         assert moved == readers, (param, moved, readers)
     view = explorer.explore(emb, method="neglabel")
