@@ -14,7 +14,8 @@ rule per folder)::
 - ``ood`` imports nothing of ours outside itself; its registry (``ood.methods``) is the one list of
   methods (a method is added with one ``register`` call);
 - ``data`` and ``models`` sit on ``files``, ``profiles`` and ``ood``; they never import each other,
-  except ``models.emoji_training`` (the embedded model is trained on the emoji benchmark's images);
+  except ``models.emoji_training`` and ``models.alignment`` (the embedded models are trained, or
+  their projection aligned, on the emoji benchmark's images);
 - ``pipeline`` ties them together; ``book`` reads data only through it; ``cli`` calls both.
   Nothing imports ``cli`` or ``book`` but the CLI, and nothing imports the notebooks.
 - ``numerics`` is applied when the package is imported, before torch's first operation.

@@ -53,14 +53,20 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .models import alignment
     from .models.emoji_training import PACKAGED, package_weights
     from .pipeline import trained_checkpoint
 
     profile = _profile(args)[0]
-    if profile.model.get("pretrained") != "@train":
-        print(f"profile {profile.name!r} uses pretrained weights ({profile.model.get('pretrained')}); nothing to train")
+    pretrained = profile.model.get("pretrained")
+    if pretrained not in ("@train", alignment.TAG):
+        print(f"profile {profile.name!r} uses pretrained weights ({pretrained}); nothing to train")
         return 0
-    path = trained_checkpoint(profile, progress=not args.quiet, force=args.force)
+    if pretrained == alignment.TAG:  # the projection of a pinned backbone, aligned here
+        path = alignment.aligned_checkpoint(profile, progress=not args.quiet, force=args.force)
+        package_weights = alignment.package_weights
+    else:
+        path = trained_checkpoint(profile, progress=not args.quiet, force=args.force)
     manifest = json.loads(path.with_suffix(".json").read_text())
     print(f"checkpoint {path}\nID top-1 on the evaluation styles: {100 * manifest['id_top1_eval_styles']:.1f}% "
           f"({manifest['steps']} steps, {manifest['wall_s']:.0f} s)")
@@ -269,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("fetch", _cmd_fetch, "fetch and prepare the profile's benchmark data (emoji: npm packages)")
-    train = command("train", _cmd_train, "train the embedded model's image tower (cached)")
+    train = command("train", _cmd_train, "train the embedded model's image tower, or align a backbone's projection (cached)")
     train.add_argument("--force", action="store_true", help="train again even if the checkpoint exists")
     train.add_argument("--package", action="store_true",
                        help="write the run's weights as the packaged ones (neglabel_core/weights/; developers)")

@@ -18,20 +18,25 @@ from ..data import shifts as shifts_mod
 from ..data.benchmarks import LOCAL_BENCHMARKS, BenchmarkData, benchmark_data
 from ..data.images import DataNotFoundError, ImageFiles
 from ..files import cache_root, remove_dead_temp_files
+from ..models import alignment
 from ..models.embed import encode_images
 from ..models.emoji_training import load_snapshot, snapshot_epochs, trained_checkpoint
 from ..models.factory import LoadedModel, shared_model
 from ..ood import methods as registry
 from ..profiles import Profile
-from .text import build_corpus, embed_text_side, weights_problem
+from .text import TRAINED_HERE, build_corpus, embed_text_side, weights_problem
 
 
 def ensure_model(profile: Profile, *, progress: bool = True, device: str = "auto") -> LoadedModel:
-    """The profile's model, trained first if the profile says ``"pretrained": "@train"``."""
+    """The profile's model, trained first if the profile says ``"pretrained": "@train"``, its
+    projection aligned first for ``"@align"`` (:mod:`..models.alignment`)."""
     pretrained = profile.model.get("pretrained")
-    if pretrained == "@train":
+    if pretrained in TRAINED_HERE:
         remove_dead_temp_files(cache_root() / "models")  # a killed training's checkpoint.pt.tmp, once an hour old
+    if pretrained == "@train":
         pretrained = str(trained_checkpoint(profile, progress=progress, snapshots=False))
+    elif pretrained == alignment.TAG:
+        pretrained = str(alignment.aligned_checkpoint(profile, progress=progress))
     return shared_model(profile.model["name"], pretrained, device=device)
 
 

@@ -12,9 +12,13 @@ import torch
 
 from ..data import corpus as corpus_mod
 from ..data.benchmarks import class_names
+from ..models import alignment, backbones
 from ..models.embed import class_embeddings, encode_texts
 from ..models.factory import LoadedModel, ModelNotFoundError, WeightsUnavailableError, require_weights, shared_model
 from ..profiles import Profile
+
+# pretrained tags for a model whose trained part is made here (its text tower is the packaged one)
+TRAINED_HERE = ("@train", alignment.TAG)
 
 
 @dataclass
@@ -66,8 +70,8 @@ def text_tower(profile: Profile, *, device: str = "auto") -> LoadedModel:
     """The profile's model for its text tower: a model trained here trains only its image tower,
     so its packaged text tower serves untrained (no training needed)."""
     pretrained = profile.model.get("pretrained")
-    return shared_model(profile.model["name"], None if pretrained == "@train" else pretrained, device=device,
-                        text_only=pretrained == "@train")
+    return shared_model(profile.model["name"], None if pretrained in TRAINED_HERE else pretrained, device=device,
+                        text_only=pretrained in TRAINED_HERE)
 
 
 def embed_words(profile: Profile, words: corpus_mod.Corpus, *, loaded: LoadedModel | None = None,
@@ -91,8 +95,15 @@ def in_template(profile: Profile, class_names: Sequence[str], words: corpus_mod.
 
 def weights_problem(profile: Profile) -> str | None:
     """Why the profile's pretrained weights cannot be had here (checked before any download), or
-    ``None`` (they can, or the model is trained here)."""
+    ``None`` (they can, or the model is trained here). A model aligned here needs its backbone's
+    package (checked by hash)."""
     if profile.model.get("pretrained") == "@train":
+        return None
+    if profile.model.get("pretrained") == alignment.TAG:
+        try:
+            backbones.weights_file(alignment.backbone_of(profile.model["name"]))
+        except (ValueError, backbones.BackboneUnavailableError) as exc:
+            return str(exc)
         return None
     try:
         require_weights(profile.model["name"], profile.model.get("pretrained"))
