@@ -22,6 +22,12 @@ SMALL_NEAR = {**SMALL, "name": "emoji-small-near-test",
                                       "ood": {"near: bugs": ["Animals & Nature/animal-bug"], "arrows": ["Symbols/arrow"]},
                                       "near": ["near: bugs"]},
                             "ood_filter": None}}
+# the small configuration's two models: its own (trained here), and the backbone aligned on its concepts
+# the cheaper methods of each kind (one-score, stream): NegRefine's pairs and CSP's phrases run in chapter 08's test
+SMALL_VLM_METHODS = ["neglabel", "mcm", "max_cos", "energy", "adaneg", "neggate"]
+SMALL_VLMS = {"ResNet trained here": {},
+              "MobileNetV2 aligned": {"model": {"name": "emoji-mobilenetv2-minilm", "pretrained": "@align"},
+                                      "train": {"augmented_views": 0}}}
 NOTEBOOK_PARAMS = {
     "00_benchmark": {"examples_per_group": 3},
     "02_scores": {"n_bootstrap": 20},
@@ -35,6 +41,7 @@ NOTEBOOK_PARAMS = {
     "08_successors": {"n_bootstrap": 20, "stream_seeds": 2, "near_overrides": SMALL_NEAR},
     "09_vlm_strength": {"n_bootstrap": 20},
     "10_neggate": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR, "timing_repeats": 1},
+    "11_cross_vlm": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR, "vlms": SMALL_VLMS, "methods": SMALL_VLM_METHODS},
 }
 
 
@@ -106,7 +113,8 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
         argv += ["--ood", f"{payloads['set'] if name == 'ground transport' else name}={folder}"]
     assert cli.main(argv) == 0
     params = {**NOTEBOOK_PARAMS, "06_findings": {"n_bootstrap": 20}, "08_successors": {"n_bootstrap": 20, "stream_seeds": 2},
-              "10_neggate": {"n_bootstrap": 20, "timing_repeats": 1}}
+              "10_neggate": {"n_bootstrap": 20, "timing_repeats": 1}, "11_cross_vlm": {"n_bootstrap": 20, "vlms": SMALL_VLMS,
+                                                                                 "methods": SMALL_VLM_METHODS}}
     code = cli.main(["book", "--root", str(book_root), "--quiet", "--profile", str(mine),
                      "--notebook-params", json.dumps(params)])
     captured = capsys.readouterr()

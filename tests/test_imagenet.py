@@ -350,6 +350,8 @@ def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, mo
               "05_domain_shift": {**NOTEBOOK_PARAMS["05_domain_shift"], "paper_results": paper_results},
               "06_findings": {**NOTEBOOK_PARAMS["06_findings"], "paper_results": str(root / "data" / "paper_results.csv")},
               "08_successors": {**NOTEBOOK_PARAMS["08_successors"], "paper_results": str(root / "data" / "paper_results.csv")},
+              "11_cross_vlm": {"n_bootstrap": 20, "methods": NOTEBOOK_PARAMS["11_cross_vlm"]["methods"],
+                               "vlms": {"tiny CLIP": {}, "tiny CLIP, M = 50": {"params": {"m": 50}}}},
               "paper_profile": {"paper_results": str(root / "data" / "paper_results.csv"),
                                 "official_list": str(root / "data" / "official" / "selected_neg_labels_in1k_10k.txt")}}
     status = execute_notebooks(str(profile), tmp_path / "book", source_dir=root / "notebooks", extra=params)

@@ -37,6 +37,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "08_successors",
     "09_vlm_strength",
     "10_neggate",
+    "11_cross_vlm",
     "paper_profile",
 )
 MATHJAX = NpmPackage("mathjax", "3.2.2",
