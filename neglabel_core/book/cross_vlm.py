@@ -57,6 +57,15 @@ def check_vlms(vlms: Mapping[str, Mapping[str, Any]]) -> None:
             raise ValueError(f"vlms[{label!r}]={overrides!r}; expected a non-empty label and a mapping of profile keys")
 
 
+def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
+    """The chapter's methods (default :func:`chapter_methods`): registry names, NegLabel among them
+    (every comparison here is NegLabel's)."""
+    methods = chapter_methods() if methods is None else registry.check_methods(methods)
+    if "neglabel" not in methods:
+        raise ValueError(f"methods={list(methods)!r}; expected a list that includes 'neglabel' (the chapter compares with it)")
+    return tuple(methods)
+
+
 def load_vlms(profile: str | Profile, overrides: Mapping[str, Any] | None, vlms: Mapping[str, Mapping[str, Any]], *,
               load: Callable[..., pipeline.Embedded]) -> dict[str, pipeline.Embedded]:
     """Every VLM's embeddings of the profile: its overrides on top of the chapter's (``load``:
@@ -85,7 +94,7 @@ def vlm_table(embs: Mapping[str, pipeline.Embedded]) -> pd.DataFrame:
 def method_runs(embs: Mapping[str, pipeline.Embedded], methods: Sequence[str] | None = None, *,
                 n_bootstrap: int = N_BOOTSTRAP) -> dict[str, dict[str, Any]]:
     """:func:`tables.successors` (every method on every OOD set, bootstrap intervals) per VLM."""
-    methods = chapter_methods() if methods is None else registry.check_methods(methods)
+    methods = check_methods(methods)
     return {label: tables.successors(emb, methods=methods, n_bootstrap=n_bootstrap) for label, emb in embs.items()}
 
 
@@ -109,7 +118,8 @@ def gaps_against(embs: Mapping[str, pipeline.Embedded], runs: Mapping[str, Mappi
                  seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """``method`` minus each of ``against`` (default: the baselines) under every VLM, paired over
     the same images, mean over OOD sets: one row per (VLM, baseline) with the interval and its verdict."""
-    against = tables.baseline_methods() if against is None else tuple(against)
+    ran = set.intersection(*(set(run["scored"].methods) for run in runs.values()))
+    against = [m for m in (tables.baseline_methods() if against is None else against) if m in ran and m != method]
     rows = []
     for label, emb in embs.items():
         scored = runs[label]["scored"]

@@ -7,6 +7,7 @@
 - ``adaneg``: AdaNeg's test-time-adaptive stream score, built on ``scores``;
 - ``metrics``: AUROC, FPR95 (both rules), AUPR, bootstrap intervals over concepts, paired gaps;
 - ``multiplicity``: p-values of paired gaps and Holm's correction, for counts over many comparisons;
+- ``agreement``: Kendall's tau-b between two rankings, vectorised over bootstrap replicates;
 - ``methods``: the one registry of methods and their two call shapes (a set of images, a stream).
 
 The formulas and the official code they follow: ``docs/methods.md``.
