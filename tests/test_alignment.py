@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neglabel_core import cli
-from neglabel_core.models import alignment, backbones
+from neglabel_core.models import alignment, backbones, emoji_training
 from neglabel_core.models.factory import state_fingerprint
 from neglabel_core.pipeline.text import weights_problem
 from neglabel_core.profiles import load_profile
@@ -157,7 +157,7 @@ def test_aligned_model_packages_installs_bit_identical_and_evaluates(tmp_path, m
     monkeypatch.setenv("NEGLABEL_DATA", REAL_DATA)
     packaged = tmp_path / "weights"
     packaged.mkdir()
-    monkeypatch.setattr(alignment, "PACKAGED", packaged)
+    monkeypatch.setattr(emoji_training, "PACKAGED", packaged)
     small = {**SMALL, "model": {"name": "emoji-mobilenetv2-minilm", "pretrained": "@align"},
              "train": {"epochs": 2, "batch_size": 32, "max_steps": 6, "augmented_views": 1}}
     profile = load_profile("emoji-tiny", small)

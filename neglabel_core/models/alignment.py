@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import platform
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,13 +39,12 @@ from tqdm.auto import tqdm
 
 from .. import __version__, numerics
 from ..data import emoji
-from ..files import atomic_write_text, cache_root, full_disk_reported, sha256_file, source_code_text
+from ..files import atomic_write_text, cache_root, sha256_file, source_code_text
 from ..ood.metrics import zero_shot_top1
 from ..profiles import Profile
-from . import backbones
+from . import backbones, emoji_training
 from .embed import class_embeddings, encode_texts
 from .emoji_training import (
-    PACKAGED,
     TEXT_PREFIX,
     captions_for,
     checkpoint_problem,
@@ -54,7 +52,7 @@ from .emoji_training import (
     training_concepts,
     training_profile,
 )
-from .factory import BUILTIN_CONFIGS, LoadedModel, load_model, minilm_folder, state_fingerprint
+from .factory import BUILTIN_CONFIGS, LoadedModel, load_model, state_fingerprint
 from .training import CAPTION_TEMPLATES, TrainLog, augment, lr_at, normalize_images
 
 log = logging.getLogger(__name__)
@@ -234,18 +232,8 @@ def _alignment_code_sha256() -> str:
 
 def _align_key(profile: Profile, config: AlignConfig, concepts: Sequence[emoji.Concept]) -> dict[str, Any]:
     spec = backbone_of(profile.model["name"])
-    return {
-        "model_config": json.loads((BUILTIN_CONFIGS / f"{profile.model['name']}.json").read_text("utf-8")),
-        "backbone": {"timm": spec.timm_name, "package": spec.package, "sha256": spec.sha256},
-        "text_tower_sha256": sha256_file(Path(minilm_folder()) / "model.safetensors"),
-        "align": config.to_dict(),
-        "styles": list(profile.benchmark["train_styles"]),
-        "packages": {k: p.integrity for k, p in emoji.PACKAGES.items()},
-        "concepts": hashlib.sha256("|".join(c.id for c in concepts).encode()).hexdigest(),
-        "torch": torch.__version__,
-        "code": _alignment_code_sha256(),
-        "numerics": {k: v for k, v in numerics.in_force().items() if k not in {"torch"}},
-    }
+    return {**emoji_training.data_key(profile, concepts), "align": config.to_dict(), "code": _alignment_code_sha256(),
+            "backbone": {"timm": spec.timm_name, "package": spec.package, "sha256": spec.sha256}}
 
 
 def checkpoint_path(profile: Profile, config: AlignConfig | None = None,
@@ -338,73 +326,19 @@ def align_model(profile: Profile, *, concepts: Sequence[emoji.Concept] | None = 
     return target
 
 
-def _packaged_manifest(target: Path) -> Path:
-    return PACKAGED / f"{target.stem}.json"
-
-
 def install_packaged(profile: Profile, target: Path, key: dict[str, Any]) -> bool:
-    """Install the packaged projection for ``target`` into the cache where the package holds this
-    key: the model rebuilt from the backbone and text tower packages, the packaged tensors (each
-    file checked against its SHA-256 first) loaded into it, its state fingerprint checked against
-    the one the alignment run recorded. Returns False where no package matches (the caller aligns)."""
-    from safetensors.torch import load_file
+    """Install the packaged projection for ``target`` where the package holds this key
+    (:func:`emoji_training.install_packaged`): the model rebuilt from the backbone and text tower
+    packages, the packaged tensors loaded into it, the state fingerprint checked."""
+    def build(key: dict[str, Any]) -> LoadedModel:
+        settings = {**key["align"], "caption_templates": tuple(key["align"]["caption_templates"])}
+        return _new_model(profile, AlignConfig(**settings))
 
-    manifest_file = _packaged_manifest(target)
-    if not manifest_file.is_file():
-        return False
-    manifest = json.loads(manifest_file.read_text("utf-8"))
-    if manifest.get("key") != json.loads(json.dumps(key)):
-        return False
-    for name, expected in manifest["packaged_files"].items():
-        actual = sha256_file(PACKAGED / name)
-        if actual != expected:
-            raise RuntimeError(f"packaged weights {PACKAGED / name} are damaged (SHA-256 {actual[:12]}..., expected "
-                               f"{expected[:12]}...); reinstall the package or run `neglabel train --force`")
-    loaded = _new_model(profile, AlignConfig(**{**manifest["key"]["align"],
-                                                "caption_templates": tuple(manifest["key"]["align"]["caption_templates"])}))
-    missing, unexpected = loaded.model.load_state_dict(load_file(PACKAGED / manifest["trained_file"]), strict=False)
-    if unexpected or any(not k.startswith(FROZEN_PREFIXES) for k in missing):
-        raise RuntimeError(f"packaged weights {manifest['trained_file']} do not fit {profile.model['name']}")
-    if state_fingerprint(loaded.model) != manifest["state_sha256"]:
-        raise RuntimeError(f"the model rebuilt from {manifest['trained_file']} is not the one aligned "
-                           "(state fingerprint differs); run `neglabel train --force`")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".pt.{os.getpid()}.tmp")
-    torch.save({"state_dict": loaded.model.state_dict()}, tmp)
-    tmp.replace(target)
-    local = {**manifest["training"], "checkpoint": target.name, "checkpoint_sha256": sha256_file(target),
-             "installed_from": manifest_file.name, "installed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    atomic_write_text(target.with_suffix(".json"), json.dumps(local, indent=1))
-    return True
+    return emoji_training.install_packaged(profile, target, key, build=build, frozen=FROZEN_PREFIXES)
 
 
 def package_weights(target: Path) -> Path:
     """Write the packaged files for the cached alignment ``target`` (``neglabel train --package``):
     the trained tensors only (the projection and the logit scale; the backbone and the text tower
-    come from their own packages), a manifest beside them; older packages of the model removed."""
-    from safetensors.torch import save_file
-
-    training = json.loads(target.with_suffix(".json").read_text("utf-8"))
-    if problem := checkpoint_problem(target):
-        raise RuntimeError(f"checkpoint {target} {problem}")
-    state = torch.load(target, map_location="cpu", weights_only=True)["state_dict"]
-    trained = {k: v.contiguous() for k, v in state.items() if k.startswith(TRAINED_PREFIXES)}
-    PACKAGED.mkdir(exist_ok=True)
-    staging = PACKAGED / f".staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    name = f"{target.stem}.safetensors"
-    out = _packaged_manifest(target)
-    try:
-        with full_disk_reported(PACKAGED):
-            save_file(trained, str(staging / name))
-            manifest = {"key": training["key"], "state_sha256": training["state_sha256"], "trained_file": name,
-                        "packaged_files": {name: sha256_file(staging / name)}, "training": training}
-            (staging / name).replace(PACKAGED / name)
-            atomic_write_text(out, json.dumps(manifest, indent=1))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    for old in PACKAGED.glob(f"{training['model']}-*"):
-        if old.name != name and old != out:
-            old.unlink()
-    return out
+    come from their own packages) and a manifest (:func:`emoji_training.package_weights`)."""
+    return emoji_training.package_weights(target, shipped=lambda key: key.startswith(TRAINED_PREFIXES))

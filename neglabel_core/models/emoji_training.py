@@ -22,7 +22,7 @@ import platform
 import shutil
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,20 +73,25 @@ def load_style_images(bench: emoji.EmojiBenchmark, concepts: Sequence[emoji.Conc
     return images, torch.tensor(owners)
 
 
-def _train_key(profile: Profile, train: TrainConfig, concepts: Sequence[emoji.Concept]) -> dict[str, Any]:
+def data_key(profile: Profile, concepts: Sequence[emoji.Concept]) -> dict[str, Any]:
+    """What every model trained (or aligned) here on the emoji art depends on besides its own
+    settings and code: the model config, the frozen text tower's weights, the training styles and
+    concepts, the emoji packages, torch and the float configuration in force."""
     config_file = BUILTIN_CONFIGS / f"{profile.model['name']}.json"
     return {
         "model_config": json.loads(config_file.read_text("utf-8")),
         "text_tower_sha256": sha256_file(Path(minilm_folder()) / "model.safetensors"),
-        "train": train.to_dict(),
         "styles": list(profile.benchmark["train_styles"]),
         "packages": {k: p.integrity for k, p in emoji.PACKAGES.items()},
         "concepts": hashlib.sha256("|".join(c.id for c in concepts).encode()).hexdigest(),
         "torch": torch.__version__,
-        "code": _training_code_sha256(),
         # the float configuration the weights were computed under (numerics pins it on x86-64 with AVX2)
         "numerics": {k: v for k, v in numerics.in_force().items() if k not in {"torch"}},
     }
+
+
+def _train_key(profile: Profile, train: TrainConfig, concepts: Sequence[emoji.Concept]) -> dict[str, Any]:
+    return {**data_key(profile, concepts), "train": train.to_dict(), "code": _training_code_sha256()}
 
 
 def _training_code_sha256() -> str:
@@ -252,12 +257,16 @@ def _packaged_manifest(target: Path) -> Path:
     return PACKAGED / f"{target.stem}.json"
 
 
-def install_packaged(profile: Profile, target: Path, key: dict[str, Any]) -> bool:
+def install_packaged(profile: Profile, target: Path, key: dict[str, Any], *,
+                     build: Callable[[dict[str, Any]], LoadedModel] | None = None,
+                     frozen: tuple[str, ...] = (TEXT_PREFIX,)) -> bool:
     """Install the packaged weights for ``target`` into the cache, if the package holds this key.
 
-    Every packaged file is checked against its SHA-256 before it is read; the rebuilt model's
-    state fingerprint must equal the one the training run recorded. Returns False where no
-    package matches (then the caller trains)."""
+    Every packaged file is checked against its SHA-256 before it is read; the model is rebuilt
+    (``build(key)``; default: the profile's model drawn from the training seed, as training starts)
+    with the packaged tensors in it, every tensor not packaged under one of the ``frozen`` prefixes
+    (rebuilt from their own packages), and its state fingerprint must equal the one the training
+    run recorded. Returns False where no package matches (then the caller trains)."""
     from safetensors.torch import load_file
 
     manifest_file = _packaged_manifest(target)
@@ -271,17 +280,20 @@ def install_packaged(profile: Profile, target: Path, key: dict[str, Any]) -> boo
         if actual != expected:
             raise RuntimeError(f"packaged weights {PACKAGED / name} are damaged (SHA-256 {actual[:12]}..., expected "
                                f"{expected[:12]}...); reinstall the package or run `neglabel train --force`")
-    torch.manual_seed(key["train"]["seed"])  # as in training: the frozen text side's initialisation
-    loaded = load_model(profile.model["name"], None, device="cpu")
+    if build is None:
+        torch.manual_seed(key["train"]["seed"])  # as in training: the frozen text side's initialisation
+        loaded = load_model(profile.model["name"], None, device="cpu")
+    else:
+        loaded = build(key)
     trained = load_file(PACKAGED / manifest["trained_file"])
     missing, unexpected = loaded.model.load_state_dict(trained, strict=False)
-    if unexpected or any(not k.startswith(TEXT_PREFIX) for k in missing):
+    if unexpected or any(not k.startswith(frozen) for k in missing):
         raise RuntimeError(f"packaged weights {manifest['trained_file']} do not fit {profile.model['name']}")
     if state_fingerprint(loaded.model) != manifest["state_sha256"]:
         raise RuntimeError(f"the model rebuilt from {manifest['trained_file']} is not the one trained "
                            "(state fingerprint differs); run `neglabel train --force`")
     target.parent.mkdir(parents=True, exist_ok=True)
-    for epoch, name in manifest["snapshot_files"].items():
+    for epoch, name in manifest.get("snapshot_files", {}).items():
         info = manifest["snapshot_info"][epoch]
         write_snapshot(target, int(epoch), load_file(PACKAGED / name), info)
     tmp = target.with_suffix(f".pt.{os.getpid()}.tmp")
@@ -294,9 +306,11 @@ def install_packaged(profile: Profile, target: Path, key: dict[str, Any]) -> boo
     return True
 
 
-def package_weights(target: Path) -> Path:
+def package_weights(target: Path, *, shipped: Callable[[str], bool] = lambda key: not key.startswith(TEXT_PREFIX)) -> Path:
     """Write the packaged files for the cached run ``target`` (a developer's step after training
-    the built-in profile: ``neglabel train --package``); older packages of the model are removed."""
+    the built-in profile: ``neglabel train --package``): the checkpoint's tensors whose key
+    ``shipped`` accepts (default: all but the frozen text tower's), its snapshots, a manifest;
+    older packages of the model are removed."""
     from safetensors.torch import save_file
 
     training = json.loads(target.with_suffix(".json").read_text("utf-8"))
@@ -318,8 +332,7 @@ def package_weights(target: Path) -> Path:
 
     try:
         with full_disk_reported(PACKAGED):
-            trained_file = save(f"{target.stem}.safetensors",
-                                {k: v for k, v in state.items() if not k.startswith(TEXT_PREFIX)})
+            trained_file = save(f"{target.stem}.safetensors", {k: v for k, v in state.items() if shipped(k)})
             snapshot_files, snapshot_info = {}, {}
             for epoch in saved_snapshots(target):
                 path = snapshot_path(target, epoch)
