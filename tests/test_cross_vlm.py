@@ -75,3 +75,40 @@ def test_vlm_settings_are_checked_and_merged():
     assert list(cross_vlm.default_vlms(load_profile("emoji-tiny"))) == list(cross_vlm.EMBEDDED_VLMS)
     assert list(cross_vlm.default_vlms(load_profile("emoji-mobilenet"))) == list(cross_vlm.EMBEDDED_VLMS)
     assert cross_vlm.default_vlms(load_profile("imagenet-clip")) == {"ViT-B-16 (openai)": {}}
+
+
+def test_methods_must_include_neglabel_and_be_registered():
+    assert cross_vlm.check_methods(None) == cross_vlm.chapter_methods() and "neglabel" in cross_vlm.chapter_methods()
+    with pytest.raises(ValueError, match=r"^methods=\['mcm', 'energy'\]; expected a list that includes 'neglabel'"):
+        cross_vlm.check_methods(["mcm", "energy"])
+    with pytest.raises(ValueError, match=r"unknown method\(s\) \['clip'\]"):
+        cross_vlm.check_methods(["neglabel", "clip"])
+
+
+def test_sign_sentence_says_whether_each_gap_keeps_its_sign():
+    import pandas as pd
+
+    gaps = pd.DataFrame([
+        {"VLM": "A <b>", "against": "energy", "AUROC diff": -1.4, "AUROC lo": -2.0, "AUROC hi": -0.8, "AUROC verdict": "clear of zero"},
+        {"VLM": "B", "against": "energy", "AUROC diff": 1.2, "AUROC lo": -0.1, "AUROC hi": 2.5, "AUROC verdict": "includes zero"},
+        {"VLM": "A <b>", "against": "MCM", "AUROC diff": 5.6, "AUROC lo": 4.0, "AUROC hi": 7.0, "AUROC verdict": "clear of zero"},
+        {"VLM": "B", "against": "MCM", "AUROC diff": 8.7, "AUROC lo": 7.0, "AUROC hi": 10.0, "AUROC verdict": "clear of zero"},
+    ])
+    assert cross_vlm.sign_sentence(gaps) == (
+        "NegLabel minus each baseline, AUROC points: against energy the gap changes sign "
+        "(A \\<b\\>: -1.40 [-2.00, -0.80] (clear of zero); B: +1.20 [-0.10, +2.50] (includes zero)); "
+        "against MCM the gap keeps its sign (A \\<b\\>: +5.60 [+4.00, +7.00] (clear of zero); "
+        "B: +8.70 [+7.00, +10.00] (clear of zero)).")
+
+
+def test_best_method_follows_the_models_order_and_the_metrics_direction():
+    import pandas as pd
+
+    def run(aurocs, fprs):
+        rows = [{"method": m, "label": m.upper(), "ood_set": "average", "AUROC": a, "FPR95": f}
+                for m, a, f in zip(("neglabel", "energy", "mcm"), aurocs, fprs)]
+        return {"table": pd.DataFrame(rows)}
+
+    runs = {"Z model": run([90, 91, 80], [40, 38, 60]), "A model": run([85, 83, 84], [50, 55, 45])}
+    assert cross_vlm.best_method(runs) == {"Z model": "ENERGY", "A model": "NEGLABEL"}
+    assert list(cross_vlm.best_method(runs, "FPR95").items()) == [("Z model", "ENERGY"), ("A model", "MCM")]
