@@ -89,7 +89,8 @@ def test_sign_sentence_says_whether_each_gap_keeps_its_sign():
     import pandas as pd
 
     gaps = pd.DataFrame([
-        {"VLM": "A <b>", "against": "energy", "AUROC diff": -1.4, "AUROC lo": -2.0, "AUROC hi": -0.8, "AUROC verdict": "clear of zero"},
+        {"VLM": "A <b>", "against": "energy", "AUROC diff": -1.4, "AUROC lo": -2.0, "AUROC hi": -0.8,
+         "AUROC verdict": "clear of zero"},
         {"VLM": "B", "against": "energy", "AUROC diff": 1.2, "AUROC lo": -0.1, "AUROC hi": 2.5, "AUROC verdict": "includes zero"},
         {"VLM": "A <b>", "against": "MCM", "AUROC diff": 5.6, "AUROC lo": 4.0, "AUROC hi": 7.0, "AUROC verdict": "clear of zero"},
         {"VLM": "B", "against": "MCM", "AUROC diff": 8.7, "AUROC lo": 7.0, "AUROC hi": 10.0, "AUROC verdict": "clear of zero"},
@@ -112,3 +113,11 @@ def test_best_method_follows_the_models_order_and_the_metrics_direction():
     runs = {"Z model": run([90, 91, 80], [40, 38, 60]), "A model": run([85, 83, 84], [50, 55, 45])}
     assert cross_vlm.best_method(runs) == {"Z model": "ENERGY", "A model": "NEGLABEL"}
     assert list(cross_vlm.best_method(runs, "FPR95").items()) == [("Z model", "ENERGY"), ("A model", "MCM")]
+
+
+def test_best_sentence_reads_the_table_not_a_typed_claim():
+    assert cross_vlm.best_sentence({"A": "energy", "B": "AdaNeg (task-adaptive)"}) == (
+        "The best method by mean AUROC is not the same under every model (A: energy; B: AdaNeg \\(task\\-adaptive\\))")
+    assert cross_vlm.best_sentence({"A": "energy", "B": "energy"}).startswith(
+        "The best method by mean AUROC is the same under every model")
+    assert cross_vlm.best_sentence({"A": "energy"}) == "The best method by mean AUROC: A: energy (one model only)"

@@ -197,6 +197,15 @@ def best_method(runs: Mapping[str, Mapping[str, Any]], metric: str = "AUROC") ->
     return best
 
 
+def best_sentence(best: Mapping[str, str]) -> str:
+    """Whether the best method (:func:`best_method`) is the same under every model, in words."""
+    listed = "; ".join(f"{md_text(v)}: {md_text(m)}" for v, m in best.items())
+    if len(best) < 2:
+        return f"The best method by mean AUROC: {listed} (one model only)"
+    same = "the same" if len(set(best.values())) == 1 else "not the same"
+    return f"The best method by mean AUROC is {same} under every model ({listed})"
+
+
 def sign_sentence(gaps: pd.DataFrame, metric: str = "AUROC") -> str:
     """One sentence per baseline: does NegLabel's gap keep its sign (and clearness) across the VLMs?"""
     parts = []
