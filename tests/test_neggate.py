@@ -72,3 +72,30 @@ def test_the_ablations_drop_one_part_each():
     np.testing.assert_allclose(no_gate, l_id - 0.5 * (l_neg - np.log(40) - l_id + np.log(3)), rtol=1e-12)
     totals = scores.neggate_score(torch.tensor(a), torch.tensor(b), tau=0.1, weight=0.5, per_label=False).numpy()
     np.testing.assert_allclose(totals, l_id - 0.5 * np.maximum(0, l_neg - l_id), rtol=1e-12)
+
+
+def test_scoring_times_time_each_method_on_every_image():
+    """The cost table's helper: one best-of-``repeats`` time per method, each call scoring every ID
+    and OOD image (counted through a wrapped registry call)."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from neglabel_core.book import ours
+    from neglabel_core.ood import methods as registry
+
+    rng = np.random.default_rng(0)
+    unit = lambda n, d: (lambda a: a / np.linalg.norm(a, axis=1, keepdims=True))(rng.normal(size=(n, d)).astype(np.float32))  # noqa: E731
+    emb = SimpleNamespace(id_emb=unit(30, 8), ood_emb={"a": unit(20, 8), "b": unit(10, 8)}, id_text=unit(4, 8),
+                          corpus_emb=unit(50, 8), profile=SimpleNamespace(params={"tau": 0.01, "n_groups": 5, "seed": 0}))
+    calls = []
+    real = registry.method_scores
+
+    def spy(x, *args, **kwargs):
+        calls.append((len(x), args[-1]))
+        return real(x, *args, **kwargs)
+
+    with mock.patch.object(registry, "method_scores", spy):
+        times = ours.scoring_times(emb, np.arange(20), ("neggate", "energy"), repeats=2)
+    assert list(times) == ["neggate", "energy"] and all(t > 0 for t in times.values())
+    assert calls[0] == (60, ("neggate", "energy"))  # the warm-up: the first 64 rows, here all 60 images
+    assert calls[1:] == [(60, ("neggate",))] * 2 + [(60, ("energy",))] * 2

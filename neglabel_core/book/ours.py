@@ -1,4 +1,4 @@
-"""Negative labels that do not cost accuracy (chapter 10): the book's method, NegGate
+"""NegGate: can negative labels stop costing accuracy? (chapter 10): the book's method, NegGate
 (:func:`..ood.scores.neggate_score`), against every method of the book, on the development
 setting it was fixed on and on the settings it was then confirmed on, each gap with a paired
 bootstrap interval over concepts; its ablation and its cost.
@@ -180,3 +180,27 @@ def gap_sentence(gaps: pd.DataFrame, method: str, where: str = "average", metric
     row = gaps[(gaps["method"] == method) & (gaps["ood_set"] == where)].iloc[0]
     lo, hi = row[f"{metric} lo"], row[f"{metric} hi"]
     return f"{interval(row[f'{metric} diff'], lo, hi, signed=True)} {metric} ({verdict_of(lo, hi)})"
+
+
+def scoring_times(emb: pipeline.Embedded, negatives: np.ndarray, methods: Sequence[str] = (OURS, "neglabel", "energy"), *,
+                  repeats: int = 3) -> dict[str, float]:
+    """Each method's wall time (seconds, the best of ``repeats``) scoring every ID and OOD image of
+    ``emb`` against ``negatives`` (indices into its corpus), the similarity products included,
+    after one warm-up call (the first call pays torch's start-up). Machine-dependent by nature."""
+    import time
+
+    from ..ood import methods as registry
+
+    x = np.concatenate([emb.id_emb, *emb.ood_emb.values()])
+    neg = emb.corpus_emb[negatives]
+    params = {**emb.profile.params, "m": len(neg)}
+    registry.method_scores(x[:64], emb.id_text, neg, params, tuple(methods))
+    best = {}
+    for method in methods:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            registry.method_scores(x, emb.id_text, neg, params, (method,))
+            times.append(time.perf_counter() - start)
+        best[method] = min(times)
+    return best
