@@ -85,21 +85,48 @@ def test_methods_must_include_neglabel_and_be_registered():
         cross_vlm.check_methods(["neglabel", "clip"])
 
 
-def test_sign_sentence_says_whether_each_gap_keeps_its_sign():
+def test_held_changed_reads_holm_corrected_gaps_per_baseline():
     import pandas as pd
 
-    gaps = pd.DataFrame([
-        {"VLM": "A <b>", "against": "energy", "AUROC diff": -1.4, "AUROC lo": -2.0, "AUROC hi": -0.8,
-         "AUROC verdict": "clear of zero"},
-        {"VLM": "B", "against": "energy", "AUROC diff": 1.2, "AUROC lo": -0.1, "AUROC hi": 2.5, "AUROC verdict": "includes zero"},
-        {"VLM": "A <b>", "against": "MCM", "AUROC diff": 5.6, "AUROC lo": 4.0, "AUROC hi": 7.0, "AUROC verdict": "clear of zero"},
-        {"VLM": "B", "against": "MCM", "AUROC diff": 8.7, "AUROC lo": 7.0, "AUROC hi": 10.0, "AUROC verdict": "clear of zero"},
-    ])
-    assert cross_vlm.sign_sentence(gaps) == (
-        "NegLabel minus each baseline, AUROC points: against energy the gap changes sign "
-        "(A \\<b\\>: -1.40 [-2.00, -0.80] (clear of zero); B: +1.20 [-0.10, +2.50] (includes zero)); "
-        "against MCM the gap keeps its sign (A \\<b\\>: +5.60 [+4.00, +7.00] (clear of zero); "
-        "B: +8.70 [+7.00, +10.00] (clear of zero)).")
+    def row(vlm, against, d, holm):
+        return {"VLM": vlm, "against": against, "AUROC diff": d, "AUROC Holm": holm, "FPR95 diff": -d, "FPR95 Holm": holm}
+
+    gaps = pd.DataFrame([row("A", "energy", -1.4, True), row("B", "energy", 1.2, True),
+                         row("A", "MCM", 5.6, True), row("B", "MCM", 8.7, True),
+                         row("A", "max cosine", -1.0, True), row("B", "max cosine", 0.3, False)])
+    assert cross_vlm.held_changed(gaps) == (
+        "By AUROC (Holm-corrected paired gaps), held under every model: NegLabel better than MCM; "
+        "changed between models: against energy (worse under A, better under B); "
+        "not separable under some model: against max cosine")
+    # FPR95: lower is better, so a negative gap is "better"
+    assert cross_vlm.held_changed(gaps, "FPR95").startswith(
+        "By FPR95 (Holm-corrected paired gaps), held under every model: NegLabel better than MCM; "
+        "changed between models: against energy (worse under A, better under B)")
+
+
+def test_tau_reading_and_lead_reading_say_what_the_intervals_show():
+    import pandas as pd
+
+    assert cross_vlm.tau_reading(0.11, 0.0, 0.33, 9) == ("0.11 [0.00, 0.33], whose interval includes 0: agreement between "
+                                                         "the orders is not shown (with 9 methods tau_b moves in steps of 0.056)")
+    assert "above 0: the orders agree" in cross_vlm.tau_reading(0.5, 0.1, 0.8, 5)
+    frame = pd.DataFrame({"label": ["a", "b", "c"], "AUROC": [80.0, 85.0, 84.0], "AUROC_lo": [78.0, 83.0, 82.0],
+                          "AUROC_hi": [82.0, 87.0, 86.0]})
+    assert cross_vlm.lead_reading(frame) == "b (85.0 [83.0, 87.0]), its interval overlapping the runner-up, c (84.0)"
+    frame.loc[1, "AUROC_lo"] = 84.5
+    assert cross_vlm.lead_reading(frame) == "b (85.0 [84.5, 87.0]), its interval clear of the runner-up"
+
+
+def test_rank_moves_lists_the_methods_that_change_place():
+    import pandas as pd
+
+    def run(aurocs):
+        return {"table": pd.DataFrame([{"method": m, "label": m, "ood_set": "average", "AUROC": a}
+                                       for m, a in zip("pqrs", aurocs)])}
+
+    runs = {"first": run([90, 89, 88, 87]), "second": run([86, 89, 88, 90])}
+    assert cross_vlm.rank_moves(runs) == ("from first to second, up by 2 or more places: s (4 to 1); "
+                                          "down by 2 or more: p (1 to 4)")
 
 
 def test_best_method_follows_the_models_order_and_the_metrics_direction():
@@ -121,3 +148,18 @@ def test_best_sentence_reads_the_table_not_a_typed_claim():
     assert cross_vlm.best_sentence({"A": "energy", "B": "energy"}).startswith(
         "The best method by mean AUROC is the same under every model")
     assert cross_vlm.best_sentence({"A": "energy"}) == "The best method by mean AUROC: A: energy (one model only)"
+
+
+def test_shift_reading_counts_wins_and_names_each_models_worst_style():
+    import pandas as pd
+
+    rows = []
+    for vlm, values in (("A", {"evaluation styles": (90, 91), "ink": (72, 82), "contrast": (50, 65)}),
+                        ("B", {"evaluation styles": (85, 84), "ink": (77, 76), "contrast": (70, 69)})):
+        for style, (neglabel, energy) in values.items():
+            rows += [{"VLM": vlm, "ID images": style, "method": "neglabel", "AUROC": neglabel},
+                     {"VLM": vlm, "ID images": style, "method": "energy", "AUROC": energy}]
+    assert cross_vlm.shift_reading(pd.DataFrame(rows)) == (
+        "Of the 2 methods shown, NegLabel has the best mean AUROC in 2 of the 4 (model, shifted style) pairs; "
+        "under A its lowest is in contrast, 50.0 against energy's 65.0; "
+        "under B its lowest is in contrast, 70.0 against energy's 69.0")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .. import pipeline
-from ..ood import agreement, metrics
+from ..ood import agreement, metrics, multiplicity
 from ..ood import methods as registry
 from ..profiles import Profile
 from . import sweeps, tables
@@ -28,10 +28,11 @@ from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, id_top1, interval, md_text, me
 
 # The embedded benchmark's vision-language models: two image sides, one text tower.
 EMBEDDED_VLMS: dict[str, dict[str, Any]] = {
-    "ResNet trained here + MiniLM": {"model": {"name": "emoji-tiny-rn16", "pretrained": "@train"}},
-    "ImageNet MobileNetV2, aligned + MiniLM": {"model": {"name": "emoji-mobilenetv2-minilm", "pretrained": "@align"}},
+    "ResNet (trained here)": {"model": {"name": "emoji-tiny-rn16", "pretrained": "@train"}},
+    "MobileNetV2 (ImageNet, frozen)": {"model": {"name": "emoji-mobilenetv2-minilm", "pretrained": "@align"}},
 }
 EMBEDDED_TAGS = ("@train", "@align")
+WEIGHTS = {"@train": "image tower trained here", "@align": "frozen backbone, projection trained here", None: "random"}
 
 
 def chapter_methods() -> tuple[str, ...]:
@@ -86,9 +87,10 @@ def vlm_table(embs: Mapping[str, pipeline.Embedded]) -> pd.DataFrame:
     rows = []
     for label, emb in embs.items():
         model = emb.profile.model
-        rows.append({"VLM": label, "model": model["name"], "weights": model.get("pretrained") or "random",
+        weights = WEIGHTS.get(model.get("pretrained"), model.get("pretrained"))
+        rows.append({"model": label, "config": model["name"], "weights": weights,
                      "joint dimension": int(emb.id_text.shape[1]), "ID top-1 (%)": round(id_top1(emb), 1)})
-    return pd.DataFrame(rows).set_index("VLM")
+    return pd.DataFrame(rows).set_index("model").rename_axis(index=None)
 
 
 def method_runs(embs: Mapping[str, pipeline.Embedded], methods: Sequence[str] | None = None, *,
@@ -124,13 +126,63 @@ def gaps_against(embs: Mapping[str, pipeline.Embedded], runs: Mapping[str, Mappi
     for label, emb in embs.items():
         scored = runs[label]["scored"]
         for other in against:
-            gap = tables.paired_gaps(emb, (scored, method), (scored, other), n_bootstrap=n_bootstrap, seed=seed)
+            gap = tables.paired_gaps(emb, (scored, method), (scored, other), n_bootstrap=n_bootstrap, seed=seed, with_se=True)
             avg = gap.set_index("ood_set").loc["average"]
             rows.append({"VLM": label, "against": method_label(other),
-                         **{f"{m} {k}": avg[f"{m} {k}"] for m in ("AUROC", "FPR95") for k in ("diff", "lo", "hi")},
+                         **{f"{m} {k}": avg[f"{m} {k}"] for m in ("AUROC", "FPR95") for k in ("diff", "lo", "hi", "se")},
                          "AUROC verdict": verdict_of(avg["AUROC lo"], avg["AUROC hi"]),
                          "FPR95 verdict": verdict_of(avg["FPR95 lo"], avg["FPR95 hi"])})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if len(out):  # Holm over every gap of the table, both metrics: the family is what the page reads at once
+        clear = multiplicity.holm_wald([*out["AUROC diff"], *out["FPR95 diff"]], [*out["AUROC se"], *out["FPR95 se"]])
+        out["AUROC Holm"], out["FPR95 Holm"] = clear[:len(out)], clear[len(out):]
+    return out
+
+
+def held_changed(gaps: pd.DataFrame, metric: str = "AUROC", method: str = "NegLabel") -> str:
+    """What :func:`gaps_against` shows across the models, in words, by Holm-corrected gaps: held
+    (better, or worse, than a baseline under every model), changed (better under one model, worse
+    under another) or not separable (some model's gap not clear after the correction)."""
+    held, changed, unclear = [], [], []
+    for other, rows in gaps.groupby("against", sort=False):
+        diffs = rows[f"{metric} diff"] * (1 if metric == "AUROC" else -1)  # > 0: the method is better
+        if not rows[f"{metric} Holm"].all():
+            unclear.append(md_text(other))
+        elif (diffs > 0).all() or (diffs < 0).all():
+            held.append(f"{'better' if diffs.iloc[0] > 0 else 'worse'} than {md_text(other)}")
+        else:
+            changed.append(f"{md_text(other)} (" + ", ".join(f"{'better' if d > 0 else 'worse'} under {md_text(v)}"
+                                                              for v, d in zip(rows["VLM"], diffs)) + ")")
+    parts = [f"held under every model: {method} {', '.join(held)}" if held else "held under every model: none",
+             f"changed between models: against {'; against '.join(changed)}" if changed else "changed between models: none"]
+    if unclear:
+        parts.append(f"not separable under some model: against {', '.join(unclear)}")
+    return f"By {metric} (Holm-corrected paired gaps), " + "; ".join(parts)
+
+
+def tau_reading(tau: float, lo: float, hi: float, n_methods: int) -> str:
+    """A rank correlation's interval in words, with the step it moves in: one pair of methods
+    turning from concordant to discordant changes tau_b by ``2 / (n (n - 1) / 2)`` without ties,
+    so with few methods 0 and its neighbours are few steps apart."""
+    step = 4 / (n_methods * (n_methods - 1))
+    where = ("above 0: the orders agree more than chance" if lo > 0 else
+             "below 0: the orders are reversed more than chance" if hi < 0 else
+             "includes 0: agreement between the orders is not shown")
+    return f"{interval(tau, lo, hi)}, whose interval {where} (with {n_methods} methods tau_b moves in steps of {step:.3f})"
+
+
+def strength_match(emb: pipeline.Embedded, target_top1: float, *, n_bootstrap: int = N_BOOTSTRAP) -> dict[str, Any] | None:
+    """The control for model strength: along the training run of a model trained here
+    (:func:`sweeps.vlm_strength`, the snapshots chapter 09 reads), the snapshot whose ID top-1 is
+    nearest ``target_top1`` (another model's), and NegLabel minus max cosine there (mean over the
+    OOD sets, paired interval). ``None`` for a model with no training run here."""
+    if emb.profile.model.get("pretrained") != "@train":
+        return None
+    gap = sweeps.vlm_strength(emb, n_bootstrap=n_bootstrap)["gap"]
+    average = gap[gap["ood_set"] == "average"]
+    row = average.loc[(average["id_top1"] - target_top1).abs().idxmin()]
+    return {"epoch": int(row["epoch"]), "top1": float(row["id_top1"]),
+            **{f"AUROC {k}": float(row[f"AUROC {k}"]) for k in ("diff", "lo", "hi")}}
 
 
 def rank_agreement(embs: Mapping[str, pipeline.Embedded], runs: Mapping[str, Mapping[str, Any]],
@@ -206,13 +258,51 @@ def best_sentence(best: Mapping[str, str]) -> str:
     return f"The best method by mean AUROC is {same} under every model ({listed})"
 
 
-def sign_sentence(gaps: pd.DataFrame, metric: str = "AUROC") -> str:
-    """One sentence per baseline: does NegLabel's gap keep its sign (and clearness) across the VLMs?"""
-    parts = []
-    for other, rows in gaps.groupby("against", sort=False):
-        cells = [f"{md_text(r['VLM'])}: {interval(r[f'{metric} diff'], r[f'{metric} lo'], r[f'{metric} hi'], signed=True)} "
-                 f"({r[f'{metric} verdict']})" for _, r in rows.iterrows()]
-        signs = {np.sign(d) for d in rows[f"{metric} diff"]}
-        held = "keeps its sign" if len(signs) == 1 else "changes sign"
-        parts.append(f"against {md_text(other)} the gap {held} ({'; '.join(cells)})")
-    return "NegLabel minus each baseline, " + metric + " points: " + "; ".join(parts) + "."
+def rank_moves(runs: Mapping[str, Mapping[str, Any]], metric: str = "AUROC", at_least: int = 2) -> str:
+    """Which methods move ``at_least`` places between the first two models' orders by ``metric``
+    (mean over OOD sets; place 1 is the best), in words: the pattern behind a rank correlation."""
+    labels = list(runs)
+    if len(labels) < 2:
+        return "one model only"
+    long = averages(runs)
+    ascending = metric != "AUROC"
+    place = {v: long[long["VLM"] == v].set_index("label")[metric].rank(ascending=ascending, method="min") for v in labels[:2]}
+    moves = (place[labels[0]] - place[labels[1]]).astype(int)  # > 0: better placed under the second model
+    up = [f"{md_text(m)} ({place[labels[0]][m]:.0f} to {place[labels[1]][m]:.0f})" for m, d in moves.items() if d >= at_least]
+    down = [f"{md_text(m)} ({place[labels[0]][m]:.0f} to {place[labels[1]][m]:.0f})" for m, d in moves.items() if d <= -at_least]
+    return (f"from {md_text(labels[0])} to {md_text(labels[1])}, up by {at_least} or more places: {', '.join(up) or 'none'}; "
+            f"down by {at_least} or more: {', '.join(down) or 'none'}")
+
+
+def lead_reading(frame: pd.DataFrame, metric: str = "AUROC") -> str:
+    """Whether the best method in ``frame`` (rows of one model and set: ``label``, ``metric`` and its
+    ``_lo``/``_hi``) stands apart: its interval above the runner-up's point value, or overlapping it."""
+    ordered = frame.sort_values(metric, ascending=metric != "AUROC")
+    best, second = ordered.iloc[0], ordered.iloc[1]
+    apart = best[f"{metric}_lo"] > second[metric] if metric == "AUROC" else best[f"{metric}_hi"] < second[metric]
+    return (f"{md_text(best['label'])} ({best[metric]:.1f} [{best[f'{metric}_lo']:.1f}, {best[f'{metric}_hi']:.1f}]), "
+            + ("its interval clear of the runner-up" if apart else f"its interval overlapping the runner-up, "
+               f"{md_text(second['label'])} ({second[metric]:.1f})"))
+
+
+def shift_reading(shift: pd.DataFrame, method: str = "neglabel") -> str:
+    """:func:`style_shift`'s table in words: in how many (model, shifted style) pairs ``method`` has
+    the best mean AUROC of the methods shown, and per model the style where it does worst, with
+    the best other method there."""
+    unshifted = shift["ID images"].iloc[0]
+    shifted = shift[shift["ID images"] != unshifted]
+    if shifted.empty:
+        return "This profile has no domain-shift style"
+    table = shifted.pivot_table(index=["VLM", "ID images"], columns="method", values="AUROC", sort=False)
+    others = table.drop(columns=method)
+    wins = int((table[method] >= others.max(axis=1)).sum())
+    label = method_label(method)
+    parts = [f"Of the {table.shape[1]} methods shown, {label} has the best mean AUROC in {wins} of the {len(table)} "
+             "(model, shifted style) pairs"]
+    for vlm, rows in table.groupby(level="VLM", sort=False):
+        style = rows[method].idxmin()[1]
+        row = rows.loc[(vlm, style)]
+        best_other = row.drop(method).idxmax()
+        parts.append(f"under {md_text(vlm)} its lowest is in {md_text(style)}, {row[method]:.1f} against "
+                     f"{md_text(method_label(best_other))}'s {row[best_other]:.1f}")
+    return "; ".join(parts)
