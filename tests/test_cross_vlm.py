@@ -163,3 +163,15 @@ def test_shift_reading_counts_wins_and_names_each_models_worst_style():
         "Of the 2 methods shown, NegLabel has the best mean AUROC in 2 of the 4 (model, shifted style) pairs; "
         "under A its lowest is in contrast, 50.0 against energy's 65.0; "
         "under B its lowest is in contrast, 70.0 against energy's 69.0")
+
+
+def test_gap_table_puts_models_side_by_side_and_marks_holm():
+    import pandas as pd
+
+    gaps = pd.DataFrame([
+        {"VLM": "A", "against": "energy", "AUROC diff": -1.42, "AUROC lo": -1.96, "AUROC hi": -0.87, "AUROC Holm": True},
+        {"VLM": "B", "against": "energy", "AUROC diff": 1.2, "AUROC lo": -0.1, "AUROC hi": 1.96, "AUROC Holm": False},
+    ])
+    table = cross_vlm.gap_table(gaps)
+    assert table.loc["energy", "A"] == "-1.42 [-1.96, -0.87], clear" and table.loc["energy", "B"] == "+1.20 [-0.10, +1.96]"
+    assert list(table.columns) == ["A", "B"] and table.index.name == "NegLabel minus"

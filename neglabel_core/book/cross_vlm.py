@@ -139,6 +139,16 @@ def gaps_against(embs: Mapping[str, pipeline.Embedded], runs: Mapping[str, Mappi
     return out
 
 
+def gap_table(gaps: pd.DataFrame, metric: str = "AUROC", method: str = "NegLabel") -> pd.DataFrame:
+    """:func:`gaps_against` for the page: one row per baseline, one column per model, each cell the
+    paired gap with its interval and whether it is clear after Holm's correction."""
+    cells = gaps.assign(cell=[f"{interval(d, lo, hi, signed=True)}{', clear' if clear else ''}" for d, lo, hi, clear in
+                              gaps[[f"{metric} diff", f"{metric} lo", f"{metric} hi", f"{metric} Holm"]].to_numpy()])
+    out = cells.pivot(index="against", columns="VLM", values="cell")
+    return out.loc[list(dict.fromkeys(gaps["against"])), list(dict.fromkeys(gaps["VLM"]))].rename_axis(
+        index=f"{method} minus", columns=f"{metric} gap [95% interval]")
+
+
 def held_changed(gaps: pd.DataFrame, metric: str = "AUROC", method: str = "NegLabel") -> str:
     """What :func:`gaps_against` shows across the models, in words, by Holm-corrected gaps: held
     (better, or worse, than a baseline under every model), changed (better under one model, worse
