@@ -69,9 +69,12 @@ def test_vlm_settings_are_checked_and_merged():
         cross_vlm.check_vlms({" ": {}})
     with pytest.raises(ValueError, match=r"vlms\['x'\]='RN50'; expected"):
         cross_vlm.check_vlms({"x": "RN50"})
-    assert cross_vlm._merged({"params": {"eta": 0.1, "m": 5}, "model": {"name": "a"}},
-                             {"params": {"m": 7}, "model": {"name": "b", "pretrained": "@align"}}) == \
-        {"params": {"eta": 0.1, "m": 7}, "model": {"name": "b", "pretrained": "@align"}}
+    seen = {}
+    cross_vlm.load_vlms("emoji-tiny", {"params": {"eta": 0.1, "m": 500}},
+                        {"b": {"params": {"m": 700}, "model": {"name": "b", "pretrained": "@align"}}},
+                        load=lambda prof, extra: seen.setdefault("b", prof.with_overrides(extra)))
+    assert seen["b"].params["eta"] == 0.1 and seen["b"].params["m"] == 700
+    assert seen["b"].model == {"name": "b", "pretrained": "@align"}
     assert list(cross_vlm.default_vlms(load_profile("emoji-tiny"))) == list(cross_vlm.EMBEDDED_VLMS)
     assert list(cross_vlm.default_vlms(load_profile("emoji-mobilenet"))) == list(cross_vlm.EMBEDDED_VLMS)
     assert cross_vlm.default_vlms(load_profile("imagenet-clip")) == {"ViT-B-16 (openai)": {}}

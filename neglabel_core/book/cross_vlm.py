@@ -22,16 +22,16 @@ import pandas as pd
 from .. import pipeline
 from ..ood import agreement, metrics, multiplicity
 from ..ood import methods as registry
-from ..profiles import Profile
+from ..pipeline.text import TRAINED_HERE
+from ..profiles import Profile, load_profile
 from . import sweeps, tables
-from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, id_top1, interval, md_text, method_label, verdict_of
+from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, id_top1, interval, md_text, method_label, verdict_of, with_intervals
 
 # The embedded benchmark's vision-language models: two image sides, one text tower.
 EMBEDDED_VLMS: dict[str, dict[str, Any]] = {
     "ResNet (trained here)": {"model": {"name": "emoji-tiny-rn16", "pretrained": "@train"}},
     "MobileNetV2 (ImageNet, frozen)": {"model": {"name": "emoji-mobilenetv2-minilm", "pretrained": "@align"}},
 }
-EMBEDDED_TAGS = ("@train", "@align")
 WEIGHTS = {"@train": "image tower trained here", "@align": "frozen backbone, projection trained here", None: "random"}
 
 
@@ -43,7 +43,7 @@ def chapter_methods() -> tuple[str, ...]:
 def default_vlms(profile: Profile) -> dict[str, dict[str, Any]]:
     """The models compared by default: the embedded pair where the profile runs on an embedded
     model (one trained or aligned here), else the profile's own model alone (pass more)."""
-    if profile.model.get("pretrained") in EMBEDDED_TAGS:
+    if profile.model.get("pretrained") in TRAINED_HERE:
         return dict(EMBEDDED_VLMS)
     own = f"{profile.model['name']} ({profile.model.get('pretrained')})"
     return {own: {}}
@@ -69,17 +69,13 @@ def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
 
 def load_vlms(profile: str | Profile, overrides: Mapping[str, Any] | None, vlms: Mapping[str, Mapping[str, Any]], *,
               load: Callable[..., pipeline.Embedded]) -> dict[str, pipeline.Embedded]:
-    """Every VLM's embeddings of the profile: its overrides on top of the chapter's (``load``:
-    :func:`chapter.load`, which prepares data and model and caches every embedding)."""
+    """Every VLM's embeddings of the profile: the chapter's overrides applied, then the VLM's, each
+    by :meth:`Profile.with_overrides` (its rules: a ``split`` replaces the old one whole ...);
+    ``load``: :func:`chapter.load`, which prepares data and model and caches every embedding."""
     check_vlms(vlms)
-    return {label: load(profile, _merged(overrides or {}, extra)) for label, extra in vlms.items()}
-
-
-def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
-    return out
+    base = profile if isinstance(profile, Profile) else load_profile(profile)
+    base = base.with_overrides(overrides) if overrides else base
+    return {label: load(base, extra) for label, extra in vlms.items()}
 
 
 def vlm_table(embs: Mapping[str, pipeline.Embedded]) -> pd.DataFrame:
@@ -108,11 +104,7 @@ def averages(runs: Mapping[str, Mapping[str, Any]], ood_set: str = "average") ->
 
 def side_by_side(runs: Mapping[str, Mapping[str, Any]], metric: str = "AUROC", ood_set: str = "average") -> pd.DataFrame:
     """Methods as rows, VLMs as columns: ``metric`` on ``ood_set`` as "value [lo, hi]"."""
-    long = averages(runs, ood_set)
-    cells = long.assign(cell=[f"{v:.1f} [{lo:.1f}, {hi:.1f}]" for v, lo, hi in
-                              zip(long[metric], long[f"{metric}_lo"], long[f"{metric}_hi"])])
-    out = cells.pivot(index="label", columns="VLM", values="cell")
-    return out.loc[list(dict.fromkeys(long["label"])), list(runs)].rename_axis(index=None, columns=f"{metric} (%) [95% interval]")
+    return with_intervals(averages(runs, ood_set), metric, columns="VLM")
 
 
 def gaps_against(embs: Mapping[str, pipeline.Embedded], runs: Mapping[str, Mapping[str, Any]], method: str = "neglabel",
@@ -218,7 +210,7 @@ def rank_agreement(embs: Mapping[str, pipeline.Embedded], runs: Mapping[str, Map
     emb0 = embs[labels[0]]
     point, reps = metrics.arm_replicates(arms, ood_units={s: emb0.data.ood[s].units for s in sets}, metric=metric,
                                          n_bootstrap=n_bootstrap, seed=seed, fpr_rule=pipeline.fpr_rule(first.params))
-    values = point["average"].to_numpy() if "average" in point else point.loc[:, "average"].to_numpy()
+    values = point["average"].to_numpy()
     by_vlm = {v: [i for i, (label, _) in enumerate(order) if label == v] for v in labels}
     rows = []
     for a, b in combinations(labels, 2):
