@@ -22,12 +22,14 @@ SMALL_NEAR = {**SMALL, "name": "emoji-small-near-test",
                                       "ood": {"near: bugs": ["Animals & Nature/animal-bug"], "arrows": ["Symbols/arrow"]},
                                       "near": ["near: bugs"]},
                             "ood_filter": None}}
-# the small configuration's two models: its own (trained here), and the backbone aligned on its concepts
+# the small configuration's models: its own (trained here), the backbone aligned on its concepts, and
+# (emoji configuration) its own against the second text tower
 # the cheaper methods of each kind (one-score, stream): NegRefine's pairs and CSP's phrases run in chapter 08's test
 SMALL_VLM_METHODS = ["neglabel", "mcm", "max_cos", "energy", "adaneg", "neggate"]
 SMALL_VLMS = {"ResNet trained here": {},
               "MobileNetV2 aligned": {"model": {"name": "emoji-mobilenetv2-minilm", "pretrained": "@align"},
                                       "train": {"augmented_views": 0}}}
+SMALL_VLMS_TWO_TOWERS = {**SMALL_VLMS, "ResNet, MPNet": {"model": {"name": "emoji-tiny-rn16-mpnet", "pretrained": "@train"}}}
 NOTEBOOK_PARAMS = {
     "00_benchmark": {"examples_per_group": 3},
     "02_scores": {"n_bootstrap": 20},
@@ -41,7 +43,8 @@ NOTEBOOK_PARAMS = {
     "08_successors": {"n_bootstrap": 20, "stream_seeds": 2, "near_overrides": SMALL_NEAR},
     "09_vlm_strength": {"n_bootstrap": 20},
     "10_neggate": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR, "timing_repeats": 1},
-    "11_cross_vlm": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR, "vlms": SMALL_VLMS, "methods": SMALL_VLM_METHODS},
+    "11_cross_vlm": {"n_bootstrap": 20, "near_overrides": SMALL_NEAR, "vlms": SMALL_VLMS_TWO_TOWERS,
+                     "methods": SMALL_VLM_METHODS},
 }
 
 

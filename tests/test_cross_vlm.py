@@ -80,6 +80,46 @@ def test_vlm_settings_are_checked_and_merged():
     assert cross_vlm.default_vlms(load_profile("imagenet-clip")) == {"ViT-B-16 (openai)": {}}
 
 
+def test_a_corpus_sample_scales_m_with_it_and_is_checked():
+    from neglabel_core.pipeline.text import build_corpus, full_corpus_spec
+
+    profile = load_profile("emoji-tiny")
+    size = len(build_corpus(full_corpus_spec(profile.corpus)))
+    assert cross_vlm.sample_overrides(profile, 20_000) == {
+        "corpus": {"sample": 20_000}, "params": {"m": round(10_000 * 20_000 / size), "adaneg_m": round(10_000 * 20_000 / size)}}
+    assert cross_vlm.sample_overrides(profile, None) == {} and cross_vlm.sample_overrides(profile, size) == {}
+    for bad in (0, 2.5, True, "100"):
+        with pytest.raises(ValueError, match=rf"^corpus_sample={bad!r}; expected a whole number of words >= 1, or None "):
+            cross_vlm.sample_overrides(profile, bad)
+    sampled = profile.with_overrides(cross_vlm.sample_overrides(profile, 20_000))
+    assert cross_vlm.sample_overrides(sampled, 20_000) == {}  # a profile's own smaller sample stays
+    assert cross_vlm.sample_overrides(sampled, 5_000)["params"]["m"] == round(sampled.params["m"] * 5_000 / 20_000)
+
+
+def test_every_split_reads_the_same_sample_less_its_own_id_names():
+    from neglabel_core.pipeline.text import build_corpus
+
+    spec = {"source": "words", "words": [f"w{i}" for i in range(100)], "remove_id_names": True, "sample": 10}
+    spaced = ["w0", "w11", "w22", "w33", "w44", "w55", "w66", "w77", "w88", "w99"]  # round(linspace(0, 99, 10))
+    assert list(build_corpus(spec, ["w11", "w12"]).words) == [w for w in spaced if w != "w11"]
+    assert list(build_corpus(spec, ["w12", "w99"]).words) == [w for w in spaced if w != "w99"]
+
+
+def test_negatives_overlap_counts_shared_labels(monkeypatch):
+    def emb(words):
+        return SimpleNamespace(profile=SimpleNamespace(params={"m": 3}), words=words)
+
+    monkeypatch.setattr(cross_vlm, "neglabel_bank", lambda e, params: SimpleNamespace(words=e.words))
+    embs = {"A": emb(["x", "y", "z"]), "B": emb(["x", "y", "z"]), "C": emb(["x", "q", "r"])}
+    out = cross_vlm.negatives_overlap(embs)
+    assert out[["VLM A", "VLM B", "M A", "M B", "both"]].values.tolist() == [
+        ["A", "B", 3, 3, 3], ["A", "C", 3, 3, 1], ["B", "C", 3, 3, 1]]
+    assert out["Jaccard"].tolist() == [1.0, 1 / 5, 1 / 5]
+    assert cross_vlm.overlap_reading(embs, out, examples=2) == (
+        "The same labels under A and B; A and C share 1 of their 3 labels (Jaccard 0.20); chosen only under the "
+        "first, e.g. y, z; only under the second, e.g. q, r")
+
+
 def test_methods_must_include_neglabel_and_be_registered():
     assert cross_vlm.check_methods(None) == cross_vlm.chapter_methods() and "neglabel" in cross_vlm.chapter_methods()
     with pytest.raises(ValueError, match=r"^methods=\['mcm', 'energy'\]; expected a list that includes 'neglabel'"):
@@ -107,12 +147,15 @@ def test_held_changed_reads_holm_corrected_gaps_per_baseline():
         "changed between models: against energy (worse under A, better under B)")
 
 
-def test_tau_reading_and_lead_reading_say_what_the_intervals_show():
+def test_tau_list_and_lead_reading_say_what_the_intervals_show():
     import pandas as pd
 
-    assert cross_vlm.tau_reading(0.11, 0.0, 0.33, 9) == ("0.11 [0.00, 0.33], whose interval includes 0: agreement between "
-                                                         "the orders is not shown (with 9 methods tau_b moves in steps of 0.056)")
-    assert "above 0: the orders agree" in cross_vlm.tau_reading(0.5, 0.1, 0.8, 5)
+    agree = pd.DataFrame({"VLM A": ["A", "A"], "VLM B": ["B", "C"], "methods": [9, 9], "tau": [0.11, 0.5],
+                          "lo": [0.0, 0.1], "hi": [0.33, 0.8]})
+    assert cross_vlm.tau_list(agree) == ("A and B: 0.11 [0.00, 0.33]; A and C: 0.50 [0.10, 0.80]. 1 of the 2 pairs have an "
+                                         "interval above 0 (the orders agree more than chance); with 9 methods tau_b "
+                                         "moves in steps of 0.056")
+    assert cross_vlm.tau_list(agree.iloc[:0]) == "(one model only)"
     frame = pd.DataFrame({"label": ["a", "b", "c"], "AUROC": [80.0, 85.0, 84.0], "AUROC_lo": [78.0, 83.0, 82.0],
                           "AUROC_hi": [82.0, 87.0, 86.0]})
     assert cross_vlm.lead_reading(frame) == "b (85.0 [83.0, 87.0]), its interval overlapping the runner-up, c (84.0)"
@@ -178,3 +221,33 @@ def test_gap_table_puts_models_side_by_side_and_marks_holm():
     table = cross_vlm.gap_table(gaps)
     assert table.loc["energy", "A"] == "-1.42 [-1.96, -0.87], clear" and table.loc["energy", "B"] == "+1.20 [-0.10, +1.96]"
     assert list(table.columns) == ["A", "B"] and table.index.name == "NegLabel minus"
+
+
+def test_parameter_study_reads_m_as_a_share_of_each_models_corpus(monkeypatch):
+    import pandas as pd
+
+    asked = []
+
+    def sweep(emb, param, values):
+        asked.append((emb.name, param, list(values)))
+        values = list(values)
+        m = values if param == "m" else [emb.profile.params["m"]] * len(values)
+        eta = values if param == "eta" else [emb.profile.params["eta"]] * len(values)
+        return pd.DataFrame({"m": m, "eta": eta, "AUROC": [80.0 + i for i in range(len(values))],
+                             "FPR95": [50.0 - i for i in range(len(values))]})
+
+    monkeypatch.setattr(cross_vlm.sweeps, "sweep", sweep)
+
+    def emb(name, n):
+        params = {"m": 70, "eta": 0.05, "n_groups": 10}
+        return SimpleNamespace(name=name, corpus=[None] * n, profile=SimpleNamespace(params=params))
+
+    study = cross_vlm.parameter_study({"A": emb("A", 1000), "B": emb("B", 200)}, etas=(0.05, 0.5), m_shares=(0.01, 0.1, 0.5))
+    assert asked == [("A", "eta", [0.05, 0.5]), ("A", "m", [10, 100, 500]), ("B", "eta", [0.05, 0.5]), ("B", "m", [10, 20, 100])]
+    shares = study[(study["VLM"] == "A") & (study["parameter"] == "m")]["M share"].tolist()
+    assert shares == [0.01, 0.1, 0.5]
+    # n_groups is the floor: B's 1% (2 labels) reads 10
+    assert study[(study["VLM"] == "B") & (study["parameter"] == "m")]["M share"].tolist() == [0.05, 0.1, 0.5]
+    assert cross_vlm.parameter_reading(study, "eta") == ("A: 1.0 points, best at η = 0.5; B: 1.0 points, best at η = 0.5")
+    assert cross_vlm.parameter_reading(study, "m", "FPR95") == (
+        "A: 2.0 points, best at M = 500 (50% of the corpus); B: 2.0 points, best at M = 100 (50% of the corpus)")

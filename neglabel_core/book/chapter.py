@@ -105,6 +105,7 @@ PARAMETERS: dict[str, Any] = {
     "near_overrides": _optional(_of_type(dict, "a mapping of profile keys")),
     "explorer_grid": _optional(_of_type(dict, "a mapping of grid keys to lists of values")),
     "vlms": _optional(_of_type(dict, "a mapping of a model's label to its profile overrides")),
+    "corpus_sample": _optional(_count(1, 10**7)),
     "methods": _optional(_list_of(lambda v: (isinstance(v, str) and v in registry.REGISTRY,
                                              f"a method of the registry ({', '.join(registry.REGISTRY)})"))),
 }

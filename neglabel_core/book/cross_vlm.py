@@ -4,10 +4,12 @@ vision-language models (chapter 11).
 A *VLM* here is a set of profile overrides (usually its ``model``) applied to the chapter's
 profile: everything else (images, corpus, M, eta, the methods' settings) stays the same, so the
 models are compared on the same images and each comparison is paired. On the embedded benchmark
-the default pair is the image tower trained here and a frozen ImageNet MobileNetV2 with a
-projection aligned here, both against the packaged MiniLM text tower (so NegMining, which reads
-only text, chooses the same negatives for both: what changes is how the images meet them). A
-reader with CLIP weights passes e.g. ``{"RN50": {"model": {"name": "RN50", "pretrained": "openai"}}}``.
+the default is two image sides crossed with two text towers: the image tower trained here from
+scratch and a frozen ImageNet MobileNetV2 with a projection aligned here, each against the packaged
+all-MiniLM-L6-v2 and all-mpnet-base-v2 sentence encoders. Two models that share a text tower share
+their negative labels (NegMining reads only text); a second text tower changes the labels
+themselves. A reader with CLIP weights passes e.g.
+``{"RN50": {"model": {"name": "RN50", "pretrained": "openai"}}}``.
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ import pandas as pd
 from .. import pipeline
 from ..ood import agreement, metrics, multiplicity
 from ..ood import methods as registry
-from ..pipeline.text import TRAINED_HERE
+from ..pipeline.banks import ADANEG_M, neglabel_bank
+from ..pipeline.text import TRAINED_HERE, build_corpus, full_corpus_spec
 from ..profiles import Profile, load_profile
 from . import sweeps, tables
 from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, id_top1, interval, md_text, method_label, verdict_of, with_intervals
 
-# The embedded benchmark's vision-language models: two image sides, one text tower.
+# The embedded benchmark's vision-language models: two image sides crossed with two text towers
+# (the trained-here ResNet under MPNet keeps no snapshots: the strength control reads MiniLM's run).
 EMBEDDED_VLMS: dict[str, dict[str, Any]] = {
-    "ResNet (trained here)": {"model": {"name": "emoji-tiny-rn16", "pretrained": "@train"}},
-    "MobileNetV2 (ImageNet, frozen)": {"model": {"name": "emoji-mobilenetv2-minilm", "pretrained": "@align"}},
+    "ResNet · MiniLM": {"model": {"name": "emoji-tiny-rn16", "pretrained": "@train"}},
+    "MobileNetV2 · MiniLM": {"model": {"name": "emoji-mobilenetv2-minilm", "pretrained": "@align"}},
+    "ResNet · MPNet": {"model": {"name": "emoji-tiny-rn16-mpnet", "pretrained": "@train"}, "train": {"snapshot_epochs": []}},
+    "MobileNetV2 · MPNet": {"model": {"name": "emoji-mobilenetv2-mpnet", "pretrained": "@align"}},
 }
 WEIGHTS = {"@train": "image tower trained here", "@align": "frozen backbone, projection trained here", None: "random"}
 
@@ -47,6 +53,24 @@ def default_vlms(profile: Profile) -> dict[str, dict[str, Any]]:
         return dict(EMBEDDED_VLMS)
     own = f"{profile.model['name']} ({profile.model.get('pretrained')})"
     return {own: {}}
+
+
+def sample_overrides(profile: Profile, sample: int | None) -> dict[str, Any]:
+    """Profile overrides that read ``sample`` evenly spaced words of the profile's corpus (the
+    corpus ``sample``, the same words for every split) and scale NegLabel's M and AdaNeg's M with
+    it, so each keeps its share of the corpus: ``M' = round(M * sample / |corpus|)``. ``None``,
+    or a sample not below the corpus (or the profile's own sample): no overrides."""
+    if sample is None:
+        return {}
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
+        raise ValueError(f"corpus_sample={sample!r}; expected a whole number of words >= 1, or None for the whole corpus")
+    size = profile.corpus.get("sample") or len(build_corpus(full_corpus_spec(profile.corpus)))
+    if sample >= size:
+        return {}
+    params = profile.params
+    return {"corpus": {"sample": sample},
+            "params": {"m": max(1, round(params["m"] * sample / size)),
+                       "adaneg_m": max(1, round(params.get("adaneg_m", ADANEG_M) * sample / size))}}
 
 
 def check_vlms(vlms: Mapping[str, Mapping[str, Any]]) -> None:
@@ -68,14 +92,96 @@ def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def load_vlms(profile: str | Profile, overrides: Mapping[str, Any] | None, vlms: Mapping[str, Mapping[str, Any]], *,
-              load: Callable[..., pipeline.Embedded]) -> dict[str, pipeline.Embedded]:
-    """Every VLM's embeddings of the profile: the chapter's overrides applied, then the VLM's, each
-    by :meth:`Profile.with_overrides` (its rules: a ``split`` replaces the old one whole ...);
+              load: Callable[..., pipeline.Embedded], corpus_sample: int | None = None) -> dict[str, pipeline.Embedded]:
+    """Every VLM's embeddings of the profile: the chapter's overrides applied, then the corpus
+    sample's (:func:`sample_overrides`, the same for every VLM), then the VLM's, each by
+    :meth:`Profile.with_overrides` (its rules: a ``split`` replaces the old one whole ...);
     ``load``: :func:`chapter.load`, which prepares data and model and caches every embedding."""
     check_vlms(vlms)
     base = profile if isinstance(profile, Profile) else load_profile(profile)
     base = base.with_overrides(overrides) if overrides else base
+    alike = sample_overrides(base, corpus_sample)
+    base = base.with_overrides(alike) if alike else base
     return {label: load(base, extra) for label, extra in vlms.items()}
+
+
+def negatives_overlap(embs: Mapping[str, pipeline.Embedded]) -> pd.DataFrame:
+    """NegMining's chosen negative labels (:func:`pipeline.banks.neglabel_bank`, the profile's M
+    and eta) under every two VLMs: how many each chose, how many both chose, and their Jaccard
+    index |A & B| / |A | B|. Two models with one text tower choose the same labels (NegMining reads
+    only text); a second text tower is where they can differ."""
+    chosen = {label: set(neglabel_bank(emb, emb.profile.params).words) for label, emb in embs.items()}
+    rows = []
+    for a, b in combinations(chosen, 2):
+        both = len(chosen[a] & chosen[b])
+        rows.append({"VLM A": a, "VLM B": b, "M A": len(chosen[a]), "M B": len(chosen[b]), "both": both,
+                     "Jaccard": both / len(chosen[a] | chosen[b])})
+    return pd.DataFrame(rows, columns=["VLM A", "VLM B", "M A", "M B", "both", "Jaccard"])
+
+
+def overlap_reading(embs: Mapping[str, pipeline.Embedded], overlap: pd.DataFrame, examples: int = 6) -> str:
+    """:func:`negatives_overlap` in words: which pairs of models choose the same labels, and for the
+    first pair that does not, how many labels they share and a few that only one of them chose."""
+    same = overlap[overlap["Jaccard"] == 1.0]
+    differ = overlap[overlap["Jaccard"] < 1.0]
+    parts = []
+    if len(same):
+        parts.append("The same labels under " + "; ".join(f"{md_text(a)} and {md_text(b)}" for a, b in
+                                                           same[["VLM A", "VLM B"]].to_numpy()))
+    if len(differ):
+        r = differ.iloc[0]
+        a, b = r["VLM A"], r["VLM B"]
+        words = {v: neglabel_bank(embs[v], embs[v].profile.params).words for v in (a, b)}
+        only = {v: [w for w in words[v] if w not in set(words[u])][:examples] for v, u in ((a, b), (b, a))}
+        parts.append(f"{md_text(a)} and {md_text(b)} share {r['both']:,} of their {r['M A']:,} labels (Jaccard "
+                     f"{r['Jaccard']:.2f}); chosen only under the first, e.g. {md_text(', '.join(only[a]))}; only under "
+                     f"the second, e.g. {md_text(', '.join(only[b]))}")
+    return "; ".join(parts) if parts else "One model only"
+
+
+def sample_reading(sampled: pipeline.Embedded, whole: pipeline.Embedded) -> str:
+    """What the chapter's corpus is, in words: the evenly spaced sample every model reads and M
+    scaled with it (:func:`sample_overrides`), or the whole corpus."""
+    n, m = len(sampled.corpus.words), sampled.profile.params["m"]
+    full, full_m = len(whole.corpus.words), whole.profile.params["m"]
+    if not sampled.profile.corpus.get("sample"):
+        return f"Every model reads the whole corpus ({n:,} words) and mines M = {m:,} negative labels from it."
+    return (f"Every model reads the same {n:,} of the corpus's {full:,} words, evenly spaced, and mines M = {m:,} "
+            f"negative labels from them, the share of the corpus that the book's M = {full_m:,} is ({100 * m / n:.1f}% "
+            f"against {100 * full_m / full:.1f}%). MPNet embeds text about seven times slower than MiniLM on a CPU; "
+            "the parameter `corpus_sample = None` runs the whole corpus. The other chapters read the whole corpus, "
+            "so this chapter's numbers for the book's model are not theirs")
+
+
+def parameter_study(embs: Mapping[str, pipeline.Embedded], etas: Sequence[float] = (0.01, 0.05, 0.1, 0.25, 0.5),
+                    m_shares: Sequence[float] = (0.01, 0.03, 0.07, 0.15, 0.3)) -> pd.DataFrame:
+    """Chapter 04's two mining parameters under every VLM: NegLabel's mean AUROC and FPR95 over the
+    OOD sets at each eta (M as the profile sets it) and at each M, given as a share of the corpus so
+    that a sampled corpus reads the same shares (:func:`sweeps.sweep`: the other parameters at the
+    profile's values). Long form: VLM, parameter, value, the share of the corpus M is, AUROC, FPR95."""
+    frames = []
+    for label, emb in embs.items():
+        n = len(emb.corpus)
+        ms = sorted({max(emb.profile.params["n_groups"], round(share * n)) for share in m_shares})
+        for param, values in (("eta", list(etas)), ("m", ms)):
+            frame = sweeps.sweep(emb, param, values)
+            frames.append(pd.DataFrame({"VLM": label, "parameter": param, "value": frame[param].astype(float),
+                                        "M share": frame["m"] / n, "AUROC": frame["AUROC"], "FPR95": frame["FPR95"]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def parameter_reading(study: pd.DataFrame, param: str, metric: str = "AUROC") -> str:
+    """:func:`parameter_study` for one parameter in words: per model, how far ``metric`` moves over
+    the values tried and where it is best (point values)."""
+    part = study[study["parameter"] == param]
+    best_of = "idxmax" if metric == "AUROC" else "idxmin"
+    parts = []
+    for vlm, rows in part.groupby("VLM", sort=False):
+        best = rows.loc[getattr(rows[metric], best_of)()]
+        where = (f"η = {best['value']:g}" if param == "eta" else
+                 f"M = {best['value']:,.0f} ({100 * best['M share']:.0f}% of the corpus)")
+        parts.append(f"{md_text(vlm)}: {rows[metric].max() - rows[metric].min():.1f} points, best at {where}")
+    return "; ".join(parts)
 
 
 def vlm_table(embs: Mapping[str, pipeline.Embedded]) -> pd.DataFrame:
@@ -162,15 +268,20 @@ def held_changed(gaps: pd.DataFrame, metric: str = "AUROC", method: str = "NegLa
     return f"By {metric} (Holm-corrected paired gaps), " + "; ".join(parts)
 
 
-def tau_reading(tau: float, lo: float, hi: float, n_methods: int) -> str:
-    """A rank correlation's interval in words, with the step it moves in: one pair of methods
-    turning from concordant to discordant changes tau_b by ``2 / (n (n - 1) / 2)`` without ties,
-    so with few methods 0 and its neighbours are few steps apart."""
+def tau_list(agree: pd.DataFrame) -> str:
+    """:func:`rank_agreement`'s rows in words: each pair's tau_b with its interval, how many pairs'
+    intervals lie above 0, and the step tau_b moves in: one pair of methods turning from concordant
+    to discordant changes tau_b by ``2 / (n (n - 1) / 2)`` without ties, so with few methods 0 and
+    its neighbours are few steps apart."""
+    if agree.empty:
+        return "(one model only)"
+    n_methods = int(agree["methods"].iloc[0])
     step = 4 / (n_methods * (n_methods - 1))
-    where = ("above 0: the orders agree more than chance" if lo > 0 else
-             "below 0: the orders are reversed more than chance" if hi < 0 else
-             "includes 0: agreement between the orders is not shown")
-    return f"{interval(tau, lo, hi)}, whose interval {where} (with {n_methods} methods tau_b moves in steps of {step:.3f})"
+    pairs = "; ".join(f"{md_text(r['VLM A'])} and {md_text(r['VLM B'])}: {interval(r['tau'], r['lo'], r['hi'])}"
+                      for _, r in agree.iterrows())
+    above = int((agree["lo"] > 0).sum())
+    return (f"{pairs}. {above} of the {len(agree)} pairs have an interval above 0 (the orders agree more than "
+            f"chance); with {n_methods} methods tau_b moves in steps of {step:.3f}")
 
 
 def strength_match(emb: pipeline.Embedded, target_top1: float, *, n_bootstrap: int = N_BOOTSTRAP) -> dict[str, Any] | None:

@@ -62,10 +62,10 @@ def full_corpus_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def corpus_embeddings(loaded: LoadedModel, spec: Mapping[str, Any], candidates: corpus_mod.Corpus, *,
                       progress: bool = True) -> np.ndarray:
-    """``candidates`` embedded in the spec's prompts. Where they are the full corpus less the ID
-    names, the full corpus is embedded (cached once for every split: emoji-tiny and its near-OOD
-    variant share it) and the candidates' rows are taken from it."""
-    if spec.get("remove_id_names", False) and not spec.get("sample"):
+    """``candidates`` embedded in the spec's prompts. Where they are the full corpus (or its
+    sample) less the ID names, the full corpus is embedded (cached once for every split:
+    emoji-tiny and its near-OOD variant share it) and the candidates' rows are taken from it."""
+    if spec.get("remove_id_names", False):
         full = build_corpus(full_corpus_spec(spec))
         full_emb = encode_texts(loaded, full.prompts(spec["prompts"]), progress=progress, desc="corpus")
         row = {w: i for i, w in enumerate(full.words)}
@@ -143,14 +143,17 @@ def build_corpus(spec: Mapping[str, Any], class_names: Sequence[str] = ()) -> co
         built = corpus_mod.word_list_corpus(spec["words"], name=spec.get("name", "words"), pos=spec.get("pos", "noun"))
     else:
         raise ValueError(f"unknown corpus source {source!r}; expected 'wordnet' or 'words'")
+    # the sample first: every split of a benchmark (its own ID names removed) reads the same words
+    built = sampled(built, spec.get("sample"))
     if spec.get("remove_id_names", False):
         built = built.without(class_names)
-    return sampled(built, spec.get("sample"))
+    return built
 
 
 def sampled(built: corpus_mod.Corpus, sample: int | None) -> corpus_mod.Corpus:
     """``sample`` evenly spaced words of ``built`` (a deterministic subsample for quick
-    explorations and tests), or ``built`` itself when ``sample`` is unset."""
+    explorations, tests and the cross-model chapter), or ``built`` itself when ``sample`` is
+    unset. A profile's corpus is sampled before its ID names are removed (:func:`build_corpus`)."""
     if not sample:
         return built
     if not 1 <= sample <= len(built):
