@@ -122,6 +122,7 @@ def test_negatives_overlap_counts_shared_labels(monkeypatch):
 
 def test_methods_must_include_neglabel_and_be_registered():
     assert cross_vlm.check_methods(None) == cross_vlm.chapter_methods() and "neglabel" in cross_vlm.chapter_methods()
+    assert "negrefine" not in cross_vlm.chapter_methods() and {"csp", "adaneg", "neggate"} <= set(cross_vlm.chapter_methods())
     with pytest.raises(ValueError, match=r"^methods=\['mcm', 'energy'\]; expected a list that includes 'neglabel'"):
         cross_vlm.check_methods(["mcm", "energy"])
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['clip'\]"):
@@ -251,3 +252,18 @@ def test_parameter_study_reads_m_as_a_share_of_each_models_corpus(monkeypatch):
     assert cross_vlm.parameter_reading(study, "eta") == ("A: 1.0 points, best at η = 0.5; B: 1.0 points, best at η = 0.5")
     assert cross_vlm.parameter_reading(study, "m", "FPR95") == (
         "A: 2.0 points, best at M = 500 (50% of the corpus); B: 2.0 points, best at M = 100 (50% of the corpus)")
+
+
+def test_sample_control_reading_counts_clear_gaps_that_change_sign():
+    import pandas as pd
+
+    def row(vlm, against, corpus, d, lo, hi):
+        return {"VLM": vlm, "against": against, "corpus": corpus, "AUROC diff": d, "AUROC lo": lo, "AUROC hi": hi}
+
+    control = pd.DataFrame([row("A", "energy", "whole corpus", -1.4, -2.0, -0.9), row("A", "energy", "sample", 0.5, 0.1, 0.9),
+                            row("B", "energy", "whole corpus", 1.2, 0.4, 2.0), row("B", "energy", "sample", -0.2, -0.9, 0.6)])
+    assert cross_vlm.sample_control_reading(control) == (
+        "NegLabel's AUROC gap, A against energy: -1.40 [-2.00, -0.90] with the whole corpus, +0.50 [+0.10, +0.90] with "
+        "the sample; B against energy: +1.20 [+0.40, +2.00] with the whole corpus, -0.20 [-0.90, +0.60] with the sample. "
+        "In 1 of the 2 comparisons the sample turns a clear gap into a clear gap of the other sign")
+    assert cross_vlm.sample_control_reading(control.iloc[:0]) == "The chapter read the whole corpus: no sample to check"
