@@ -135,17 +135,18 @@ def test_held_changed_reads_holm_corrected_gaps_per_baseline():
     def row(vlm, against, d, holm):
         return {"VLM": vlm, "against": against, "AUROC diff": d, "AUROC Holm": holm, "FPR95 diff": -d, "FPR95 Holm": holm}
 
-    gaps = pd.DataFrame([row("A", "energy", -1.4, True), row("B", "energy", 1.2, True),
-                         row("A", "MCM", 5.6, True), row("B", "MCM", 8.7, True),
-                         row("A", "max cosine", -1.0, True), row("B", "max cosine", 0.3, False)])
+    gaps = pd.DataFrame([row("A", "energy", -1.4, True), row("B", "energy", 1.2, True), row("C", "energy", 0.1, False),
+                         row("A", "MCM", 5.6, True), row("B", "MCM", 8.7, True), row("C", "MCM", 2.0, True),
+                         row("A", "max cosine", -1.0, True), row("B", "max cosine", 0.3, False),
+                         row("C", "max cosine", -2.0, True)])
     assert cross_vlm.held_changed(gaps) == (
         "By AUROC (Holm-corrected paired gaps), held under every model: NegLabel better than MCM; "
-        "changed between models: against energy (worse under A, better under B); "
-        "not separable under some model: against max cosine")
+        "changed sign between models: against energy (better under B; worse under A; not clear under C); "
+        "clear under some models only: against max cosine (worse under A, C; not clear under B)")
     # FPR95: lower is better, so a negative gap is "better"
     assert cross_vlm.held_changed(gaps, "FPR95").startswith(
         "By FPR95 (Holm-corrected paired gaps), held under every model: NegLabel better than MCM; "
-        "changed between models: against energy (worse under A, better under B)")
+        "changed sign between models: against energy (better under B; worse under A; not clear under C)")
 
 
 def test_tau_list_and_lead_reading_say_what_the_intervals_show():
@@ -249,9 +250,13 @@ def test_parameter_study_reads_m_as_a_share_of_each_models_corpus(monkeypatch):
     assert shares == [0.01, 0.1, 0.5]
     # n_groups is the floor: B's 1% (2 labels) reads 10
     assert study[(study["VLM"] == "B") & (study["parameter"] == "m")]["M share"].tolist() == [0.05, 0.1, 0.5]
-    assert cross_vlm.parameter_reading(study, "eta") == ("A: 1.0 points, best at η = 0.5; B: 1.0 points, best at η = 0.5")
+    assert cross_vlm.parameter_reading(study, "eta") == ("A: 1.0 points, best at η = 0.5 (the largest value tried); "
+                                                         "B: 1.0 points, best at η = 0.5 (the largest value tried)")
     assert cross_vlm.parameter_reading(study, "m", "FPR95") == (
-        "A: 2.0 points, best at M = 500 (50% of the corpus); B: 2.0 points, best at M = 100 (50% of the corpus)")
+        "A: 2.0 points, best at M = 500 (50% of the corpus) (the largest value tried); "
+        "B: 2.0 points, best at M = 100 (50% of the corpus) (the largest value tried)")
+    study.loc[0, "AUROC"] = 90.0  # A's best eta now the smallest value
+    assert cross_vlm.parameter_reading(study, "eta").startswith("A: 9.0 points, best at η = 0.05 (the smallest value tried);")
 
 
 def test_sample_control_reading_counts_clear_gaps_that_change_sign():
@@ -265,5 +270,7 @@ def test_sample_control_reading_counts_clear_gaps_that_change_sign():
     assert cross_vlm.sample_control_reading(control) == (
         "NegLabel's AUROC gap, A against energy: -1.40 [-2.00, -0.90] with the whole corpus, +0.50 [+0.10, +0.90] with "
         "the sample; B against energy: +1.20 [+0.40, +2.00] with the whole corpus, -0.20 [-0.90, +0.60] with the sample. "
-        "In 1 of the 2 comparisons the sample turns a clear gap into a clear gap of the other sign")
+        "The sample moves the gap by -1.40 to +1.90 points and changes the verdict (clearly better, clearly worse, not "
+        "clear) in 2 of the 2 comparisons, so a difference between the models smaller than that move may be the sample's, "
+        "not the model's")
     assert cross_vlm.sample_control_reading(control.iloc[:0]) == "The chapter read the whole corpus: no sample to check"

@@ -180,7 +180,7 @@ def parameter_study(embs: Mapping[str, pipeline.Embedded], etas: Sequence[float]
 
 def parameter_reading(study: pd.DataFrame, param: str, metric: str = "AUROC") -> str:
     """:func:`parameter_study` for one parameter in words: per model, how far ``metric`` moves over
-    the values tried and where it is best (point values)."""
+    the values tried and where it is best (point values), flagged where that is the edge of the grid."""
     part = study[study["parameter"] == param]
     best_of = "idxmax" if metric == "AUROC" else "idxmin"
     parts = []
@@ -188,7 +188,9 @@ def parameter_reading(study: pd.DataFrame, param: str, metric: str = "AUROC") ->
         best = rows.loc[getattr(rows[metric], best_of)()]
         where = (f"η = {best['value']:g}" if param == "eta" else
                  f"M = {best['value']:,.0f} ({100 * best['M share']:.0f}% of the corpus)")
-        parts.append(f"{md_text(vlm)}: {rows[metric].max() - rows[metric].min():.1f} points, best at {where}")
+        edge = (" (the smallest value tried)" if best["value"] == rows["value"].min() else
+                " (the largest value tried)" if best["value"] == rows["value"].max() else "")
+        parts.append(f"{md_text(vlm)}: {rows[metric].max() - rows[metric].min():.1f} points, best at {where}{edge}")
     return "; ".join(parts)
 
 
@@ -256,23 +258,28 @@ def gap_table(gaps: pd.DataFrame, metric: str = "AUROC", method: str = "NegLabel
 
 
 def held_changed(gaps: pd.DataFrame, metric: str = "AUROC", method: str = "NegLabel") -> str:
-    """What :func:`gaps_against` shows across the models, in words, by Holm-corrected gaps: held
-    (better, or worse, than a baseline under every model), changed (better under one model, worse
-    under another) or not separable (some model's gap not clear after the correction)."""
-    held, changed, unclear = [], [], []
+    """What :func:`gaps_against` shows across the models, in words, by Holm-corrected gaps, per
+    baseline: held (clear, and the same way, under every model), changed (clearly better under some
+    model and clearly worse under another, whatever the rest), or partly (clear one way under some
+    models, not clear under the others), each listed with its models."""
+    held, changed, partly = [], [], []
     for other, rows in gaps.groupby("against", sort=False):
-        diffs = rows[f"{metric} diff"] * (1 if metric == "AUROC" else -1)  # > 0: the method is better
-        if not rows[f"{metric} Holm"].all():
-            unclear.append(md_text(other))
-        elif (diffs > 0).all() or (diffs < 0).all():
-            held.append(f"{'better' if diffs.iloc[0] > 0 else 'worse'} than {md_text(other)}")
+        better = rows[f"{metric} diff"] * (1 if metric == "AUROC" else -1) > 0
+        clear = rows[f"{metric} Holm"].astype(bool)
+        where = {"better": list(rows["VLM"][clear & better]), "worse": list(rows["VLM"][clear & ~better]),
+                 "not clear": list(rows["VLM"][~clear])}
+        listed = "; ".join(f"{k} under {', '.join(md_text(v) for v in vs)}" for k, vs in where.items() if vs)
+        if where["better"] and where["worse"]:
+            changed.append(f"{md_text(other)} ({listed})")
+        elif not where["not clear"]:
+            held.append(f"{'better' if where['better'] else 'worse'} than {md_text(other)}")
         else:
-            changed.append(f"{md_text(other)} (" + ", ".join(f"{'better' if d > 0 else 'worse'} under {md_text(v)}"
-                                                              for v, d in zip(rows["VLM"], diffs)) + ")")
+            partly.append(f"{md_text(other)} ({listed})")
     parts = [f"held under every model: {method} {', '.join(held)}" if held else "held under every model: none",
-             f"changed between models: against {'; against '.join(changed)}" if changed else "changed between models: none"]
-    if unclear:
-        parts.append(f"not separable under some model: against {', '.join(unclear)}")
+             f"changed sign between models: against {'; against '.join(changed)}" if changed else
+             "changed sign between models: none"]
+    if partly:
+        parts.append(f"clear under some models only: against {'; against '.join(partly)}")
     return f"By {metric} (Holm-corrected paired gaps), " + "; ".join(parts)
 
 
@@ -303,22 +310,24 @@ def sample_control(whole: Mapping[str, pipeline.Embedded], sampled: Mapping[str,
 
 
 def sample_control_reading(control: pd.DataFrame) -> str:
-    """:func:`sample_control` in words: each gap with the whole corpus and with the sample, and
-    whether its sign (where the interval excludes 0) is the same."""
+    """:func:`sample_control` in words: each gap with the whole corpus and with the sample, by how
+    much the sample moves the gaps, and how many verdicts (clear better, clear worse, not clear) it changes."""
     if control.empty:
         return "The chapter read the whole corpus: no sample to check"
-    parts, flips = [], 0
+    parts, moves, changed = [], [], 0
     for (vlm, other), rows in control.groupby(["VLM", "against"], sort=False):
         cells = {r["corpus"]: r for _, r in rows.iterrows()}
         w, smp = cells["whole corpus"], cells["sample"]
-        signs = {int(np.sign(r["AUROC diff"])) for r in (w, smp) if r["AUROC lo"] > 0 or r["AUROC hi"] < 0}
-        flips += signs == {-1, 1}
+        verdicts = [int(np.sign(r["AUROC diff"])) if r["AUROC lo"] > 0 or r["AUROC hi"] < 0 else 0 for r in (w, smp)]
+        changed += verdicts[0] != verdicts[1]
+        moves.append(smp["AUROC diff"] - w["AUROC diff"])
         parts.append(f"{md_text(vlm)} against {md_text(other)}: "
                      f"{interval(w['AUROC diff'], w['AUROC lo'], w['AUROC hi'], signed=True)} with the whole corpus, "
                      f"{interval(smp['AUROC diff'], smp['AUROC lo'], smp['AUROC hi'], signed=True)} with the sample")
-    n = control.groupby(["VLM", "against"]).ngroups
-    return (f"NegLabel's AUROC gap, {'; '.join(parts)}. In {flips} of the {n} comparisons the sample turns a clear "
-            "gap into a clear gap of the other sign")
+    n = len(moves)
+    return (f"NegLabel's AUROC gap, {'; '.join(parts)}. The sample moves the gap by {min(moves):+.2f} to {max(moves):+.2f} "
+            f"points and changes the verdict (clearly better, clearly worse, not clear) in {changed} of the {n} "
+            "comparisons, so a difference between the models smaller than that move may be the sample's, not the model's")
 
 
 def tau_list(agree: pd.DataFrame) -> str:
