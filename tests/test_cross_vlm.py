@@ -274,3 +274,14 @@ def test_sample_control_reading_counts_clear_gaps_that_change_sign():
         "clear) in 2 of the 2 comparisons, so a difference between the models smaller than that move may be the sample's, "
         "not the model's")
     assert cross_vlm.sample_control_reading(control.iloc[:0]) == "The chapter read the whole corpus: no sample to check"
+
+
+def test_models_that_share_a_text_tower_are_found_by_their_config():
+    def emb(name, pretrained):
+        return SimpleNamespace(profile=SimpleNamespace(model={"name": name, "pretrained": pretrained}))
+
+    embs = {"a": emb("emoji-tiny-rn16", "@train"), "b": emb("emoji-mobilenetv2-mpnet", "@align"),
+            "c": emb("emoji-mobilenetv2-minilm", "@align"), "d": emb("ViT-B-16", "openai"), "e": emb("RN50", "openai")}
+    assert cross_vlm.sharing_text_side(embs, "a") == ["a", "c"]
+    assert cross_vlm.sharing_text_side(embs, "b") == ["b"]
+    assert cross_vlm.sharing_text_side(embs, "d") == ["d"]  # a CLIP model's text tower is its own

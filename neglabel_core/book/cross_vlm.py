@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 
 from .. import pipeline
-from ..models.factory import configured_text_tower
 from ..ood import agreement, metrics, multiplicity
 from ..ood import methods as registry
 from ..pipeline.banks import ADANEG_M, neglabel_bank
-from ..pipeline.text import TRAINED_HERE, build_corpus, full_corpus_spec
+from ..pipeline.text import TRAINED_HERE, build_corpus, full_corpus_spec, text_side_name
 from ..profiles import Profile, load_profile
 from . import sweeps, tables
 from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, id_top1, interval, md_text, method_label, verdict_of, with_intervals
@@ -283,11 +282,11 @@ def held_changed(gaps: pd.DataFrame, metric: str = "AUROC", method: str = "NegLa
     return f"By {metric} (Holm-corrected paired gaps), " + "; ".join(parts)
 
 
-def text_side_of(emb: pipeline.Embedded) -> str:
-    """Which text tower a VLM reads with: a pinned tower's tag (:mod:`models.text_towers`), else its
-    open_clip model and weights (CLIP's text tower is its own)."""
-    model = emb.profile.model
-    return configured_text_tower(model["name"]) or f"{model['name']}/{model.get('pretrained')}"
+def sharing_text_side(embs: Mapping[str, pipeline.Embedded], label: str) -> list[str]:
+    """The VLMs that read text with the same tower as ``label`` (:func:`pipeline.text.text_side_name`),
+    ``label`` itself first: they mine the same negative labels."""
+    side = text_side_name(embs[label].profile)
+    return [v for v, emb in embs.items() if text_side_name(emb.profile) == side]
 
 
 def sample_control(whole: Mapping[str, pipeline.Embedded], sampled: Mapping[str, pipeline.Embedded],

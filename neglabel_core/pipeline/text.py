@@ -100,6 +100,14 @@ def in_template(profile: Profile, class_names: Sequence[str], words: corpus_mod.
     return id_text, encode_texts(loaded, prompts, progress=progress, desc=f"words in {template!r}")
 
 
+def text_side_name(profile: Profile) -> str:
+    """Which text tower a profile's model reads with: a pinned tower's tag (``"@minilm"``,
+    ``"@mpnet"``), else its open_clip model and weights (CLIP's text tower is its own). Two
+    profiles with one text side embed text, and so mine negative labels, alike."""
+    model = profile.model
+    return configured_text_tower(model["name"]) or f"{model['name']}/{model.get('pretrained')}"
+
+
 def weights_problem(profile: Profile) -> str | None:
     """Why the profile's pretrained weights cannot be had here (checked before any download), or
     ``None`` (they can, or the model is trained here). A model aligned here needs its backbone's
