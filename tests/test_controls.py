@@ -113,6 +113,61 @@ def test_shift_degradation_is_paired(units_emb):
     assert (still[["change", "change lo", "change hi"]].abs() < 1e-9).all().all()
 
 
+def test_shift_degradation_runs_a_stream_method_per_set_in_each_style(units_emb):
+    from sklearn.metrics import roc_auc_score
+
+    emb = units_emb
+    out = sweeps.shift_degradation(emb, ("neglabel", "adaneg"), n_bootstrap=10)
+    row = out[(out["metric"] == "AUROC") & (out["method"] == "adaneg")].iloc[0]
+    for column, id_emb in (("evaluation styles", None), ("shifted", emb.shift_emb["noisy"])):
+        streams = pipeline.score(emb, id_emb=id_emb, methods=("adaneg",)).stream["adaneg"]
+        by_hand = np.mean([100 * roc_auc_score(np.r_[np.ones(len(i)), np.zeros(len(o))], np.r_[i, o])
+                           for i, o in (streams[n] for n in emb.ood_emb)])
+        assert row[column] == pytest.approx(by_hand)
+
+
+def test_cross_vlm_style_shift_is_each_models_study_with_holm_over_all_models(units_emb):
+    from neglabel_core.book import cross_vlm
+
+    methods = ("neglabel", "mcm", "energy")
+    other = dataclasses.replace(units_emb, shift_emb={"noisy": units_emb.id_emb})  # a second model: no shift at all
+    out = cross_vlm.style_shift({"A": units_emb, "B": other}, methods, n_bootstrap=30)
+    for vlm, emb in (("A", units_emb), ("B", other)):
+        part = out[out["VLM"] == vlm].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part.drop(columns=["VLM", "ID top-1", "Holm"]),
+                                      sweeps.shift_degradation(emb, methods, n_bootstrap=30))
+        labels = emb.data.shift["noisy"].labels
+        top1 = 100 * np.mean(np.argmax(emb.shift_emb["noisy"] @ np.asarray(emb.id_text).T, axis=1) == np.asarray(labels))
+        assert part["ID top-1"].tolist() == pytest.approx([top1] * len(part))
+    assert not out[out["method"] == "neglabel"]["Holm"].any()
+    b = out[(out["VLM"] == "B") & (out["method"] != "neglabel")]
+    assert (b["change minus NegLabel's"].abs() < 1e-9).all() and not b["Holm"].any()  # no shift: nothing to tell apart
+    with pytest.raises(ValueError, match=r"^methods=\['mcm', 'energy'\]; the style shift compares each method's change "
+                                         r"with NegLabel's, so expected 'neglabel' among them$"):
+        cross_vlm.style_shift({"A": units_emb}, ("mcm", "energy"), n_bootstrap=10)
+
+
+def test_cross_vlm_style_shift_corrects_over_every_models_gaps_at_once(units_emb, monkeypatch):
+    from scipy.stats import norm
+
+    from neglabel_core.book import cross_vlm
+
+    # gaps with two-sided p-values 0.01, 0.2 (model A) and 0.02, 0.03 (model B), standard error 1
+    z = {p: norm.isf(p / 2) for p in (0.01, 0.2, 0.02, 0.03)}
+    gaps = iter([(z[0.01], z[0.2]), (z[0.02], z[0.03])])
+
+    def study(emb, methods, n_bootstrap):
+        first, second = next(gaps)
+        return pd.DataFrame([{"shift": "noisy", "method": m, "metric": "AUROC", "change minus NegLabel's": g,
+                              "vs NegLabel se": 0.0 if m == "neglabel" else 1.0}
+                             for m, g in zip(methods, (0.0, first, second))])
+
+    monkeypatch.setattr(cross_vlm.sweeps, "shift_degradation", study)
+    out = cross_vlm.style_shift({"A": units_emb, "B": units_emb}, ("neglabel", "mcm", "energy"), n_bootstrap=10)
+    # Holm over the four: 0.01 <= 0.05 / 4 is clear, 0.02 > 0.05 / 3 stops (per model, B's two would both be clear)
+    assert out["Holm"].tolist() == [False, True, False, False, False, False]
+
+
 def test_equal_bank_gap_mines_negLabel_at_the_banks_size(units_emb):
     emb = units_emb
     run = {"scored": pipeline.score(emb, {"m": 15, "pos_fraction": None}, methods=("neglabel",)), "banks": {"neglabel": 15}}

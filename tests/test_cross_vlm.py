@@ -198,19 +198,48 @@ def test_best_sentence_reads_the_table_not_a_typed_claim():
     assert cross_vlm.best_sentence({"A": "energy"}) == "The best method by mean AUROC: A: energy (one model only)"
 
 
-def test_shift_reading_counts_wins_and_names_each_models_worst_style():
+def shift_frame():
+    """A hand-made :func:`cross_vlm.style_shift` table: two models, two styles, NegLabel and two others."""
     import pandas as pd
 
     rows = []
-    for vlm, values in (("A", {"evaluation styles": (90, 91), "ink": (72, 82), "contrast": (50, 65)}),
-                        ("B", {"evaluation styles": (85, 84), "ink": (77, 76), "contrast": (70, 69)})):
-        for style, (neglabel, energy) in values.items():
-            rows += [{"VLM": vlm, "ID images": style, "method": "neglabel", "AUROC": neglabel},
-                     {"VLM": vlm, "ID images": style, "method": "energy", "AUROC": energy}]
-    assert cross_vlm.shift_reading(pd.DataFrame(rows)) == (
-        "Of the 2 methods shown, NegLabel has the best mean AUROC in 2 of the 4 (model, shifted style) pairs; "
-        "under A its lowest is in contrast, 50.0 against energy's 65.0; "
-        "under B its lowest is in contrast, 70.0 against energy's 69.0")
+    spec = {("A", "ink"): {"neglabel": -18.7, "energy": (+10.0, True), "mcm": (-2.0, False)},
+            ("A", "contrast"): {"neglabel": -39.5, "energy": (+16.0, True), "mcm": (-5.0, True)},
+            ("B", "ink"): {"neglabel": -10.2, "energy": (+2.0, True), "mcm": (-1.0, False)},
+            ("B", "contrast"): {"neglabel": -14.8, "energy": (-0.3, False), "mcm": (+0.5, False)}}
+    for (vlm, style), methods in spec.items():
+        for method, value in methods.items():
+            gap, holm = (0.0, False) if method == "neglabel" else value
+            change = value if method == "neglabel" else methods["neglabel"] + gap
+            rows.append({"VLM": vlm, "shift": style, "method": method, "label": cross_vlm.method_label(method),
+                         "metric": "AUROC", "evaluation styles": 90.0, "shifted": 90.0 + change, "change": change,
+                         "change minus NegLabel's": gap, "vs NegLabel lo": gap - 1.0, "vs NegLabel hi": gap + 1.0,
+                         "Holm": holm})
+    return pd.DataFrame(rows)
+
+
+def test_shift_reading_counts_holm_clear_gaps_per_method_and_names_what_held():
+    assert cross_vlm.shift_reading(shift_frame()) == (
+        "When the ID images change style, NegLabel's mean AUROC changes by -39.5 to -18.7 under A, -14.8 to -10.2 "
+        "under B (points, over the styles). "
+        "Against that change, after Holm over the 8 gaps, each method's change is clearly better or worse than "
+        "NegLabel's in so many of the 4 (model, style) pairs: energy 3 better, 0 worse; MCM 0 better, 1 worse. "
+        "No method degrades clearly less than NegLabel under every model and style")
+    held = shift_frame()
+    held.loc[(held["VLM"] == "B") & (held["shift"] == "contrast") & (held["method"] == "energy"),
+             ["change minus NegLabel's", "Holm"]] = (0.4, True)
+    assert cross_vlm.shift_reading(held).endswith(
+        "energy 4 better, 0 worse; MCM 0 better, 1 worse. Degrading clearly less than NegLabel under every model "
+        "and style: energy")
+    assert cross_vlm.shift_reading(held[held["metric"] == "FPR95"]) == "This profile has no domain-shift style"
+
+
+def test_shift_cells_show_the_change_and_the_gap_to_neglabel():
+    table = cross_vlm.shift_cells(shift_frame(), "A")
+    assert list(table.columns) == ["ink", "contrast"] and list(table.index) == ["NegLabel", "energy", "MCM"]
+    assert table.loc["NegLabel", "ink"] == "71.3 (-18.7)"
+    assert table.loc["energy", "contrast"] == "66.5 (-23.5); +16.0 [+15.0, +17.0], clear"
+    assert table.loc["MCM", "ink"] == "69.3 (-20.7); -2.0 [-3.0, -1.0]"
 
 
 def test_gap_table_puts_models_side_by_side_and_marks_holm():

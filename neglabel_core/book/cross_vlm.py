@@ -403,14 +403,85 @@ def near_far(near_embs: Mapping[str, pipeline.Embedded], methods: Sequence[str] 
     return pd.concat(frames, ignore_index=True)
 
 
-def style_shift(embs: Mapping[str, pipeline.Embedded]) -> pd.DataFrame:
-    """Per VLM, ID top-1 and every main method's mean AUROC and FPR95 with the ID test images in
-    each domain-shift style (:func:`sweeps.domain_shift`; point values), long form."""
-    frames = [sweeps.domain_shift(emb).assign(VLM=label) for label, emb in embs.items()]
+def style_shift(embs: Mapping[str, pipeline.Embedded], methods: Sequence[str] | None = None, *,
+                n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
+    """Per VLM, :func:`sweeps.shift_degradation` (every method's mean AUROC and FPR95 with the ID
+    test images in each domain-shift style, the change from the evaluation styles and that change
+    minus NegLabel's, paired intervals over concepts) with the model's ID top-1 in that style.
+    Column ``Holm``: the gap to NegLabel's change is clear after Holm's correction over every
+    (model, style, method) gap of the same metric, the family the page reads at once; NegLabel's
+    own rows are False (no gap)."""
+    methods = tuple(chapter_methods() if methods is None else methods)
+    if "neglabel" not in methods:
+        raise ValueError(f"methods={list(methods)!r}; the style shift compares each method's change with NegLabel's, "
+                         "so expected 'neglabel' among them")
+    frames = []
+    for label, emb in embs.items():
+        frame = sweeps.shift_degradation(emb, methods, n_bootstrap=n_bootstrap)
+        top1 = {name: 100 * metrics.zero_shot_top1(emb.shift_emb[name], emb.id_text, files.labels)
+                for name, files in emb.data.shift.items()}
+        frame.insert(0, "VLM", label)
+        frame["ID top-1"] = frame["shift"].map(top1)
+        frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
-    out["label"] = out["method"].map(method_label)
-    out["ID top-1"] = out["ID top-1"].round(1)
+    out["Holm"] = False
+    for metric in ("AUROC", "FPR95"):
+        gaps = (out["metric"] == metric) & (out["method"] != "neglabel")
+        if gaps.any():
+            out.loc[gaps, "Holm"] = multiplicity.holm_wald(out.loc[gaps, "change minus NegLabel's"],
+                                                           out.loc[gaps, "vs NegLabel se"])
     return out
+
+
+def shift_cells(shift: pd.DataFrame, vlm: str, metric: str = "AUROC") -> pd.DataFrame:
+    """One model's part of :func:`style_shift` as a table: a row per method, a column per style;
+    each cell the mean over OOD sets with the shifted ID images and its change from the evaluation
+    styles; for the other methods also that change minus NegLabel's with its 95% interval
+    (", clear" where it stays clear after Holm)."""
+    part = shift[(shift["VLM"] == vlm) & (shift["metric"] == metric)]
+    text = []
+    for _, row in part.iterrows():
+        cell = f"{row['shifted']:.1f} ({row['change']:+.1f})"
+        if row["method"] != "neglabel":
+            gap = interval(row["change minus NegLabel's"], row["vs NegLabel lo"], row["vs NegLabel hi"], digits=1, signed=True)
+            cell += f"; {gap}" + (", clear" if row["Holm"] else "")
+        text.append(cell)
+    table = part.assign(cell=text).pivot(index="label", columns="shift", values="cell")
+    return table.loc[list(dict.fromkeys(part["label"])), list(dict.fromkeys(part["shift"]))].rename_axis(
+        index=None, columns=f"{metric} shifted (change); change minus NegLabel's [95%]")
+
+
+def shift_reading(shift: pd.DataFrame, metric: str = "AUROC") -> str:
+    """:func:`style_shift`'s table in words: how far NegLabel's ``metric`` moves per model, and per
+    other method in how many (model, style) pairs its change is clearly better or clearly worse
+    than NegLabel's after Holm's correction; the methods clearly better in every pair are named
+    as held across the models."""
+    part = shift[shift["metric"] == metric]
+    if part.empty:
+        return "This profile has no domain-shift style"
+    higher = metric == "AUROC"
+    neg = part[part["method"] == "neglabel"]
+    moves = ", ".join(f"{rows['change'].min():+.1f} to {rows['change'].max():+.1f} under {md_text(v)}"
+                      for v, rows in neg.groupby("VLM", sort=False))
+    pairs = len(neg)
+    others = part[part["method"] != "neglabel"]
+    counts = []
+    held = []
+    for method, rows in others.groupby("method", sort=False):
+        better = rows["Holm"] & ((rows["change minus NegLabel's"] > 0) == higher) & (rows["change minus NegLabel's"] != 0)
+        worse = rows["Holm"] & ~better
+        counts.append(f"{md_text(method_label(method))} {int(better.sum())} better, {int(worse.sum())} worse")
+        if int(better.sum()) == pairs:
+            held.append(md_text(method_label(method)))
+    text = (f"When the ID images change style, NegLabel's mean {metric} changes by {moves} (points, over the styles). "
+            "Against that change, "
+            f"after Holm over the {len(others)} gaps, each method's change is clearly better or worse than NegLabel's "
+            f"in so many of the {pairs} (model, style) pairs: " + "; ".join(counts))
+    if held:
+        text += f". Degrading clearly less than NegLabel under every model and style: {', '.join(held)}"
+    else:
+        text += ". No method degrades clearly less than NegLabel under every model and style"
+    return text
 
 
 def best_method(runs: Mapping[str, Mapping[str, Any]], metric: str = "AUROC") -> dict[str, str]:
@@ -457,26 +528,3 @@ def lead_reading(frame: pd.DataFrame, metric: str = "AUROC") -> str:
     return (f"{md_text(best['label'])} ({best[metric]:.1f} [{best[f'{metric}_lo']:.1f}, {best[f'{metric}_hi']:.1f}]), "
             + ("its interval clear of the runner-up" if apart else f"its interval overlapping the runner-up, "
                f"{md_text(second['label'])} ({second[metric]:.1f})"))
-
-
-def shift_reading(shift: pd.DataFrame, method: str = "neglabel") -> str:
-    """:func:`style_shift`'s table in words: in how many (model, shifted style) pairs ``method`` has
-    the best mean AUROC of the methods shown, and per model the style where it does worst, with
-    the best other method there."""
-    unshifted = shift["ID images"].iloc[0]
-    shifted = shift[shift["ID images"] != unshifted]
-    if shifted.empty:
-        return "This profile has no domain-shift style"
-    table = shifted.pivot_table(index=["VLM", "ID images"], columns="method", values="AUROC", sort=False)
-    others = table.drop(columns=method)
-    wins = int((table[method] >= others.max(axis=1)).sum())
-    label = method_label(method)
-    parts = [f"Of the {table.shape[1]} methods shown, {label} has the best mean AUROC in {wins} of the {len(table)} "
-             "(model, shifted style) pairs"]
-    for vlm, rows in table.groupby(level="VLM", sort=False):
-        style = rows[method].idxmin()[1]
-        row = rows.loc[(vlm, style)]
-        best_other = row.drop(method).idxmax()
-        parts.append(f"under {md_text(vlm)} its lowest is in {md_text(style)}, {row[method]:.1f} against "
-                     f"{md_text(method_label(best_other))}'s {row[best_other]:.1f}")
-    return "; ".join(parts)

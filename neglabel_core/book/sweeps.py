@@ -208,19 +208,26 @@ def shift_degradation(emb: pipeline.Embedded, methods: Sequence[str] | None = No
     """Which method degrades least when the ID images change style? For every domain-shift style
     and method: AUROC and FPR95 (mean over the OOD sets) on the evaluation styles and on the
     shifted ID images, the change (shifted minus evaluation) and that change minus NegLabel's,
-    each with a 95% interval from one shared bootstrap over concepts (the same concepts drawn for
-    both ID image sets, :func:`metrics.arm_replicates`), so the comparison is paired throughout."""
+    each with a 95% interval (the latter also with its bootstrap standard error) from one shared
+    bootstrap over concepts (the same concepts drawn for both ID image sets,
+    :func:`metrics.arm_replicates`), so the comparison is paired throughout. A stream method
+    (AdaNeg) runs one stream per OOD set in each style."""
     methods = tuple(registry.default_methods() if methods is None else methods)
     rule = pipeline.fpr_rule(emb.profile.params)
     base = pipeline.score(emb, methods=methods)
     styles = {"evaluation styles": (base, emb.data.id_images.units)}
     for name, files in emb.data.shift.items():
-        styles[name] = (pipeline.score(emb, id_emb=emb.shift_emb[name], methods=methods), files.units)
+        styles[name] = (pipeline.score(emb, id_emb=emb.shift_emb[name], methods=methods, pooled_streams=False), files.units)
     ood_units = {n: f.units for n, f in emb.data.ood.items()}
+
+    def arm(scored: pipeline.Scored, m: str, units: Sequence) -> tuple:
+        if m in scored.stream:  # a stream scores ID anew beside each OOD set, and its OOD images after the ID ones it saw
+            return ({n: scored.stream[m][n][0] for n in base.ood}, units, {n: scored.stream[m][n][1] for n in base.ood})
+        return scored.id[m], units, {n: base.ood[n][m] for n in base.ood}
+
     rows = []
     for metric in ("AUROC", "FPR95"):
-        arms = {(style, m): (s.id[m], units, {n: base.ood[n][m] for n in base.ood})
-                for style, (s, units) in styles.items() for m in methods}
+        arms = {(style, m): arm(s, m, units) for style, (s, units) in styles.items() for m in methods}
         keys = list(arms)
         point, reps = kept_arm_replicates({f"{a}|{b}": v for (a, b), v in arms.items()}, ood_units=ood_units,
                                              metric=metric, n_bootstrap=n_bootstrap, fpr_rule=rule)
@@ -237,9 +244,10 @@ def shift_degradation(emb: pipeline.Embedded, methods: Sequence[str] | None = No
                              "change": change, "change lo": np.quantile(change_reps, 0.025),
                              "change hi": np.quantile(change_reps, 0.975), "change minus NegLabel's": change - ref,
                              "vs NegLabel lo": np.quantile(change_reps - ref_reps, 0.025),
-                             "vs NegLabel hi": np.quantile(change_reps - ref_reps, 0.975)})
+                             "vs NegLabel hi": np.quantile(change_reps - ref_reps, 0.975),
+                             "vs NegLabel se": float(np.std(change_reps - ref_reps, ddof=1)) if len(change_reps) > 1 else 0.0})
     columns = ["shift", "method", "label", "metric", "evaluation styles", "shifted", "change", "change lo", "change hi",
-               "change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]
+               "change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi", "vs NegLabel se"]
     out = pd.DataFrame(rows, columns=[c for c in columns if c != "label"])  # no shift styles: no rows, the same columns
     out.insert(2, "label", out["method"].map(method_label))
     return out
