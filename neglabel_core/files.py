@@ -190,6 +190,27 @@ def sha256_file(path: os.PathLike | str) -> str:
     return digest.hexdigest()
 
 
+_KEPT_DIGESTS: dict[tuple, str] = {}
+
+
+def file_state(path: os.PathLike | str) -> tuple:
+    """What identifies a file's present content without reading it: its real path, device,
+    inode, size and modification time (ns). A file replaced by rename gets a new inode; one
+    rewritten in place a new modification time."""
+    st = os.stat(path)
+    return os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def sha256_file_kept(path: os.PathLike | str) -> str:
+    """:func:`sha256_file`, remembered in this process by :func:`file_state`: for large files
+    that are replaced rather than edited (a text tower's weights, WordNet's data files), read
+    once per process however often their hash is asked for."""
+    key = file_state(path)
+    if key not in _KEPT_DIGESTS:
+        _KEPT_DIGESTS[key] = sha256_file(path)
+    return _KEPT_DIGESTS[key]
+
+
 def code_text(path: os.PathLike | str) -> bytes:
     """What a file contributes to a code fingerprint: a Python module's :func:`source_code_text`;
     any other file's bytes."""

@@ -268,3 +268,26 @@ def code_text_of(source: str, folder) -> bytes:
     path = folder / "other.py"
     path.write_text(source)
     return code_text(path)
+
+
+def test_a_kept_file_hash_is_read_once_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from neglabel_core import files
+
+    reads = []
+    real = files.sha256_file
+    monkeypatch.setattr(files, "sha256_file", lambda path: reads.append(path) or real(path))
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"first")
+    assert files.sha256_file_kept(path) == hashlib.sha256(b"first").hexdigest()
+    assert files.sha256_file_kept(str(path)) == hashlib.sha256(b"first").hexdigest() and len(reads) == 1
+    # put in place by rename (a new inode), then rewritten in place (a later modification time)
+    (tmp_path / "new.bin").write_bytes(b"other")
+    os.replace(tmp_path / "new.bin", path)
+    assert files.sha256_file_kept(path) == hashlib.sha256(b"other").hexdigest() and len(reads) == 2
+    stamp = path.stat().st_mtime_ns
+    path.write_bytes(b"third")
+    os.utime(path, ns=(stamp + 1_000_000, stamp + 1_000_000))
+    assert files.sha256_file_kept(path) == hashlib.sha256(b"third").hexdigest() and len(reads) == 3

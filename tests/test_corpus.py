@@ -14,6 +14,7 @@ from neglabel_core.data.corpus import (
     word_list_corpus,
     wordnet_corpus,
 )
+from neglabel_core.files import sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_lemma_table_cached_keyed_by_source_and_rebuilt_when_corrupt(tmp_path, m
     first = corpus_mod.wordnet_lemmas("adj", wordnet_dir)
     source = tmp_path / "nltk_data" / "corpora" / "wordnet" / "data.adj"
     (entry,) = (tmp_path / "corpora").glob("wordnet-adj-*.json")
-    assert entry.name == f"wordnet-adj-{corpus_mod.sha256_file(source)[:16]}.json"
+    assert entry.name == f"wordnet-adj-{sha256_file(source)[:16]}.json"
     # WordNet 3.0's 30,004 adjective word-sense pairs over 21,479 distinct lemmas, in synset order.
     assert first[:2] == [("able", "adj.all", True), ("unable", "adj.all", True)] and len(first) == 30004
     assert len({w for w, _, _ in first}) == 21479 and sum(f for _, _, f in first) == 18156  # one first lemma per synset
@@ -129,7 +130,7 @@ def test_lemma_table_cached_keyed_by_source_and_rebuilt_when_corrupt(tmp_path, m
     with caplog.at_level("WARNING"):
         assert corpus_mod.wordnet_lemmas("adj", wordnet_dir) == first
     assert f"WordNet lemma cache {entry} is unreadable" in caplog.text
-    assert json.loads(entry.read_text())["source_sha256"] == corpus_mod.sha256_file(source)
+    assert json.loads(entry.read_text())["source_sha256"] == sha256_file(source)
 
     with pytest.raises(ValueError, match=r"^unknown part of speech 'verb'; expected one of \['noun', 'adj'\]$"):
         corpus_mod.wordnet_lemmas("verb", wordnet_dir)
@@ -183,3 +184,25 @@ def test_csp_lexicon_on_the_paper_profile(wn_env):
     official = corpus_mod.CSP_OFFICIAL_COUNTS
     assert abs(counts["noun"] / official["noun"] - 1) < 0.005
     assert 0 < counts["adj"] / official["adj"] - 1 < 0.10
+
+
+def test_a_wordnet_corpus_is_built_once_per_process_and_follows_its_files(tmp_path, monkeypatch):
+    import os
+
+    tables = {"adj": [("able", "adj.all", True), ("unable", "adj.all", True), ("able", "adj.all", False),
+                      ("well off", "adj.all", False)]}
+    (tmp_path / "data.adj").write_text("first release")
+    monkeypatch.setattr(corpus_mod, "wordnet_root", lambda wordnet_dir=None: tmp_path)
+    monkeypatch.setattr(corpus_mod, "wordnet_lemmas", lambda part, wordnet_dir=None: tables[part])
+    monkeypatch.setattr(corpus_mod, "_WORDNET_CORPORA", {})
+    built = []
+    real = corpus_mod._wordnet_corpus
+    monkeypatch.setattr(corpus_mod, "_wordnet_corpus", lambda *args: built.append(args) or real(*args))
+    assert wordnet_corpus(("adj",)).words == ("able", "unable", "well off") and len(built) == 1
+    assert wordnet_corpus(("adj",), remove=[" Able"]).words == ("unable", "well off") and len(built) == 1
+    assert wordnet_corpus(("adj",)).words == ("able", "unable", "well off")  # the kept corpus lost nothing
+    assert wordnet_corpus(("adj",), multiword=False).words == ("able", "unable") and len(built) == 2
+    tables["adj"] = [("tall", "adj.all", True)]  # another data file put in place: built anew
+    (tmp_path / "new").write_text("second release")
+    os.replace(tmp_path / "new", tmp_path / "data.adj")
+    assert wordnet_corpus(("adj",)).words == ("tall",) and len(built) == 3

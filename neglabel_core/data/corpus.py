@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..files import atomic_write_text, cache_root, sha256_file
+from ..files import atomic_write_text, cache_root, file_state, sha256_file_kept
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +293,10 @@ def _lemma_text(name: str) -> str:
     return name.replace("_", " ").lower()
 
 
+_LEMMA_TABLES: dict[tuple, tuple[tuple[str, str, bool], ...]] = {}
+_WORDNET_CORPORA: dict[tuple, Corpus] = {}
+
+
 def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str, str, bool]]:
     """Every (lemma text, lexname, first lemma of its synset?) of one part of speech, in
     WordNet's synset order.
@@ -305,13 +309,17 @@ def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str,
     if part not in _WORDNET_POS:
         raise ValueError(f"unknown part of speech {part!r}; expected one of {list(_WORDNET_POS)}")
     pos_file = wordnet_root(wordnet_dir) / f"data.{part}"
-    digest = sha256_file(pos_file)
+    digest = sha256_file_kept(pos_file)
     target = cache_root() / "corpora" / f"wordnet-{part}-{digest[:16]}.json"
     try:
+        memo_key = (digest, file_state(target))  # the entry read before, unchanged since: not parsed again
+        if memo_key in _LEMMA_TABLES:
+            return list(_LEMMA_TABLES[memo_key])
         cached = json.loads(target.read_text("utf-8"))
         columns = [cached["words"], cached["lexnames"], cached["first"]]
         if cached.get("source_sha256") == digest and len({len(c) for c in columns}) == 1 and columns[0]:
-            return list(zip(*columns))
+            _LEMMA_TABLES[memo_key] = table = tuple(zip(*columns))
+            return list(table)
         log.warning("WordNet lemma cache %s does not match %s; rebuilding it", target, pos_file)
     except FileNotFoundError:
         pass
@@ -352,6 +360,17 @@ def wordnet_corpus(
     if unknown:
         raise ValueError(f"unknown lexname(s) {unknown}; expected WordNet lexnames such as 'noun.animal'")
     excluded = set(exclude_lexnames)
+    # the corpus is a function of the data files' content and these options: built once per process
+    key = (tuple(parts), tuple(sorted(excluded)), multiword, first_lemma_only,
+           tuple(sha256_file_kept(wordnet_root(wordnet_dir) / f"data.{part}") for part in parts))
+    if key not in _WORDNET_CORPORA:
+        _WORDNET_CORPORA[key] = _wordnet_corpus(parts, excluded, multiword, first_lemma_only, wordnet_dir)
+    corpus = _WORDNET_CORPORA[key]
+    return corpus.without(remove) if remove else corpus
+
+
+def _wordnet_corpus(parts: Sequence[str], excluded: set[str], multiword: bool, first_lemma_only: bool,
+                    wordnet_dir: str | None) -> Corpus:
     words, pos, groups = [], [], []
     for part in parts:
         for text, lexname, first in wordnet_lemmas(part, wordnet_dir):
@@ -362,8 +381,7 @@ def wordnet_corpus(
             groups.append(lexname)
     tag = "+".join(parts) + ("" if not excluded else "-no-" + "-".join(sorted(x.split(".")[1] for x in excluded)))
     tag += "-first-lemmas" if first_lemma_only else ""
-    corpus = dedup(Corpus(tuple(words), tuple(pos), tuple(groups), f"wordnet-{tag}"))
-    return corpus.without(remove) if remove else corpus
+    return dedup(Corpus(tuple(words), tuple(pos), tuple(groups), f"wordnet-{tag}"))
 
 
 def word_list_corpus(words: Iterable[str], *, name: str, pos: str = "noun") -> Corpus:
