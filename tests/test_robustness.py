@@ -102,11 +102,19 @@ def test_graded_summary_names_what_stays_clear_after_holm():
         row("pose", "neglabel", -4, 0, 0), row("pose", "mcm", -1.8, 2.2, 1), row("pose", "energy", -5, -1, 1),
         row("glare", "neglabel", -1, 0, 0), row("glare", "energy", -3, -2, 1), row("glare", "mcm", -4, -3, 1)])
     assert robustness.graded_summary(summary) == (
-        "In AUROC, the method that degrades least beats NegLabel's change clearly (after Holm's correction over the 2 methods "
-        "compared with it) under blur (energy, +3.00 [+0.65, +5.35]); under pose, glare (NegLabel itself degrades least) no "
-        "method degrades clearly less than NegLabel.")
+        "In AUROC, a method degrades clearly less than NegLabel (after Holm's correction over the 2 methods compared with "
+        "it; the least degrading such method and its gap) under blur (energy, +3.00 [+0.65, +5.35]); under pose, glare "
+        "(NegLabel itself degrades least) no method degrades clearly less than NegLabel.")
     level = summary[summary["shift"] != "blur"]
     assert robustness.graded_summary(level).startswith("In AUROC, under pose, glare (NegLabel itself")
+    # noise: mcm degrades least by point (+4, p 0.11: not clear), energy less far but clearly (+3, z 3.75): energy is named
+    noisy = pd.DataFrame([row("noise", "neglabel", -8, 0, 0), row("noise", "mcm", -4, 4, 2.5),
+                          row("noise", "energy", -5, 3, 0.8)])
+    assert robustness.graded_summary(noisy).endswith("under noise (energy, +3.00 [+1.43, +4.57]).")
+    fpr = noisy.assign(metric="FPR95", **{"mean change": [8, 4, 5], "minus NegLabel's": [0, -4, -3]})
+    fpr["vs NegLabel lo"], fpr["vs NegLabel hi"] = fpr["minus NegLabel's"] - 1.96 * fpr["vs NegLabel se"].fillna(0), \
+        fpr["minus NegLabel's"] + 1.96 * fpr["vs NegLabel se"].fillna(0)
+    assert robustness.graded_summary(fpr, "FPR95").endswith("under noise (energy, -3.00 [-4.57, -1.43]).")
 
 
 def test_top1_explains_by_hand():

@@ -273,24 +273,29 @@ def published_shift_rows(paper_results: str) -> pd.DataFrame:
 
 
 def graded_summary(summary: pd.DataFrame, metric: str = "AUROC") -> str:
-    """Chapter 05's reading of the graded study in one sentence per ``metric``: where the method
-    that degrades least differs from NegLabel with an interval clear of zero after Holm's
-    correction over the methods compared with NegLabel (per shift; the method and its gap), and
-    where none does. The per-severity detail is the chapter's figure; the intervals its table."""
+    """Chapter 05's reading of the graded study in one sentence per ``metric``: per shift, the
+    method that degrades least among those whose change is clearly better than NegLabel's after
+    Holm's correction over the methods compared with NegLabel (the method and its gap), and the
+    shifts where none is (then, where so, that NegLabel itself degrades least by point value).
+    The per-severity detail is the chapter's figure; the intervals its table."""
     clear, level = [], []
+    higher = metric == "AUROC"
     for shift, part in summary[summary["metric"] == metric].groupby("shift", sort=False):
         part = part.assign(held=holm_vs_reference(part)).set_index("method")
-        best = part["mean change"].idxmax() if metric == "AUROC" else part["mean change"].idxmin()
-        if best != REFERENCE and part.loc[best, "held"]:
-            gap, lo, hi = part.loc[best, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
-            clear.append(f"{md_text(shift)} ({method_label(best)}, {interval(gap, lo, hi, signed=True)})")
+        best = part["mean change"].idxmax() if higher else part["mean change"].idxmin()
+        gaps = part["minus NegLabel's"]
+        better = part[part["held"] & (gaps > 0 if higher else gaps < 0) & (part.index != REFERENCE)]
+        if len(better):
+            least = better["mean change"].idxmax() if higher else better["mean change"].idxmin()
+            gap, lo, hi = better.loc[least, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
+            clear.append(f"{md_text(shift)} ({method_label(least)}, {interval(gap, lo, hi, signed=True)})")
         else:
             level.append(md_text(shift) + (" (NegLabel itself degrades least)" if best == REFERENCE else ""))
     others = summary[(summary["metric"] == metric) & (summary["method"] != REFERENCE)]["method"].nunique()
     text = f"In {metric}, "
     if clear:
-        text += ("the method that degrades least beats NegLabel's change clearly (after Holm's correction over the "
-                 f"{others} methods compared with it) under " + "; ".join(clear))
+        text += ("a method degrades clearly less than NegLabel (after Holm's correction over the "
+                 f"{others} methods compared with it; the least degrading such method and its gap) under " + "; ".join(clear))
     if level:
         text += ("; under " if clear else "under ") + ", ".join(level) + " no method degrades clearly less than NegLabel"
     return text + "."
