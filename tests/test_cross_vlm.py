@@ -213,6 +213,7 @@ def shift_frame():
             change = value if method == "neglabel" else methods["neglabel"] + gap
             rows.append({"VLM": vlm, "shift": style, "method": method, "label": cross_vlm.method_label(method),
                          "metric": "AUROC", "evaluation styles": 90.0, "shifted": 90.0 + change, "change": change,
+                         "change lo": change - 1.0, "change hi": change + 1.0,
                          "change minus NegLabel's": gap, "vs NegLabel lo": gap - 1.0, "vs NegLabel hi": gap + 1.0,
                          "Holm": holm})
     return pd.DataFrame(rows)
@@ -225,6 +226,10 @@ def test_shift_reading_counts_holm_clear_gaps_per_method_and_names_what_held():
         "Against that change, after Holm over the 8 gaps, each method's change is clearly better or worse than "
         "NegLabel's in so many of the 4 (model, style) pairs: energy 3 better, 0 worse; MCM 0 better, 1 worse. "
         "No method degrades clearly less than NegLabel under every model and style")
+    alone = shift_frame()
+    alone.loc[(alone["VLM"] == "B") & (alone["method"] == "energy"), "Holm"] = False
+    assert cross_vlm.shift_reading(alone).endswith(
+        "; under B no method's change is clearly better than NegLabel's in any style, where under the other models some are")
     held = shift_frame()
     held.loc[(held["VLM"] == "B") & (held["shift"] == "contrast") & (held["method"] == "energy"),
              ["change minus NegLabel's", "Holm"]] = (0.4, True)
@@ -237,7 +242,7 @@ def test_shift_reading_counts_holm_clear_gaps_per_method_and_names_what_held():
 def test_shift_cells_show_the_change_and_the_gap_to_neglabel():
     table = cross_vlm.shift_cells(shift_frame(), "A")
     assert list(table.columns) == ["ink", "contrast"] and list(table.index) == ["NegLabel", "energy", "MCM"]
-    assert table.loc["NegLabel", "ink"] == "71.3 (-18.7)"
+    assert table.loc["NegLabel", "ink"] == "71.3 (-18.7 [-19.7, -17.7])"
     assert table.loc["energy", "contrast"] == "66.5 (-23.5); +16.0 [+15.0, +17.0], clear"
     assert table.loc["MCM", "ink"] == "69.3 (-20.7); -2.0 [-3.0, -1.0]"
 

@@ -177,9 +177,11 @@ def parameter_study(embs: Mapping[str, pipeline.Embedded], etas: Sequence[float]
     return pd.concat(frames, ignore_index=True)
 
 
-def parameter_reading(study: pd.DataFrame, param: str, metric: str = "AUROC") -> str:
+def parameter_reading(study: pd.DataFrame, param: str, metric: str = "AUROC", *,
+                      as_text: Callable[[str], str] = md_text) -> str:
     """:func:`parameter_study` for one parameter in words: per model, how far ``metric`` moves over
-    the values tried and where it is best (point values), flagged where that is the edge of the grid."""
+    the values tried and where it is best (point values), flagged where that is the edge of the grid.
+    ``as_text`` renders a name (``str`` for plain text)."""
     part = study[study["parameter"] == param]
     best_of = "idxmax" if metric == "AUROC" else "idxmin"
     parts = []
@@ -189,7 +191,7 @@ def parameter_reading(study: pd.DataFrame, param: str, metric: str = "AUROC") ->
                  f"M = {best['value']:,.0f} ({100 * best['M share']:.0f}% of the corpus)")
         edge = (" (the smallest value tried)" if best["value"] == rows["value"].min() else
                 " (the largest value tried)" if best["value"] == rows["value"].max() else "")
-        parts.append(f"{md_text(vlm)}: {rows[metric].max() - rows[metric].min():.1f} points, best at {where}{edge}")
+        parts.append(f"{as_text(vlm)}: {rows[metric].max() - rows[metric].min():.1f} points, best at {where}{edge}")
     return "; ".join(parts)
 
 
@@ -436,13 +438,15 @@ def style_shift(embs: Mapping[str, pipeline.Embedded], methods: Sequence[str] | 
 def shift_cells(shift: pd.DataFrame, vlm: str, metric: str = "AUROC") -> pd.DataFrame:
     """One model's part of :func:`style_shift` as a table: a row per method, a column per style;
     each cell the mean over OOD sets with the shifted ID images and its change from the evaluation
-    styles; for the other methods also that change minus NegLabel's with its 95% interval
-    (", clear" where it stays clear after Holm)."""
+    styles (NegLabel's with its 95% interval); for the other methods also that change minus
+    NegLabel's with its unadjusted 95% interval (", clear" where it stays clear after Holm)."""
     part = shift[(shift["VLM"] == vlm) & (shift["metric"] == metric)]
     text = []
     for _, row in part.iterrows():
         cell = f"{row['shifted']:.1f} ({row['change']:+.1f})"
-        if row["method"] != "neglabel":
+        if row["method"] == "neglabel":
+            cell = f"{row['shifted']:.1f} ({interval(row['change'], row['change lo'], row['change hi'], digits=1, signed=True)})"
+        else:
             gap = interval(row["change minus NegLabel's"], row["vs NegLabel lo"], row["vs NegLabel hi"], digits=1, signed=True)
             cell += f"; {gap}" + (", clear" if row["Holm"] else "")
         text.append(cell)
@@ -451,17 +455,17 @@ def shift_cells(shift: pd.DataFrame, vlm: str, metric: str = "AUROC") -> pd.Data
         index=None, columns=f"{metric} shifted (change); change minus NegLabel's [95%]")
 
 
-def shift_reading(shift: pd.DataFrame, metric: str = "AUROC") -> str:
+def shift_reading(shift: pd.DataFrame, metric: str = "AUROC", *, as_text: Callable[[str], str] = md_text) -> str:
     """:func:`style_shift`'s table in words: how far NegLabel's ``metric`` moves per model, and per
     other method in how many (model, style) pairs its change is clearly better or clearly worse
     than NegLabel's after Holm's correction; the methods clearly better in every pair are named
-    as held across the models."""
+    as held across the models. ``as_text`` renders a name (``str`` for a plain-text glue)."""
     part = shift[shift["metric"] == metric]
     if part.empty:
         return "This profile has no domain-shift style"
     higher = metric == "AUROC"
     neg = part[part["method"] == "neglabel"]
-    moves = ", ".join(f"{rows['change'].min():+.1f} to {rows['change'].max():+.1f} under {md_text(v)}"
+    moves = ", ".join(f"{rows['change'].min():+.1f} to {rows['change'].max():+.1f} under {as_text(v)}"
                       for v, rows in neg.groupby("VLM", sort=False))
     pairs = len(neg)
     others = part[part["method"] != "neglabel"]
@@ -470,9 +474,9 @@ def shift_reading(shift: pd.DataFrame, metric: str = "AUROC") -> str:
     for method, rows in others.groupby("method", sort=False):
         better = rows["Holm"] & ((rows["change minus NegLabel's"] > 0) == higher) & (rows["change minus NegLabel's"] != 0)
         worse = rows["Holm"] & ~better
-        counts.append(f"{md_text(method_label(method))} {int(better.sum())} better, {int(worse.sum())} worse")
+        counts.append(f"{as_text(method_label(method))} {int(better.sum())} better, {int(worse.sum())} worse")
         if int(better.sum()) == pairs:
-            held.append(md_text(method_label(method)))
+            held.append(as_text(method_label(method)))
     text = (f"When the ID images change style, NegLabel's mean {metric} changes by {moves} (points, over the styles). "
             "Against that change, "
             f"after Holm over the {len(others)} gaps, each method's change is clearly better or worse than NegLabel's "
@@ -481,6 +485,12 @@ def shift_reading(shift: pd.DataFrame, metric: str = "AUROC") -> str:
         text += f". Degrading clearly less than NegLabel under every model and style: {', '.join(held)}"
     else:
         text += ". No method degrades clearly less than NegLabel under every model and style"
+    better_by_model = {v: (rows["Holm"] & ((rows["change minus NegLabel's"] > 0) == higher)).any()
+                       for v, rows in others.groupby("VLM", sort=False)}
+    alone = [as_text(v) for v, any_better in better_by_model.items() if not any_better]
+    if alone and len(alone) < len(better_by_model):
+        text += (f"; under {', '.join(alone)} no method's change is clearly better than NegLabel's in any style, where "
+                 "under the other models some are")
     return text
 
 
