@@ -104,9 +104,9 @@ def test_graded_summary_names_what_stays_clear_after_holm():
     assert robustness.graded_summary(summary) == (
         "In AUROC, a method degrades clearly less than NegLabel (after Holm's correction over the 2 methods compared with "
         "it; the least degrading such method and its gap) under blur (energy, +3.00 [+0.65, +5.35]); under pose, glare "
-        "(NegLabel itself degrades least) no method degrades clearly less than NegLabel.")
+        "no method degrades clearly less than NegLabel (by point value NegLabel itself degrades least under glare).")
     level = summary[summary["shift"] != "blur"]
-    assert robustness.graded_summary(level).startswith("In AUROC, under pose, glare (NegLabel itself")
+    assert robustness.graded_summary(level).startswith("In AUROC, under pose, glare no method degrades clearly less")
     # noise: mcm degrades least by point (+4, p 0.11: not clear), energy less far but clearly (+3, z 3.75): energy is named
     noisy = pd.DataFrame([row("noise", "neglabel", -8, 0, 0), row("noise", "mcm", -4, 4, 2.5),
                           row("noise", "energy", -5, 3, 0.8)])
@@ -241,3 +241,22 @@ def test_the_unshifted_images_are_named_for_the_benchmark_and_the_style_reading_
         "images' look with a collapse of classification; the graded shifts below move one property at a time.")
     alone = pd.DataFrame([{"ID images": "ID test set", "method": "neglabel", "ID top-1": 60.0, "AUROC": 90.0}])
     assert sweeps.style_summary(folders, alone) == "This profile has no domain-shift set here."
+
+
+def test_id_sample_reading_says_which_id_images_the_study_uses():
+    from types import SimpleNamespace
+
+    from neglabel_core.profiles import load_profile
+
+    def emb(spec):
+        return SimpleNamespace(profile=SimpleNamespace(data={"graded_shifts": spec} if spec else {}),
+                               data=SimpleNamespace(id_images=SimpleNamespace(labels=[0] * 1200)))
+
+    paper = load_profile("imagenet-clip").data["graded_shifts"]["id_sample"]
+    tail = (f"; the profile's `graded_shifts.id_sample` sets that number (the paper profile takes {paper:,} of ImageNet's "
+            "validation images at every shift and severity, so that a reader with CLIP weights and a GPU can run it). "
+            "This book ran the study on the profile named at the top of the page only")
+    assert robustness.id_sample_reading(emb(None)) == "The study uses all 1,200 of this profile's ID test images" + tail
+    assert robustness.id_sample_reading(emb({"id_sample": 5000, "seed": 3})).startswith("The study uses all 1,200")
+    assert robustness.id_sample_reading(emb({"id_sample": 300, "seed": 3})) == (
+        "The study uses a seeded subsample of 300 of this profile's 1,200 ID test images (seed 3)" + tail)

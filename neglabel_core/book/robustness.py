@@ -18,6 +18,7 @@ from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics, multiplicity
 from ..pipeline.score_cache import kept_arm_replicates
+from ..profiles import load_profile
 from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates
 from .tables import paper_rows
 
@@ -272,6 +273,22 @@ def published_shift_rows(paper_results: str) -> pd.DataFrame:
     return paper_rows(paper_results, "domain shift")
 
 
+def id_sample_reading(emb: pipeline.Embedded, paper_profile: str = "imagenet-clip") -> str:
+    """Which ID test images the graded study uses here (all, or the seeded subsample that the
+    profile's ``graded_shifts.id_sample`` sets), and the paper profile's subsample, in words."""
+    spec = emb.profile.data.get("graded_shifts") or {}
+    n_id = len(emb.data.id_images.labels)
+    index = pipeline.graded_id_index(spec, n_id)
+    here = (f"all {n_id:,} of this profile's ID test images" if index is None else
+            f"a seeded subsample of {len(index):,} of this profile's {n_id:,} ID test images (seed {int(spec.get('seed', 0))})")
+    paper = (load_profile(paper_profile).data.get("graded_shifts") or {}).get("id_sample")
+    text = f"The study uses {here}; the profile's `graded_shifts.id_sample` sets that number"
+    if paper:
+        text += (f" (the paper profile takes {int(paper):,} of ImageNet's validation images at every shift and severity, "
+                 "so that a reader with CLIP weights and a GPU can run it)")
+    return text + ". This book ran the study on the profile named at the top of the page only"
+
+
 def graded_summary(summary: pd.DataFrame, metric: str = "AUROC") -> str:
     """Chapter 05's reading of the graded study in one sentence per ``metric``: per shift, the
     method that degrades least among those whose change is clearly better than NegLabel's after
@@ -290,14 +307,18 @@ def graded_summary(summary: pd.DataFrame, metric: str = "AUROC") -> str:
             gap, lo, hi = better.loc[least, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
             clear.append(f"{md_text(shift)} ({method_label(least)}, {interval(gap, lo, hi, signed=True)})")
         else:
-            level.append(md_text(shift) + (" (NegLabel itself degrades least)" if best == REFERENCE else ""))
+            level.append((md_text(shift), best == REFERENCE))
     others = summary[(summary["metric"] == metric) & (summary["method"] != REFERENCE)]["method"].nunique()
     text = f"In {metric}, "
     if clear:
         text += ("a method degrades clearly less than NegLabel (after Holm's correction over the "
                  f"{others} methods compared with it; the least degrading such method and its gap) under " + "; ".join(clear))
     if level:
-        text += ("; under " if clear else "under ") + ", ".join(level) + " no method degrades clearly less than NegLabel"
+        text += (("; under " if clear else "under ") + ", ".join(name for name, _ in level)
+                 + " no method degrades clearly less than NegLabel")
+        itself = [name for name, least in level if least]
+        if itself:
+            text += f" (by point value NegLabel itself degrades least under {', '.join(itself)})"
     return text + "."
 
 

@@ -14,9 +14,9 @@ import pandas as pd
 
 from .. import pipeline
 from ..ood import methods as registry
-from ..ood import metrics
+from ..ood import metrics, multiplicity
 from ..pipeline.score_cache import kept_arm_replicates
-from .chapter import N_BOOTSTRAP, md_text, method_label
+from .chapter import N_BOOTSTRAP, interval, md_text, method_label
 from .tables import evaluate_params, method_table, paired_gaps, results_table
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,65 @@ def domain_shift(emb: pipeline.Embedded) -> pd.DataFrame:
         frame.insert(1, "ID top-1", 100 * metrics.zero_shot_top1(vectors, emb.id_text, files.labels))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def degradation_reading(degradation: pd.DataFrame) -> str:
+    """Chapter 05's reading of :func:`shift_degradation` by AUROC, one sentence per style: which
+    method loses least and which most, NegLabel's change with its interval, and whether the method
+    that loses least beats NegLabel's change clearly after Holm's correction over the methods
+    compared with NegLabel in that style (each gap's p-value from its bootstrap standard error)."""
+    sentences = []
+    for style, part in degradation[degradation["metric"] == "AUROC"].groupby("shift", sort=False):
+        part = part.set_index("method")
+        least, worst = part["change"].idxmax(), part["change"].idxmin()
+        nl = part.loc["neglabel"]
+        own = interval(nl["change"], nl["change lo"], nl["change hi"], signed=True)
+        best_text = f"{method_label(least)} loses least AUROC ({part.loc[least, 'change']:+.2f})"
+        worst_text = f"{method_label(worst)} most ({part.loc[worst, 'change']:+.2f})"
+        if least == "neglabel":  # NegLabel named once, with its interval
+            text = f"In {md_text(style)}, NegLabel loses least AUROC, {own}, and {worst_text}"
+        elif worst == "neglabel":
+            text = f"In {md_text(style)}, {best_text} and NegLabel most, {own}"
+        else:
+            text = f"In {md_text(style)}, {best_text} and {worst_text}; NegLabel's change is {own}"
+        if least != "neglabel":
+            others = part.drop(index="neglabel")
+            held = dict(zip(others.index, multiplicity.holm_wald(others["change minus NegLabel's"], others["vs NegLabel se"])))
+            gap = interval(*part.loc[least, ["change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]].to_numpy())
+            text += (f", and {method_label(least)} loses {gap} points less ("
+                     + ("clear" if held[least] else "not clear") + f" after Holm's correction over the {len(others)} methods)")
+        sentences.append(text + ".")
+    return " ".join(sentences) if sentences else "This profile has no domain-shift set."
+
+
+def robust_verdict(degradation: pd.DataFrame, floor: float = 55.0) -> str:
+    """Chapter 05's answer to the paper's robustness claim from :func:`shift_degradation` (AUROC):
+    styles where some method falls below ``floor`` (near chance: part of its loss is the floor)
+    are named as such; in every other style, NegLabel's loss, the smallest loss, and where
+    NegLabel's ranks from the largest (in the larger half: the data do not support the claim)."""
+    auroc = degradation[degradation["metric"] == "AUROC"]
+    if auroc.empty:
+        return " "
+    text = "The paper reports NegLabel as robust to domain shift. "
+    styles = {style: part.set_index("method") for style, part in auroc.groupby("shift", sort=False)}
+    for style, part in styles.items():
+        low = part[part["shifted"] < floor]
+        if len(low):
+            text += (f"In {md_text(style)}, " + ", ".join(f"{method_label(m)} ({v:.2f})" for m, v in low["shifted"].items())
+                     + f" is near chance (AUROC below {floor:g}), so part of its loss there is the floor. ")
+    for style, part in styles.items():
+        if (part["shifted"] < floor).any():
+            continue
+        rank = int((part["change"] < part.loc["neglabel", "change"]).sum()) + 1
+        least = part["change"].idxmax()
+        smallest = (", the least of the methods" if least == "neglabel"
+                    else f" and {method_label(least)} {-part['change'].max():.2f}")
+        text += (f"In {md_text(style)}, where no method is at chance, NegLabel loses {-part.loc['neglabel', 'change']:.2f} AUROC "
+                 f"points{smallest}; NegLabel's loss ranks "
+                 f"{rank} of {len(part)} from the largest"
+                 + (": on this style the data do not support the paper's claim that NegLabel is the robust choice. "
+                    if rank <= len(part) / 2 else ": NegLabel is among the more robust methods on this style. "))
+    return text.strip()
 
 
 def style_summary(emb: pipeline.Embedded, shift: pd.DataFrame) -> str:
