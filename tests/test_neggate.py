@@ -99,3 +99,51 @@ def test_scoring_times_time_each_method_on_every_image():
     assert list(times) == ["neggate", "energy"] and all(t > 0 for t in times.values())
     assert calls[0] == (60, ("neggate", "energy"))  # the warm-up: the first 64 rows, here all 60 images
     assert calls[1:] == [(60, ("neggate",))] * 2 + [(60, ("energy",))] * 2
+
+
+def setting_gaps(rows, setting):
+    """NegGate-minus-method rows averaged over the OOD sets, one per (method, setting): (method, setting value,
+    AUROC gap, AUROC se, FPR95 gap, FPR95 se); intervals the gap +- 1.96 se."""
+    import pandas as pd
+
+    out = []
+    for method, value, a, a_se, f, f_se in rows:
+        row = {"method": method, setting: value, "ood_set": "average", "AUROC diff": a, "AUROC se": a_se,
+               "AUROC lo": a - 1.96 * a_se, "AUROC hi": a + 1.96 * a_se, "FPR95 diff": f, "FPR95 se": f_se,
+               "FPR95 lo": f - 1.96 * f_se, "FPR95 hi": f + 1.96 * f_se}
+        if setting == "epoch":
+            row["id_top1"] = {1: 0.2, 16: 33.7, 32: 48.3}[value]
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def test_average_losses_mark_what_stays_clear_after_holm_within_the_setting():
+    from neglabel_core.book import ours
+
+    # ink/energy: AUROC -3 (z 3: p 0.0027 <= 0.05 / 3, clear after Holm over the 3 rows); contrast/NegLabel: AUROC
+    # -1.05 (z 2.1, p 0.036 > 0.05 / 2 after the first: clear at 95% only) and FPR95 +2 (z 4: clear after Holm)
+    styles = setting_gaps([("energy", "ink", -3.0, 1.0, 0.5, 1.0), ("neglabel", "contrast", -1.05, 0.5, 2.0, 0.5),
+                           ("max_cos", "ink", 0.5, 1.0, -0.5, 1.0)], "style")
+    assert ours.average_losses(styles) == [
+        "energy with the ID images in ink (AUROC, average over the OOD sets, -3.00 [-4.96, -1.04], clear after Holm)",
+        "NegLabel with the ID images in contrast (AUROC, average over the OOD sets, -1.05 [-2.03, -0.07])",
+        "NegLabel with the ID images in contrast (FPR95, average over the OOD sets, +2.00 [+1.02, +2.98], clear after Holm)"]
+    epochs = setting_gaps([("neglabel", 1, -0.94, 0.3, 0.0, 1.0), ("energy", 32, 0.2, 0.1, 0.0, 1.0)], "epoch")
+    assert ours.average_losses(epochs) == [
+        "NegLabel at the image tower of epoch 1 (ID top-1 0.2%; AUROC, average over the OOD sets, -0.94 [-1.53, -0.35], "
+        "clear after Holm)"]
+    losses = ours.average_losses(styles) + ours.average_losses(epochs)
+    assert ours.losses_sentence(losses) == (
+        " It is not better everywhere: the confirmation settings find 4 clear losses at the 95% level (listed below), "
+        "3 of them clear after Holm's correction within their setting.")
+    assert ours.losses_sentence([]) == ""
+
+
+def test_strength_reading_counts_snapshots_above_the_method_with_and_without_holm():
+    from neglabel_core.book import ours
+
+    # epoch 1: +0.42 (z 2.1, p 0.036 > 0.05 / 2 after epoch 32's p ~0: clear at 95% only); 16: level; 32: +1 (z 10)
+    gaps = setting_gaps([("energy", 1, 0.42, 0.2, 0, 1), ("energy", 16, 0.1, 0.2, 0, 1), ("energy", 32, 1.0, 0.1, 0, 1),
+                         ("neglabel", 32, 3.0, 0.1, 0, 1)], "epoch")
+    assert ours.strength_reading(gaps) == ("Along the training run NegGate's AUROC is clearly above energy's at 2 of 3 "
+                                           "snapshots (1 after Holm's correction over the 3; ID top-1 0.2% to 48.3%)")

@@ -143,6 +143,50 @@ def clear_losses(gaps: pd.DataFrame, sets: Sequence[str] | None = None) -> list[
     return out
 
 
+def average_losses(gaps: pd.DataFrame) -> list[str]:
+    """Each row of ``gaps`` (NegGate minus a method, averaged over the OOD sets, one row per
+    setting: a shift ``style`` or a training ``epoch``) where NegGate is clearly worse in a metric,
+    in words, marked where the loss stays clear after Holm's correction over every row of ``gaps``
+    (that setting's family, per metric)."""
+    held = {metric: holm_clear(gaps, metric) for metric in ("AUROC", "FPR95")}
+    out = []
+    for index, r in gaps.iterrows():
+        for metric, worse in (("AUROC", r["AUROC hi"] < 0), ("FPR95", r["FPR95 lo"] > 0)):
+            if not worse:
+                continue
+            detail = (f"{metric}, average over the OOD sets, "
+                      f"{interval(r[f'{metric} diff'], r[f'{metric} lo'], r[f'{metric} hi'], signed=True)}"
+                      f"{', clear after Holm' if held[metric][index] else ''}")
+            if "style" in gaps:
+                out.append(f"{method_label(r['method'])} with the ID images in {md_text(r['style'])} ({detail})")
+            else:
+                out.append(f"{method_label(r['method'])} at the image tower of epoch {r['epoch']} "
+                           f"(ID top-1 {r['id_top1']:.1f}%; {detail})")
+    return out
+
+
+def losses_sentence(losses: Sequence[str]) -> str:
+    """How many clear losses the confirmation settings find (each a 95% interval on the losing
+    side of zero, :func:`clear_losses`, :func:`average_losses`) and how many stay clear after
+    Holm's correction within their setting; empty where there are none."""
+    if not losses:
+        return ""
+    held = sum(", clear after Holm)" in item for item in losses)
+    return (f" It is not better everywhere: the confirmation settings find {len(losses)} clear losses at the 95% level "
+            f"(listed below), {held} of them clear after Holm's correction within their setting.")
+
+
+def strength_reading(strength_gaps: pd.DataFrame, method: str = "energy") -> str:
+    """:func:`strength` for ``method`` in words: at how many snapshots NegGate's AUROC is clearly
+    above the method's, at the 95% level and after Holm's correction over the snapshots."""
+    rows = strength_gaps[strength_gaps["method"] == method]
+    held = holm_clear(rows, "AUROC")
+    above, above_holm = int((rows["AUROC lo"] > 0).sum()), int((held & (rows["AUROC diff"] > 0)).sum())
+    return (f"Along the training run NegGate's AUROC is clearly above {method_label(method)}'s at {above} of {len(rows)} "
+            f"snapshots ({above_holm} after Holm's correction over the {len(rows)}; ID top-1 {rows['id_top1'].min():.1f}% "
+            f"to {rows['id_top1'].max():.1f}%)")
+
+
 def ablation(emb: pipeline.Embedded, *, n_bootstrap: int | None = None, seed: int = BOOTSTRAP_SEED,
              variants: Mapping[str, Mapping[str, Any]] = ABLATIONS) -> pd.DataFrame:
     """NegGate minus each ablation (one part removed, :data:`ABLATIONS`): AUROC and FPR95 per OOD
@@ -161,14 +205,14 @@ def strength(emb: pipeline.Embedded, *, against: Sequence[str] = ("neglabel", "e
              epochs: Sequence[int] | None = None, n_bootstrap: int | None = None,
              seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """At every saved image tower of the one training run: ID top-1 and NegGate minus each of
-    ``against`` (average over the OOD sets, AUROC and FPR95, paired intervals)."""
+    ``against`` (average over the OOD sets, AUROC and FPR95, paired intervals and standard errors)."""
     n_bootstrap = replicates(n_bootstrap)
     rows = []
     for epoch, e in pipeline.embed_snapshots(emb, epochs):
         top1 = 100 * metrics.zero_shot_top1(e.id_emb, e.id_text, emb.data.id_images.labels)
         scored = pipeline.score(e, methods=(OURS, *against))
         for m in against:
-            gap = paired_gaps(e, (scored, OURS), (scored, m), n_bootstrap=n_bootstrap, seed=seed)
+            gap = paired_gaps(e, (scored, OURS), (scored, m), n_bootstrap=n_bootstrap, seed=seed, with_se=True)
             rows.append(gap[gap["ood_set"] == "average"].assign(epoch=epoch, id_top1=top1, method=m))
     out = pd.concat(rows, ignore_index=True)
     out.insert(1, "label", out["method"].map(method_label))
