@@ -71,3 +71,15 @@ def test_an_inline_script_in_the_content_is_refused_and_reported(tmp_path):
 def test_a_page_without_its_policy_fails(tmp_path):
     with pytest.raises(browser_check.BrowserCheckError, match=r"^browser check failed:\nindex.html: no Content-Security-Policy$"):
         browser_check.check_book(build(tmp_path, "<p>fine</p>", policy=False), tmp_path / "shots")
+
+
+def test_a_word_split_inside_a_table_cell_fails_and_one_split_at_a_hyphen_passes(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    squeezed = ('<table style="width: 120px"><tr><th style="overflow-wrap: anywhere">NegLabel AdaNeg energy</th>'
+                + "".join(f"<td>{w}</td>" for w in ("AUROC", "FPR95", "AUPR", "energy", "cosine")) + "</tr></table>")
+    with pytest.raises(browser_check.BrowserCheckError, match=r'index.html: a word broken across lines in a table: "Neg'):
+        browser_check.check_book(build(tmp_path / "a", squeezed), tmp_path / "shots")
+    hyphens = '<table style="width: 90px"><tr><th>fluent-high-contrast openmoji-black</th><td>90.0</td></tr></table>'
+    reports = browser_check.check_book(build(tmp_path / "b", hyphens), tmp_path / "shots")
+    assert [r.problems for r in reports] == [[]]

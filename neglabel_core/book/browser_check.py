@@ -1,7 +1,8 @@
 """Open every page of the built book in headless Chromium and fail on what a reader would see
 broken: an image that does not load, math left untypeset, a request leaving the machine, an
 element wider than the content column or a cell output that scrolls sideways (a table cut at the
-right edge, a line of output running off the page), a page without its Content-Security-Policy or
+right edge, a line of output running off the page), a word in a table split across two lines (a
+header squeezed into "NegLab / el"), a page without its Content-Security-Policy or
 anything that policy refused (an inline script in the content, eval), or a JavaScript error (an
 uncaught exception; messages a script logs to the console are not errors: the theme logs one on
 every first visit). Saves a screenshot of each page.
@@ -140,6 +141,7 @@ def check_book(html_dir: Path, screenshot_dir: Path, *, pages: Sequence[Path] | 
                 if uncaptioned:
                     report.problems.append(f"{uncaptioned} figure(s) without a caption or alt text")
                 report.problems += too_wide(page)
+                report.problems += broken_words(page)
                 page.screenshot(path=report.screenshot, full_page=True)
                 if page.locator(".neglabel-explorer").count():
                     report.problems += check_explorer(page, screenshot_dir / (rel.replace("/", "__") + ".explorer"),
@@ -204,6 +206,36 @@ def too_wide(page) -> list[str]:
     line per element, innermost first, at most 20)."""
     found = list(dict.fromkeys(page.evaluate(_TOO_WIDE_JS)))
     return found[:20] + ([f"... and {len(found) - 20} more wide elements"] if len(found) > 20 else [])
+
+
+# Words in a table cell that the browser split across two lines anywhere but at a hyphen, a slash or a
+# break opportunity the site build put there (<wbr>, :mod:`.page_tables`): a header read as "NegLab / el".
+_BROKEN_WORDS_JS = """() => {
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const out = [];
+  for (const cell of article.querySelectorAll('table th, table td')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const node = walker.currentNode, words = /[^\\s\\-\\/]+/g;
+      let m;
+      while ((m = words.exec(node.data)) !== null) {
+        if (m[0].length < 2) continue;
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (lines.size > 1) out.push('a word broken across lines in a table: "' + m[0] + '"');
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def broken_words(page) -> list[str]:
+    """Every word of a table cell that wraps inside itself (one line each, at most 20)."""
+    found = list(dict.fromkeys(page.evaluate(_BROKEN_WORDS_JS)))
+    return found[:20] + ([f"... and {len(found) - 20} more broken words"] if len(found) > 20 else [])
 
 
 def _explorer_state(page) -> dict:

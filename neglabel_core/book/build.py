@@ -22,6 +22,7 @@ from typing import Any
 from ..data.fetch import NpmPackage, extract, npm_pack
 from ..files import atomic_write_bytes, atomic_write_text, cache_root, code_text, full_disk_reported
 from .csp import protect_site
+from .page_tables import soften_site
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +359,13 @@ def vendor_vega(dest: Path) -> Path:
     return dest
 
 
+def _finish_site(folder: Path) -> None:
+    """What every built site gets before it is swapped in: long header words made breakable
+    (:mod:`.page_tables`), then the Content-Security-Policy on every page (:mod:`.csp`)."""
+    soften_site(folder)
+    protect_site(folder)
+
+
 def build_html(root: Path, *, out_dir: Path | None = None) -> Path:
     """``jupyter-book build`` of the book whose ``_config.yml``/``_toc.yml`` sit in ``root``, with
     warnings as errors. Returns the HTML folder, ``<out_dir>/_build/html`` (default ``book/``).
@@ -380,7 +388,7 @@ def build_html(root: Path, *, out_dir: Path | None = None) -> Path:
         raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}; {kept}):\n{tail}")
     built = work / "_build" / "html"
     (built / "build-info.json").write_text(json.dumps({"built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
-    swap_in(built, html, prepare=protect_site)
+    swap_in(built, html, prepare=_finish_site)
     return html
 
 

@@ -1,0 +1,70 @@
+"""Table cells that wrap between words, and inside a word only where the word is long.
+
+A cell output's table is as wide as its columns' narrowest possible widths allow. A header that
+may break anywhere (CSS ``overflow-wrap: anywhere``) lets the browser squeeze a column until
+"NegLabel" reads "NegLab/el"; one that breaks only between words keeps short names whole but lets
+a long name from a reader's data (a set or class name without spaces) push the table past the
+text column. So the book's CSS breaks table cells between words only, and the built pages offer
+break opportunities (``<wbr>``) inside every table word longer than :data:`LONG_WORD` characters:
+after its own joints ("_", "/", ".", ":"; a browser breaks after "-" by itself), and every
+:data:`CHUNK` characters in a part still longer than that. Short names stay whole, long ones can
+still wrap.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..files import atomic_write_text
+
+LONG_WORD = 12  # a table word longer than this (in characters as shown) may be broken
+CHUNK = 8  # ... every this many characters
+# A table cell whose content is text only (how pandas writes a DataFrame's headers, row labels and
+# values); a cell holding markup is left as it is.
+_TEXT_CELL = re.compile(r"(<t[hd]\b[^>]*>)([^<]*)(</t[hd]\s*>)", re.I)
+_WORD = re.compile(r"\S+")
+_JOINTS = frozenset("_/.:")
+_SHOWN_CHAR = re.compile(r"&(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|.", re.S)  # an entity is one character
+
+
+def _soften_word(word: str) -> str:
+    chars = _SHOWN_CHAR.findall(word)
+    if len(chars) <= LONG_WORD:
+        return word
+    out, segment = "", []
+
+    def close(joint: str) -> str:  # a segment, chunked where it is still long, and what may follow it
+        parts = [segment[i:i + CHUNK] for i in range(0, len(segment), CHUNK)] if len(segment) > LONG_WORD else [segment]
+        return "<wbr>".join("".join(part) for part in parts) + joint
+
+    for char in chars:  # a word's own joints: after "_", "/", "." or ":" a <wbr>; after "-" a browser breaks by itself
+        segment.append(char)
+        if char in _JOINTS or char == "-":
+            out += close("<wbr>" if char in _JOINTS else "")
+            segment = []
+    return out + (close("") if segment else "")
+
+
+def soften_cells(page: str) -> str:
+    """``page`` with break opportunities (``<wbr>``) inside each word longer than :data:`LONG_WORD`
+    characters of every text-only table cell, ``<th>`` or ``<td>`` (see the module; an entity such
+    as ``&amp;`` counts as one character and is never split)."""
+    def soften(match: re.Match) -> str:
+        start, text, end = match.groups()
+        return start + _WORD.sub(lambda w: _soften_word(w.group(0)), text) + end
+
+    return _TEXT_CELL.sub(soften, page)
+
+
+def soften_site(folder: Path) -> int:
+    """:func:`soften_cells` on every HTML page under ``folder`` that has a long table word (written
+    atomically), the theme's fragments in ``_static`` aside; returns how many pages changed."""
+    changed = 0
+    for path in sorted(p for p in Path(folder).rglob("*.html") if "_static" not in p.relative_to(folder).parts):
+        page = path.read_text(encoding="utf-8")
+        softened = soften_cells(page)
+        if softened != page:
+            atomic_write_text(path, softened)
+            changed += 1
+    return changed
