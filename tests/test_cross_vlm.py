@@ -319,3 +319,19 @@ def test_models_that_share_a_text_tower_are_found_by_their_config():
     assert cross_vlm.sharing_text_side(embs, "a") == ["a", "c"]
     assert cross_vlm.sharing_text_side(embs, "b") == ["b"]
     assert cross_vlm.sharing_text_side(embs, "d") == ["d"]  # a CLIP model's text tower is its own
+
+
+def test_strength_control_reading_says_what_equal_strength_shows():
+    match = {"epoch": 16, "top1": 33.71, "AUROC diff": -1.40, "AUROC lo": -2.08, "AUROC hi": -0.72}
+    flipped = {"AUROC diff": 1.34, "AUROC lo": 0.48, "AUROC hi": 2.20}
+    text = cross_vlm.strength_control_reading(match, "MobileNetV2 · MiniLM", 32.3, flipped)
+    assert text == ("at epoch 16 (ID top-1 33.7%) NegLabel minus max cosine is -1.40 [-2.08, -0.72] AUROC points; under "
+                    "MobileNetV2 · MiniLM (top-1 32.3%) it is +1.34 [+0.48, +2.20]. At equal strength the sign still "
+                    "differs, so the model's strength does not explain the difference: its image side does.")
+    same = {"AUROC diff": -0.5, "AUROC lo": -0.9, "AUROC hi": -0.1}
+    assert cross_vlm.strength_control_reading(match, "B", 32.3, same).endswith(
+        "At equal strength both have the same sign: the difference between the two models is one of strength.")
+    unclear = {"AUROC diff": 0.2, "AUROC lo": -0.3, "AUROC hi": 0.7}
+    assert cross_vlm.strength_control_reading(match, "B", 32.3, unclear).endswith(
+        "One of the two includes zero, so this control cannot tell strength from the image side.")
+    assert cross_vlm.strength_control_reading(None, "B", 32.3, flipped).startswith("not available here")

@@ -20,6 +20,7 @@ def test_an_escaped_name_keeps_its_entities_whole_and_markup_is_left_alone():
     assert out == "<th>AT&amp;T&lt;img<wbr>&gt;*cat*_<wbr>onerror=x x</th>"
     assert out.replace("<wbr>", "") == f"<th>{name} x</th>"
     assert page_tables.soften_cells("<th>fluent-high-contrast</th>") == "<th>fluent-high-contrast</th>"  # breaks at "-"
+    assert page_tables.soften_cells("<th>at_least</th><td>my_</td>") == "<th>at_<wbr>least</th><td>my_</td>"
     held = "<th><a href='#'>a_very_long_linked_heading</a></th>"
     assert page_tables.soften_cells(held) == held
 

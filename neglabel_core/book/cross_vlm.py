@@ -361,6 +361,28 @@ def strength_match(emb: pipeline.Embedded, target_top1: float, *, n_bootstrap: i
             **{f"AUROC {k}": float(row[f"AUROC {k}"]) for k in ("diff", "lo", "hi")}}
 
 
+def strength_control_reading(match: Mapping[str, float] | None, other: str, other_top1: float,
+                              other_gap: Mapping[str, float] | None) -> str:
+    """:func:`strength_match` against the other model's NegLabel-minus-max-cosine gap (``AUROC
+    diff/lo/hi``), in words, with what it says: a sign that still differs at equal strength (both
+    intervals clear of zero) is the image side's, not strength's; the same clear sign is strength's;
+    otherwise the control cannot tell the two apart."""
+    if match is None or other_gap is None:
+        return "not available here (the first model has no training run made here, or max cosine did not run)."
+    ours = (match["AUROC diff"], match["AUROC lo"], match["AUROC hi"])
+    theirs = (other_gap["AUROC diff"], other_gap["AUROC lo"], other_gap["AUROC hi"])
+    text = (f"at epoch {int(match['epoch'])} (ID top-1 {match['top1']:.1f}%) NegLabel minus max cosine is "
+            f"{interval(*ours, signed=True)} AUROC points; under {md_text(other)} (top-1 {other_top1:.1f}%) it is "
+            f"{interval(*theirs, signed=True)}. ")
+    sign = [1 if lo > 0 else -1 if hi < 0 else 0 for _, lo, hi in (ours, theirs)]
+    if 0 in sign:
+        return text + "One of the two includes zero, so this control cannot tell strength from the image side."
+    if sign[0] != sign[1]:
+        return text + ("At equal strength the sign still differs, so the model's strength does not explain the "
+                       "difference: its image side does.")
+    return text + "At equal strength both have the same sign: the difference between the two models is one of strength."
+
+
 def rank_agreement(embs: Mapping[str, pipeline.Embedded], runs: Mapping[str, Mapping[str, Any]],
                    methods: Sequence[str] | None = None, *, metric: str = "AUROC", n_bootstrap: int = N_BOOTSTRAP,
                    seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:

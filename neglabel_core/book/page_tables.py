@@ -5,10 +5,9 @@ may break anywhere (CSS ``overflow-wrap: anywhere``) lets the browser squeeze a 
 "NegLabel" reads "NegLab/el"; one that breaks only between words keeps short names whole but lets
 a long name from a reader's data (a set or class name without spaces) push the table past the
 text column. So the book's CSS breaks table cells between words only, and the built pages offer
-break opportunities (``<wbr>``) inside every table word longer than :data:`LONG_WORD` characters:
-after its own joints ("_", "/", ".", ":"; a browser breaks after "-" by itself), and every
-:data:`CHUNK` characters in a part still longer than that. Short names stay whole, long ones can
-still wrap.
+break opportunities (``<wbr>``) inside table words: after a word's own joints ("_", "/", ".",
+":"; a browser breaks after "-" by itself), and every :data:`CHUNK` characters in a part longer
+than :data:`LONG_WORD`. Short names stay whole, long ones can still wrap.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ _SHOWN_CHAR = re.compile(r"&(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|.",
 
 def _soften_word(word: str) -> str:
     chars = _SHOWN_CHAR.findall(word)
-    if len(chars) <= LONG_WORD:
+    if len(chars) <= LONG_WORD and not any(char in _JOINTS for char in chars[:-1]):
         return word
     out, segment = "", []
 
@@ -47,9 +46,9 @@ def _soften_word(word: str) -> str:
 
 
 def soften_cells(page: str) -> str:
-    """``page`` with break opportunities (``<wbr>``) inside each word longer than :data:`LONG_WORD`
-    characters of every text-only table cell, ``<th>`` or ``<td>`` (see the module; an entity such
-    as ``&amp;`` counts as one character and is never split)."""
+    """``page`` with break opportunities (``<wbr>``) inside the words of every text-only table
+    cell, ``<th>`` or ``<td>``, as the module says (an entity such as ``&amp;`` counts as one
+    character and is never split)."""
     def soften(match: re.Match) -> str:
         start, text, end = match.groups()
         return start + _WORD.sub(lambda w: _soften_word(w.group(0)), text) + end
