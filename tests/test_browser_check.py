@@ -83,3 +83,10 @@ def test_a_word_split_inside_a_table_cell_fails_and_one_split_at_a_hyphen_passes
     hyphens = '<table style="width: 90px"><tr><th>fluent-high-contrast openmoji-black</th><td>90.0</td></tr></table>'
     reports = browser_check.check_book(build(tmp_path / "b", hyphens), tmp_path / "shots")
     assert [r.problems for r in reports] == [[]]
+
+
+def test_a_number_split_inside_a_table_cell_fails(tmp_path):
+    split = ('<table style="width: 60px"><tr><td style="overflow-wrap: anywhere">22.7 [15.4, 29.6]</td>'
+             "<td>energy</td></tr></table>")
+    with pytest.raises(browser_check.BrowserCheckError, match=r'a word broken across lines in a table: "(22\.7|15\.4|29\.6)"'):
+        browser_check.check_book(build(tmp_path, split), tmp_path / "shots")

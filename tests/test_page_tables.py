@@ -21,6 +21,10 @@ def test_an_escaped_name_keeps_its_entities_whole_and_markup_is_left_alone():
     assert out.replace("<wbr>", "") == f"<th>{name} x</th>"
     assert page_tables.soften_cells("<th>fluent-high-contrast</th>") == "<th>fluent-high-contrast</th>"  # breaks at "-"
     assert page_tables.soften_cells("<th>at_least</th><td>my_</td>") == "<th>at_<wbr>least</th><td>my_</td>"
+    # a number or an interval is never split; a dotted name is, between its letters
+    numbers = "<td>22.7 [15.4, 29.6]</td><td>-1234567.891234</td><td>0.25:0.75</td>"
+    assert page_tables.soften_cells(numbers) == numbers
+    assert page_tables.soften_cells("<th>document.body.x</th>") == "<th>document.<wbr>body.<wbr>x</th>"
     held = "<th><a href='#'>a_very_long_linked_heading</a></th>"
     assert page_tables.soften_cells(held) == held
 

@@ -5,9 +5,10 @@ may break anywhere (CSS ``overflow-wrap: anywhere``) lets the browser squeeze a 
 "NegLabel" reads "NegLab/el"; one that breaks only between words keeps short names whole but lets
 a long name from a reader's data (a set or class name without spaces) push the table past the
 text column. So the book's CSS breaks table cells between words only, and the built pages offer
-break opportunities (``<wbr>``) inside table words: after a word's own joints ("_", "/", ".",
-":"; a browser breaks after "-" by itself), and every :data:`CHUNK` characters in a part longer
-than :data:`LONG_WORD`. Short names stay whole, long ones can still wrap.
+break opportunities (``<wbr>``) inside table words: after a word's own joints ("_", "/", and "."
+or ":" between letters, so a number is never split; a browser breaks after "-" by itself), and
+every :data:`CHUNK` characters in a part longer than :data:`LONG_WORD`. Short names and numbers
+stay whole, long names can still wrap.
 """
 
 from __future__ import annotations
@@ -23,24 +24,35 @@ CHUNK = 8  # ... every this many characters
 # values); a cell holding markup is left as it is.
 _TEXT_CELL = re.compile(r"(<t[hd]\b[^>]*>)([^<]*)(</t[hd]\s*>)", re.I)
 _WORD = re.compile(r"\S+")
-_JOINTS = frozenset("_/.:")
+_NUMERIC = frozenset("0123456789.,+-−%[]()eE")
 _SHOWN_CHAR = re.compile(r"&(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|.", re.S)  # an entity is one character
+
+
+def _is_joint(chars: list[str], i: int) -> bool:
+    """Whether a break may follow ``chars[i]``: after "_" or "/", and after "." or ":" between two
+    letters ("document.body", never "15.4")."""
+    char = chars[i]
+    if char in "_/":
+        return True
+    return (char in ".:" and 0 < i < len(chars) - 1 and chars[i - 1][:1].isalpha() and chars[i + 1][:1].isalpha())
 
 
 def _soften_word(word: str) -> str:
     chars = _SHOWN_CHAR.findall(word)
-    if len(chars) <= LONG_WORD and not any(char in _JOINTS for char in chars[:-1]):
+    joints = {i for i in range(len(chars) - 1) if _is_joint(chars, i)}
+    if len(chars) <= LONG_WORD and not joints:
         return word
     out, segment = "", []
 
     def close(joint: str) -> str:  # a segment, chunked where it is still long, and what may follow it
-        parts = [segment[i:i + CHUNK] for i in range(0, len(segment), CHUNK)] if len(segment) > LONG_WORD else [segment]
+        long = len(segment) > LONG_WORD and not all(c in _NUMERIC for c in segment)  # a number stays whole
+        parts = [segment[i:i + CHUNK] for i in range(0, len(segment), CHUNK)] if long else [segment]
         return "<wbr>".join("".join(part) for part in parts) + joint
 
-    for char in chars:  # a word's own joints: after "_", "/", "." or ":" a <wbr>; after "-" a browser breaks by itself
+    for i, char in enumerate(chars):  # a <wbr> after each joint; after "-" a browser breaks by itself
         segment.append(char)
-        if char in _JOINTS or char == "-":
-            out += close("<wbr>" if char in _JOINTS else "")
+        if i in joints or char == "-":
+            out += close("<wbr>" if i in joints else "")
             segment = []
     return out + (close("") if segment else "")
 
