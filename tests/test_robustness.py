@@ -260,3 +260,15 @@ def test_id_sample_reading_says_which_id_images_the_study_uses():
     assert robustness.id_sample_reading(emb({"id_sample": 5000, "seed": 3})).startswith("The study uses all 1,200")
     assert robustness.id_sample_reading(emb({"id_sample": 300, "seed": 3})) == (
         "The study uses a seeded subsample of 300 of this profile's 1,200 ID test images (seed 3)" + tail)
+
+
+def test_control_scope_counts_the_ood_images_the_control_shifts():
+    from types import SimpleNamespace
+
+    sets = {"a": SimpleNamespace(labels=[0] * 30), "b": SimpleNamespace(labels=[0] * 12)}
+    emb = SimpleNamespace(data=SimpleNamespace(ood=sets))
+    graded = SimpleNamespace(shifts={"blur": None, "noise": None}, severities=[0, 1, 2, 3, 4, 5], control_severity=3)
+    assert robustness.control_scope(emb, graded) == (
+        "The control runs at severity 3 only (the profile's `graded_shifts.control_severity`): it shifts and embeds all "
+        "42 OOD images under each of the 2 shifts, 84 images; at every severity it would take 420 (a profile may set "
+        "another severity)")

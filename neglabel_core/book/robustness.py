@@ -289,6 +289,16 @@ def id_sample_reading(emb: pipeline.Embedded, paper_profile: str = "imagenet-cli
     return text + ". This book ran the study on the profile named at the top of the page only"
 
 
+def control_scope(emb: pipeline.Embedded, graded: pipeline.Graded) -> str:
+    """Why the OOD-shift control runs at one severity, in numbers: the OOD images it shifts and
+    embeds at the profile's ``graded_shifts.control_severity``, and how many every severity would."""
+    n_ood = sum(len(files.labels) for files in emb.data.ood.values())
+    shifts, severities = len(graded.shifts), len(graded.severities) - 1
+    return (f"The control runs at severity {graded.control_severity} only (the profile's `graded_shifts.control_severity`): "
+            f"it shifts and embeds all {n_ood:,} OOD images under each of the {shifts} shifts, {n_ood * shifts:,} images; "
+            f"at every severity it would take {n_ood * shifts * severities:,} (a profile may set another severity)")
+
+
 def graded_summary(summary: pd.DataFrame, metric: str = "AUROC") -> str:
     """Chapter 05's reading of the graded study in one sentence per ``metric``: per shift, the
     method that degrades least among those whose change is clearly better than NegLabel's after
