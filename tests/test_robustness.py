@@ -253,8 +253,8 @@ def test_id_sample_reading_says_which_id_images_the_study_uses():
                                data=SimpleNamespace(id_images=SimpleNamespace(labels=[0] * 1200)))
 
     paper = load_profile("imagenet-clip").data["graded_shifts"]["id_sample"]
-    tail = (f"; the profile's `graded_shifts.id_sample` sets that number (the paper profile takes {paper:,} of ImageNet's "
-            "validation images at every shift and severity, so that a reader with CLIP weights and a GPU can run it). "
+    tail = (f"; the profile's `graded_shifts.id_sample` sets that number (the paper profile takes a seeded {paper:,} of "
+            "ImageNet's validation images at every shift and severity, so that a reader with CLIP weights and a GPU can run it). "
             "This book ran the study on the profile named at the top of the page only")
     assert robustness.id_sample_reading(emb(None)) == "The study uses all 1,200 of this profile's ID test images" + tail
     assert robustness.id_sample_reading(emb({"id_sample": 5000, "seed": 3})).startswith("The study uses all 1,200")

@@ -284,8 +284,8 @@ def id_sample_reading(emb: pipeline.Embedded, paper_profile: str = "imagenet-cli
     paper = (load_profile(paper_profile).data.get("graded_shifts") or {}).get("id_sample")
     text = f"The study uses {here}; the profile's `graded_shifts.id_sample` sets that number"
     if paper:
-        text += (f" (the paper profile takes {int(paper):,} of ImageNet's validation images at every shift and severity, "
-                 "so that a reader with CLIP weights and a GPU can run it)")
+        text += (f" (the paper profile takes a seeded {int(paper):,} of ImageNet's validation images at every shift and "
+                 "severity, so that a reader with CLIP weights and a GPU can run it)")
     return text + ". This book ran the study on the profile named at the top of the page only"
 
 
