@@ -465,12 +465,11 @@ def shift_cells(shift: pd.DataFrame, vlm: str, metric: str = "AUROC") -> pd.Data
     part = shift[(shift["VLM"] == vlm) & (shift["metric"] == metric)]
     text = []
     for _, row in part.iterrows():
-        cell = f"{row['shifted']:.1f} ({row['change']:+.1f})"
         if row["method"] == "neglabel":
             cell = f"{row['shifted']:.1f} ({interval(row['change'], row['change lo'], row['change hi'], digits=1, signed=True)})"
         else:
             gap = interval(row["change minus NegLabel's"], row["vs NegLabel lo"], row["vs NegLabel hi"], digits=1, signed=True)
-            cell += f"; {gap}" + (", clear" if row["Holm"] else "")
+            cell = f"{row['shifted']:.1f} ({row['change']:+.1f}); {gap}" + (", clear" if row["Holm"] else "")
         text.append(cell)
     table = part.assign(cell=text).pivot(index="label", columns="shift", values="cell")
     return table.loc[list(dict.fromkeys(part["label"])), list(dict.fromkeys(part["shift"]))].rename_axis(
@@ -491,10 +490,12 @@ def shift_reading(shift: pd.DataFrame, metric: str = "AUROC", *, as_text: Callab
                       for v, rows in neg.groupby("VLM", sort=False))
     pairs = len(neg)
     others = part[part["method"] != "neglabel"]
+    # clear after Holm (so never a zero gap) and on the better side of NegLabel's change
+    others = others.assign(better=others["Holm"] & ((others["change minus NegLabel's"] > 0) == higher))
     counts = []
     held = []
     for method, rows in others.groupby("method", sort=False):
-        better = rows["Holm"] & ((rows["change minus NegLabel's"] > 0) == higher) & (rows["change minus NegLabel's"] != 0)
+        better = rows["better"]
         worse = rows["Holm"] & ~better
         counts.append(f"{as_text(method_label(method))} {int(better.sum())} better, {int(worse.sum())} worse")
         if int(better.sum()) == pairs:
@@ -507,8 +508,7 @@ def shift_reading(shift: pd.DataFrame, metric: str = "AUROC", *, as_text: Callab
         text += f". Degrading clearly less than NegLabel under every model and style: {', '.join(held)}"
     else:
         text += ". No method degrades clearly less than NegLabel under every model and style"
-    better_by_model = {v: (rows["Holm"] & ((rows["change minus NegLabel's"] > 0) == higher)).any()
-                       for v, rows in others.groupby("VLM", sort=False)}
+    better_by_model = {v: rows["better"].any() for v, rows in others.groupby("VLM", sort=False)}
     alone = [as_text(v) for v, any_better in better_by_model.items() if not any_better]
     if alone and len(alone) < len(better_by_model):
         text += (f"; under {', '.join(alone)} no method's change is clearly better than NegLabel's in any style, where "

@@ -127,20 +127,26 @@ def tally(w: pd.DataFrame, name: str) -> str:
     return f"{name}, {pairs} (method, OOD set) pairs: {counts('AUROC')}; {counts('FPR95')}"
 
 
+def _losses(rows: pd.DataFrame) -> list[tuple[Any, str, str]]:
+    """Each (row, metric) of ``rows`` where NegGate is clearly worse (its paired interval on the
+    losing side of zero): the row, the metric and the gap as ``interval`` prints it, with
+    ", clear after Holm" where it stays clear after Holm's correction over every row of ``rows``."""
+    held = {metric: holm_clear(rows, metric) for metric in ("AUROC", "FPR95")}
+    out = []
+    for index, r in rows.iterrows():
+        for metric, worse in (("AUROC", r["AUROC hi"] < 0), ("FPR95", r["FPR95 lo"] > 0)):
+            if worse:
+                gap = interval(r[f"{metric} diff"], r[f"{metric} lo"], r[f"{metric} hi"], signed=True)
+                out.append((r, metric, gap + (", clear after Holm" if held[metric][index] else "")))
+    return out
+
+
 def clear_losses(gaps: pd.DataFrame, sets: Sequence[str] | None = None) -> list[str]:
     """Each (method, OOD set, metric) where NegGate is clearly worse (its paired interval on the
     losing side of zero), as ``<method> on <set> (<metric> <gap> [lo, hi])``, marked where the loss
     stays clear after Holm's correction over every pair of ``gaps`` (of ``sets``)."""
-    part = per_set_gaps(gaps, sets)
-    held = {metric: holm_clear(part, metric) for metric in ("AUROC", "FPR95")}
-    out = []
-    for index, r in part.iterrows():
-        for metric, worse in (("AUROC", r["AUROC hi"] < 0), ("FPR95", r["FPR95 lo"] > 0)):
-            if worse:
-                out.append(f"{method_label(r['method'])} on {md_text(r['ood_set'])} ({metric} "
-                           f"{interval(r[f'{metric} diff'], r[f'{metric} lo'], r[f'{metric} hi'], signed=True)}"
-                           f"{', clear after Holm' if held[metric][index] else ''})")
-    return out
+    return [f"{method_label(r['method'])} on {md_text(r['ood_set'])} ({metric} {gap})"
+            for r, metric, gap in _losses(per_set_gaps(gaps, sets))]
 
 
 def average_losses(gaps: pd.DataFrame) -> list[str]:
@@ -148,20 +154,14 @@ def average_losses(gaps: pd.DataFrame) -> list[str]:
     setting: a shift ``style`` or a training ``epoch``) where NegGate is clearly worse in a metric,
     in words, marked where the loss stays clear after Holm's correction over every row of ``gaps``
     (that setting's family, per metric)."""
-    held = {metric: holm_clear(gaps, metric) for metric in ("AUROC", "FPR95")}
     out = []
-    for index, r in gaps.iterrows():
-        for metric, worse in (("AUROC", r["AUROC hi"] < 0), ("FPR95", r["FPR95 lo"] > 0)):
-            if not worse:
-                continue
-            detail = (f"{metric}, average over the OOD sets, "
-                      f"{interval(r[f'{metric} diff'], r[f'{metric} lo'], r[f'{metric} hi'], signed=True)}"
-                      f"{', clear after Holm' if held[metric][index] else ''}")
-            if "style" in gaps:
-                out.append(f"{method_label(r['method'])} with the ID images in {md_text(r['style'])} ({detail})")
-            else:
-                out.append(f"{method_label(r['method'])} at the image tower of epoch {r['epoch']} "
-                           f"(ID top-1 {r['id_top1']:.1f}%; {detail})")
+    for r, metric, gap in _losses(gaps):
+        detail = f"{metric}, average over the OOD sets, {gap}"
+        if "style" in gaps:
+            out.append(f"{method_label(r['method'])} with the ID images in {md_text(r['style'])} ({detail})")
+        else:
+            out.append(f"{method_label(r['method'])} at the image tower of epoch {r['epoch']} "
+                       f"(ID top-1 {r['id_top1']:.1f}%; {detail})")
     return out
 
 
