@@ -132,6 +132,13 @@ def test_lemma_table_cached_keyed_by_source_and_rebuilt_when_corrupt(tmp_path, m
     assert f"WordNet lemma cache {entry} is unreadable" in caplog.text
     assert json.loads(entry.read_text())["source_sha256"] == sha256_file(source)
 
+    # Another cache root in the same process: its entry is written from the table parsed above
+    # (a pure function of the data file's SHA-256), without reading WordNet again.
+    monkeypatch.setattr(corpus_mod, "load_wordnet", no_reading)
+    monkeypatch.setenv("NEGLABEL_CACHE", str(tmp_path / "other"))
+    assert corpus_mod.wordnet_lemmas("adj", wordnet_dir) == first
+    assert json.loads((tmp_path / "other" / "corpora" / entry.name).read_text())["words"][:2] == ["able", "unable"]
+
     with pytest.raises(ValueError, match=r"^unknown part of speech 'verb'; expected one of \['noun', 'adj'\]$"):
         corpus_mod.wordnet_lemmas("verb", wordnet_dir)
 

@@ -294,6 +294,7 @@ def _lemma_text(name: str) -> str:
 
 
 _LEMMA_TABLES: dict[tuple, tuple[tuple[str, str, bool], ...]] = {}
+_PARSED_TABLES: dict[str, tuple[tuple[str, str, bool], ...]] = {}  # by the data file's SHA-256: a pure function of it
 _WORDNET_CORPORA: dict[tuple, Corpus] = {}
 
 
@@ -304,7 +305,8 @@ def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str,
     Reading WordNet through nltk takes ~12 s; the table is cached as JSON under
     ``<cache>/corpora``, keyed by the SHA-256 of the ``data.<pos>`` file it came from, so edited
     or replaced WordNet files give a new entry. A cache file that does not parse, or does not
-    hold the table it names, is rebuilt.
+    hold the table it names, is rebuilt: from the table this process parsed from the same file
+    before, if any (another cache root), else from WordNet.
     """
     if part not in _WORDNET_POS:
         raise ValueError(f"unknown part of speech {part!r}; expected one of {list(_WORDNET_POS)}")
@@ -325,9 +327,12 @@ def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str,
         pass
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("WordNet lemma cache %s is unreadable (%s); rebuilding it", target, exc)
-    wn = load_wordnet(wordnet_dir)
-    table = [(_lemma_text(lemma), synset.lexname(), i == 0)
-             for synset in wn.all_synsets(_WORDNET_POS[part]) for i, lemma in enumerate(synset.lemma_names())]
+    if digest not in _PARSED_TABLES:
+        wn = load_wordnet(wordnet_dir)
+        _PARSED_TABLES[digest] = tuple((_lemma_text(lemma), synset.lexname(), i == 0)
+                                       for synset in wn.all_synsets(_WORDNET_POS[part])
+                                       for i, lemma in enumerate(synset.lemma_names()))
+    table = list(_PARSED_TABLES[digest])
     words, lexnames, first = (list(c) for c in zip(*table))
     atomic_write_text(target, json.dumps({"source": str(pos_file), "source_sha256": digest,
                                           "words": words, "lexnames": lexnames, "first": first}))
