@@ -173,3 +173,23 @@ def test_negrefine_through_the_pipeline(emb, one_text_tower):  # noqa: F811
                                          r"'negrefine' \(the pipeline's score\(\) supplies it\)$"):
         registry.method_scores(emb.id_emb, emb.id_text, bank.emb, scored.params, ["negrefine"],
                                {"negrefine": bank.emb})
+
+
+def test_where_negrefines_gain_comes_from_is_read_with_its_intervals():
+    from neglabel_core.book.tables import negrefine_parts_reading
+
+    def row(d, lo, hi):
+        return {"AUROC diff": d, "AUROC lo": lo, "AUROC hi": hi}
+
+    total = row(0.33, 0.01, 0.63)
+    # the book's case: the bank is most of the point value but its own interval includes zero
+    assert negrefine_parts_reading(total, row(0.26, -0.03, 0.55), {"its filter": row(-0.05, -0.2, 0.1),
+                                                                   "multi-matching": row(0.14, 0.05, 0.23)}) == (
+        "by the point estimates its bank accounts for most of NegRefine's AUROC difference from NegLabel, and the "
+        "bank's own gap cannot be told from zero; of the two changes, only multi-matching is clear of zero")
+    assert negrefine_parts_reading(total, row(0.1, 0.02, 0.2), {"its filter": row(0.1, 0.01, 0.2),
+                                                                "multi-matching": row(-0.2, -0.3, -0.1)}) == (
+        "by the point estimates its bank accounts for less than half of NegRefine's AUROC difference from NegLabel, "
+        "and the bank's own gap is clear of zero; of the two changes, its filter and multi-matching are clear of zero")
+    assert negrefine_parts_reading(total, row(0.2, -0.1, 0.5), {"its filter": row(0.0, -0.1, 0.1)}).endswith(
+        "; neither change is clear of zero on its own")

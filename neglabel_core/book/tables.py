@@ -287,6 +287,24 @@ def negrefine_ablation(emb: pipeline.Embedded, run: Mapping[str, Any], *, n_boot
     return {"table": table, "gaps": gaps, "removed": dict(published_run.banks["negrefine"].removed)}
 
 
+def negrefine_parts_reading(total: Mapping[str, float], bank: Mapping[str, float],
+                            parts: Mapping[str, Mapping[str, float]]) -> str:
+    """Where NegRefine's AUROC gain over NegLabel comes from, read with the intervals, not the
+    point values alone. ``total``: NegRefine minus NegLabel; ``bank``: NegRefine with neither
+    change (its mining alone) minus NegLabel; ``parts``: name -> published minus the setting
+    without that part. Each a paired average row (``AUROC diff``, ``AUROC lo``, ``AUROC hi``)."""
+    def clear(row: Mapping[str, float]) -> bool:
+        return row["AUROC lo"] > 0 or row["AUROC hi"] < 0
+
+    share = bank["AUROC diff"] / total["AUROC diff"] if total["AUROC diff"] > 0 else float("nan")
+    text = ("by the point estimates its bank accounts for " + ("most" if share > 0.5 else "less than half")
+            + " of NegRefine's AUROC difference from NegLabel, and the bank's own gap "
+            + ("is clear of zero" if clear(bank) else "cannot be told from zero"))
+    shown = [name for name, row in parts.items() if clear(row)]
+    return text + ("; of the two changes, " + ("only " if len(shown) < len(parts) else "") + " and ".join(shown) + (" is" if len(shown) == 1 else " are")
+                   + " clear of zero" if shown else "; neither change is clear of zero on its own")
+
+
 def published(paper_results: str | Path, methods: Sequence[str]) -> pd.DataFrame:
     """The published ImageNet-1k rows (CLIP ViT-B/16) of ``methods``: FPR95 and AUROC per OOD set
     and average, with their source."""
