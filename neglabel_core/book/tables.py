@@ -301,8 +301,10 @@ def negrefine_parts_reading(total: Mapping[str, float], bank: Mapping[str, float
             + " of NegRefine's AUROC difference from NegLabel, and the bank's own gap "
             + ("is clear of zero" if clear(bank) else "cannot be told from zero"))
     shown = [name for name, row in parts.items() if clear(row)]
-    return text + ("; of the two changes, " + ("only " if len(shown) < len(parts) else "") + " and ".join(shown) + (" is" if len(shown) == 1 else " are")
-                   + " clear of zero" if shown else "; neither change is clear of zero on its own")
+    if not shown:
+        return text + "; neither change is clear of zero on its own"
+    return (text + "; of the two changes, " + ("only " if len(shown) < len(parts) else "") + " and ".join(shown)
+            + (" is" if len(shown) == 1 else " are") + " clear of zero")
 
 
 def published(paper_results: str | Path, methods: Sequence[str]) -> pd.DataFrame:
