@@ -308,6 +308,15 @@ def test_sample_control_reading_counts_clear_gaps_that_change_sign():
         "clear) in 2 of the 2 comparisons, so a difference between the models smaller than that move may be the sample's, "
         "not the model's")
     assert cross_vlm.sample_control_reading(control.iloc[:0]) == "The chapter read the whole corpus: no sample to check"
+    # the headline's caveat: moves both ways here; then every move against NegLabel; no sample, no caveat
+    assert cross_vlm.sample_caveat(control) == (
+        "The corpus sample that every model reads moves NegLabel's AUROC gaps to the baselines by -1.40 to +1.90 points, "
+        "and changes 2 of 2 verdicts against the whole corpus (the control below)")
+    control.loc[control["corpus"] == "sample", "AUROC diff"] = [-1.5, 0.0]
+    assert cross_vlm.sample_caveat(control).startswith(
+        "The corpus sample that every model reads moves NegLabel's AUROC gaps to the baselines by -1.20 to -0.10 points, "
+        "all against NegLabel, and changes")
+    assert cross_vlm.sample_caveat(control.iloc[:0]) == ""
 
 
 def test_models_that_share_a_text_tower_are_found_by_their_config():
