@@ -33,12 +33,12 @@ from _util import print_table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from neglabel_core.book.build import NOTEBOOKS  # noqa: E402
+from neglabel_core.site.build import NOTEBOOKS  # noqa: E402
 
 RUN = """
 import sys, time
 from pathlib import Path
-from neglabel_core.book import build
+from neglabel_core.site import build
 src, out, profile = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 print(build._run_notebook(src.stem, src, out, {"profile": profile, "overrides": {}}, "bench", "python3",
                           build.CELL_TIMEOUT_S, build.KERNEL_START_TIMEOUT_S))

@@ -1,6 +1,6 @@
 """One explorer step on the embedded default (emoji-tiny, cached embeddings): the time from a
 moved control to new scores and AUROC/FPR95, by the previous path (the full pipeline per step,
-``pipeline.score`` on a fresh corpus view) and by ``book.explorer.explore`` (views, mining and
+``pipeline.score`` on a fresh corpus view) and by ``analysis.explorer.explore`` (views, mining and
 similarities cached per (corpus, eta, M)), side by side in one process. Goal: < 0.5 s for an
 n_g or tau step.
 
@@ -15,7 +15,7 @@ import numpy as np
 from _util import print_table
 
 from neglabel_core import pipeline as ex
-from neglabel_core.book import chapter, corpora, explorer
+from neglabel_core.analysis import chapter, corpora, explorer
 
 
 def previous_step(emb, corpus: str, **params) -> float:

@@ -4,7 +4,7 @@ The folders are the layers; imports point down only (``tests/test_architecture.p
 rule per folder)::
 
     cli.py                      the command line
-    book/                       the chapters' tables and sweeps, the explorer, building the book
+    analysis/    site/          what the chapters compute (tables, sweeps, readings, figures) | building and checking the site
     pipeline/                   profile -> data, model, embeddings -> banks -> scores -> results
     data/        models/        what a profile evaluates on | loading, embedding, caching, training
     profiles/                   configs as data (builtin/*.json, checked against schema.json; on files.py)
@@ -16,8 +16,9 @@ rule per folder)::
 - ``data`` and ``models`` sit on ``files``, ``profiles`` and ``ood``; they never import each other,
   except ``models.emoji_training`` and ``models.alignment`` (the embedded models are trained, or
   their projection aligned, on the emoji benchmark's images);
-- ``pipeline`` ties them together; ``book`` reads data only through it; ``cli`` calls both.
-  Nothing imports ``cli`` or ``book`` but the CLI, and nothing imports the notebooks.
+- ``pipeline`` ties them together; ``analysis`` reads data and models only through it; ``site``
+  (papermill, Jupyter Book, the browser check) imports nothing of the analysis; ``cli`` calls them.
+  Nothing imports ``cli``, ``analysis`` or ``site`` but the CLI, and nothing imports the notebooks.
 - ``numerics`` is applied when the package is imported, before torch's first operation.
 
 The methods' formulas and the official code they follow: ``docs/methods.md``.

@@ -124,9 +124,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{root} holds no _config.yml; run from the repository root or pass --root")
     start = time.perf_counter()
     profile, overrides = _profile(args)  # checked before the book's and the pipeline's imports
-    from .book import build as book
-    from .book.browser_check import check_book
     from .pipeline import embed_profile
+    from .site import build as book
+    from .site.browser_check import check_book
 
     emb = embed_profile(profile, progress=not args.quiet)  # data, model, every embedding: cached before any notebook runs
     extra = json.loads(args.notebook_params) if args.notebook_params else {}
@@ -152,7 +152,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
 def _cmd_check_html(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .book.browser_check import check_book
+    from .site.browser_check import check_book
 
     reports = check_book(Path(args.html), Path(args.screenshots))
     print(f"browser check passed: {len(reports)} pages")
@@ -160,14 +160,14 @@ def _cmd_check_html(args: argparse.Namespace) -> int:
 
 
 def _cmd_wordnet(args: argparse.Namespace) -> int:
-    from .book.corpora import wordnet_counts
+    from .analysis.corpora import wordnet_counts
 
     print(json.dumps(wordnet_counts(args.parts, official_exclusions=args.official_exclusions), indent=1))
     return 0
 
 
 def _cmd_compare_list(args: argparse.Namespace) -> int:
-    from .book.corpora import compare_with_list
+    from .analysis.corpora import compare_with_list
 
     table, reason = compare_with_list(_profile(args)[0], args.list, with_mining=not args.no_mining, progress=not args.quiet)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))

@@ -22,9 +22,11 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"files", "numerics", "profiles", "ood", ROOT},
     # the pipeline ties them together
     "pipeline": {"ood", "data", "models", "profiles", "files", "numerics"},
-    # the book reads models only through the pipeline
-    "book": {"pipeline", "ood", "data", "profiles", "files", "numerics"},
-    "cli": {"book", "pipeline", "ood", "data", "models", "profiles", "files", "numerics", ROOT},
+    # what the chapters compute reads models only through the pipeline
+    "analysis": {"pipeline", "ood", "data", "profiles", "files", "numerics"},
+    # building and checking the site: nothing of the analysis, nothing of the models
+    "site": {"data", "files", "numerics"},
+    "cli": {"analysis", "site", "pipeline", "ood", "data", "models", "profiles", "files", "numerics", ROOT},
     ROOT: {"numerics"},
 }
 # The documented sideways imports (package docstring): module -> the extra layers it may use.
@@ -81,7 +83,7 @@ def test_every_file_is_placed_in_a_layer():
 def test_the_layers_are_folders():
     """The tree shows the layers: every layer but the leaves, the CLI and the package root is a folder."""
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
-    assert folders == {"ood", "data", "models", "profiles", "pipeline", "book"}
+    assert folders == {"ood", "data", "models", "profiles", "pipeline", "analysis", "site"}
 
 
 @pytest.mark.parametrize("path", files(), ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -93,23 +95,25 @@ def test_imports_point_down(path):
                       f"(allowed: {sorted(ALLOWED[layer])})"
 
 
-def test_nothing_imports_the_cli_the_book_or_the_notebooks():
+def test_nothing_imports_the_cli_the_analysis_the_site_or_the_notebooks():
+    """Only the CLI imports the analysis and the site; neither imports the other."""
     for path in files():
-        if layer_of(path) in {"cli", "book"}:
+        layer = layer_of(path)
+        if layer == "cli":
             continue
-        assert not our_imports(path) & {"cli", "book"}, path
+        assert not our_imports(path) & ({"cli", "analysis", "site"} - {layer}), path
         source = path.read_text("utf-8")
         assert "import notebooks" not in source and "from notebooks" not in source, path
 
 
 def test_the_rules_catch_a_violation(tmp_path):
     """The check itself: the math importing a model, data importing a model, the pipeline importing
-    the book are each caught, in every import form."""
+    the analysis are each caught, in every import form."""
     package = tmp_path / "neglabel_core"
     (package / "ood").mkdir(parents=True)
     (package / "data").mkdir()
     (package / "models").mkdir()
-    (package / "book").mkdir()
+    (package / "analysis").mkdir()
     (package / "pipeline").mkdir()
     bad = package / "ood" / "scores.py"
     bad.write_text("from ..models import load_model\nfrom neglabel_core.data import corpus\n"
@@ -119,9 +123,9 @@ def test_the_rules_catch_a_violation(tmp_path):
     sideways = package / "data" / "emoji.py"
     sideways.write_text("from ..models.factory import load_model\nfrom .images import ImageFiles\n")
     assert our_imports(sideways, package) - ALLOWED["data"] - {"data"} == {"models"}
-    init = package / "book" / "__init__.py"
+    init = package / "analysis" / "__init__.py"
     init.write_text("from . import tables\nfrom .. import pipeline\n")
-    assert our_imports(init, package) == {"book", "pipeline"}
+    assert our_imports(init, package) == {"analysis", "pipeline"}
 
 
 def test_the_documented_exception_is_used():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from neglabel_core import cli
-from neglabel_core.book.build import NOTEBOOKS
+from neglabel_core.site.build import NOTEBOOKS
 
 from .test_end_to_end import REAL_DATA, SMALL
 
@@ -74,7 +74,7 @@ def test_every_notebook_runs_on_the_emoji_configuration(book_root, monkeypatch):
     (shift sets, the near variant, the style subsets), through ``neglabel book``'s execution. The
     HTML build, the browser check and the prose-edit rebuild run once, on a reader's folders
     (:func:`test_the_whole_book_on_a_readers_folders`): one site build for the suite, not two."""
-    from neglabel_core.book.build import execute_notebooks
+    from neglabel_core.site.build import execute_notebooks
 
     monkeypatch.setenv("NEGLABEL_DATA", REAL_DATA)
     monkeypatch.chdir(book_root)
@@ -139,7 +139,7 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
     # Every page in Chromium: no payload ran, and each name shows as the text it is.
     from playwright.sync_api import sync_playwright
 
-    from neglabel_core.book.browser_check import CHROMIUM_FLAGS, find_chromium, pages_of, serve
+    from neglabel_core.site.browser_check import CHROMIUM_FLAGS, find_chromium, pages_of, serve
 
     site = book_root / "book" / "_build" / "html"
     shown = {}
@@ -173,7 +173,7 @@ def test_the_whole_book_on_a_readers_folders(book_root, monkeypatch, capsys, tmp
 def test_failing_notebook_stops_the_build(tmp_path):
     import nbformat
 
-    from neglabel_core.book.build import NotebookFailedError, execute_notebooks
+    from neglabel_core.site.build import NotebookFailedError, execute_notebooks
 
     src = tmp_path / "src"
     src.mkdir()
@@ -202,7 +202,7 @@ def _tiny_notebook(path: Path, prose: str, code: str) -> None:
 def test_unchanged_notebooks_are_not_run_again_and_prose_edits_carry_over(tmp_path):
     import nbformat
 
-    from neglabel_core.book.build import execute_notebooks
+    from neglabel_core.site.build import execute_notebooks
 
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
@@ -238,7 +238,7 @@ def test_unchanged_notebooks_are_not_run_again_and_prose_edits_carry_over(tmp_pa
 
 def test_explorer_payload_cannot_end_its_script():
 
-    from neglabel_core.book import vega
+    from neglabel_core.analysis import vega
 
     name = "</script><img src=x onerror=document.body.dataset.pwned=2>&\u2028<!--"
     html_text = vega.explorer_html({"data": {"values": [{"set": name}]}})
@@ -259,7 +259,7 @@ def test_names_reach_the_prose_as_text_and_flat_ood_sets_get_a_sentence():
 
     import pandas as pd
 
-    from neglabel_core.book import chapter, corpora
+    from neglabel_core.analysis import chapter, corpora
 
     emb = SimpleNamespace(profile=SimpleNamespace(benchmark={"kind": "folders"}))
     assert corpora.ood_names_paragraph(emb, pd.DataFrame(columns=["name"])).startswith(
@@ -282,7 +282,7 @@ def test_names_in_figures_are_plain_text():
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from neglabel_core.book import chapter
+    from neglabel_core.analysis import chapter
 
     names = ["price $\\nosuch$ *cat*", "$x_1$ <unk>"]
     with matplotlib.rc_context():
@@ -312,8 +312,8 @@ def test_names_in_figures_are_plain_text():
 
 
 def test_chapter_parameters_are_checked_before_any_work(tmp_path):
-    from neglabel_core.book import chapter
-    from neglabel_core.book.build import NotebookFailedError, execute_notebooks
+    from neglabel_core.analysis import chapter
+    from neglabel_core.site.build import NotebookFailedError, execute_notebooks
 
     chapter.check_parameters(m=None, etas=[0.05, 0.5], templates=["a {} photo"], near_overrides={"x": 1})
     with pytest.raises(ValueError, match=r"^bad chapter parameter\(s\): m=0; expected None \(the book's default\) or an "
@@ -338,7 +338,7 @@ def test_glue_records_what_myst_nb_records(value):
     from IPython.utils.capture import capture_output
     from myst_nb import glue as nb_glue
 
-    from neglabel_core.book import chapter
+    from neglabel_core.analysis import chapter
 
     InteractiveShell.instance()
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from neglabel_core.book import browser_check, csp
+from neglabel_core.site import browser_check, csp
 
 pytest.importorskip("playwright")
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from neglabel_core import pipeline
-from neglabel_core.book import anatomy, chapter, corpora, sweeps, tables
+from neglabel_core.analysis import anatomy, chapter, corpora, sweeps, tables
 from neglabel_core.ood import metrics, negmining, scores
 
 from .test_successors import synthetic  # noqa: F401  (fixture)
@@ -127,7 +127,7 @@ def test_shift_degradation_runs_a_stream_method_per_set_in_each_style(units_emb)
 
 
 def test_cross_vlm_style_shift_is_each_models_study_with_holm_over_all_models(units_emb):
-    from neglabel_core.book import cross_vlm
+    from neglabel_core.analysis import cross_vlm
 
     methods = ("neglabel", "mcm", "energy")
     other = dataclasses.replace(units_emb, shift_emb={"noisy": units_emb.id_emb})  # a second model: no shift at all
@@ -150,7 +150,7 @@ def test_cross_vlm_style_shift_is_each_models_study_with_holm_over_all_models(un
 def test_cross_vlm_style_shift_corrects_over_every_models_gaps_at_once(units_emb, monkeypatch):
     from scipy.stats import norm
 
-    from neglabel_core.book import cross_vlm
+    from neglabel_core.analysis import cross_vlm
 
     # gaps with two-sided p-values 0.01, 0.2 (model A) and 0.02, 0.03 (model B), standard error 1
     z = {p: norm.isf(p / 2) for p in (0.01, 0.2, 0.02, 0.03)}

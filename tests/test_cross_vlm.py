@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import kendalltau
 from sklearn.metrics import roc_auc_score
 
-from neglabel_core.book import cross_vlm
+from neglabel_core.analysis import cross_vlm
 from neglabel_core.ood.agreement import kendall_tau_b
 from neglabel_core.profiles import load_profile
 

@@ -5,7 +5,7 @@ import base64
 import hashlib
 import re
 
-from neglabel_core.book import csp
+from neglabel_core.site import csp
 
 
 def sha(text: str) -> str:

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from neglabel_core import cli, files
-from neglabel_core.book import build
 from neglabel_core.data import emoji
 from neglabel_core.models import cache as cache_mod
 from neglabel_core.models import emoji_training
 from neglabel_core.models.cache import ArrayCache, cache_key
 from neglabel_core.models.embed import image_payload
 from neglabel_core.profiles import ProfileError, load_profile
+from neglabel_core.site import build
 
 from . import emoji_fixture
 

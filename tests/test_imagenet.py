@@ -154,7 +154,7 @@ def test_pipeline_end_to_end_with_a_random_weight_model(data_root, tiny_model_na
     assert pos == ["noun"] * int(0.15 * n_noun) + ["adj"] * int(0.15 * n_adj)
     assert result["params"]["m"] == len(negatives)  # the table records what was mined
     # Sweeps keep the profile's rule (15% per part of speech) except over M, which mines the lowest M
-    from neglabel_core.book import sweeps
+    from neglabel_core.analysis import sweeps
 
     by_eta = sweeps.sweep(emb, "eta", [0.05, 0.5])
     assert by_eta["eta"].tolist() == [0.05, 0.5] and set(by_eta["m"]) == {len(negatives)}
@@ -191,7 +191,7 @@ def test_warm_run_writes_nothing_so_a_read_only_cache_works(data_root, tiny_mode
 def test_a_method_is_added_by_one_registry_entry(data_root, tiny_model_name, tmp_path, capsys, monkeypatch):
     """A toy method (the mean ID cosine) registered once appears in the CLI's table and JSON,
     results_table and evaluate_params, with nothing else edited; a profile lists what it runs."""
-    from neglabel_core.book import tables
+    from neglabel_core.analysis import tables
     from neglabel_core.ood import methods as registry
 
     monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))  # leave the real registry as it was
@@ -222,7 +222,7 @@ def test_each_parameter_moves_only_the_methods_that_read_it(data_root, tiny_mode
     """Property tests of the pipeline: a parameter changes exactly the scores of the methods whose
     registry entry reads it (a swapped tau / mcm_tau would show here), and the explorer's initial
     setting reproduces the profile's own result."""
-    from neglabel_core.book import corpora, explorer
+    from neglabel_core.analysis import corpora, explorer
     from neglabel_core.ood import methods as registry
 
     path = tmp_path / "fixture.json"
@@ -254,7 +254,7 @@ def test_each_parameter_moves_only_the_methods_that_read_it(data_root, tiny_mode
 def test_tables_read_as_the_papers(data_root, tiny_model_name, tmp_path):
     """results_table's average is the mean of its set rows, pooled is the concatenation, the
     paper comparison takes the average; the seed spread and paired gaps are consistent."""
-    from neglabel_core.book import corpora, sweeps, tables
+    from neglabel_core.analysis import corpora, sweeps, tables
     from neglabel_core.ood import metrics
 
     path = tmp_path / "fixture.json"
@@ -332,7 +332,7 @@ def test_every_notebook_runs_on_the_paper_profile_layout(data_root, tmp_path, mo
     random-weight tiny model registered for the notebook kernels through $NEGLABEL_MODEL_CONFIGS)."""
     import nbformat
 
-    from neglabel_core.book.build import NOTEBOOKS, execute_notebooks
+    from neglabel_core.site.build import NOTEBOOKS, execute_notebooks
 
     from .conftest import TINY_CLIP, TINY_NAME
     from .test_book import NOTEBOOK_PARAMS

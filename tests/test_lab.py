@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from neglabel_core.book.browser_check import CHROMIUM_FLAGS, find_chromium
 from neglabel_core.profiles import load_profile
+from neglabel_core.site.browser_check import CHROMIUM_FLAGS, find_chromium
 
 from .test_end_to_end import REAL_DATA, SMALL
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from neglabel_core.book import ours
+from neglabel_core.analysis import ours
 from neglabel_core.ood.multiplicity import bootstrap_se, holm, holm_wald, wald_p
 
 

@@ -80,7 +80,7 @@ def test_scoring_times_time_each_method_on_every_image():
     from types import SimpleNamespace
     from unittest import mock
 
-    from neglabel_core.book import ours
+    from neglabel_core.analysis import ours
     from neglabel_core.ood import methods as registry
 
     rng = np.random.default_rng(0)
@@ -118,7 +118,7 @@ def setting_gaps(rows, setting):
 
 
 def test_average_losses_mark_what_stays_clear_after_holm_within_the_setting():
-    from neglabel_core.book import ours
+    from neglabel_core.analysis import ours
 
     # ink/energy: AUROC -3 (z 3: p 0.0027 <= 0.05 / 3, clear after Holm over the 3 rows); contrast/NegLabel: AUROC
     # -1.05 (z 2.1, p 0.036 > 0.05 / 2 after the first: clear at 95% only) and FPR95 +2 (z 4: clear after Holm)
@@ -140,7 +140,7 @@ def test_average_losses_mark_what_stays_clear_after_holm_within_the_setting():
 
 
 def test_strength_reading_counts_snapshots_above_the_method_with_and_without_holm():
-    from neglabel_core.book import ours
+    from neglabel_core.analysis import ours
 
     # epoch 1: +0.42 (z 2.1, p 0.036 > 0.05 / 2 after epoch 32's p ~0: clear at 95% only); 16: level; 32: +1 (z 10)
     gaps = setting_gaps([("energy", 1, 0.42, 0.2, 0, 1), ("energy", 16, 0.1, 0.2, 0, 1), ("energy", 32, 1.0, 0.1, 0, 1),

@@ -176,7 +176,7 @@ def test_negrefine_through_the_pipeline(emb, one_text_tower):  # noqa: F811
 
 
 def test_where_negrefines_gain_comes_from_is_read_with_its_intervals():
-    from neglabel_core.book.tables import negrefine_parts_reading
+    from neglabel_core.analysis.tables import negrefine_parts_reading
 
     def row(d, lo, hi):
         return {"AUROC diff": d, "AUROC lo": lo, "AUROC hi": hi}

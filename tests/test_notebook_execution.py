@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from neglabel_core.book.build import NotebookFailedError, execute_notebooks
+from neglabel_core.site.build import NotebookFailedError, execute_notebooks
 
 # The explorer's pattern: widgets.interactive draws a figure and prints into its Output widget.
 WIDGET_SETUP = """import matplotlib.pyplot as plt
@@ -121,7 +121,7 @@ def test_two_builds_started_together_both_finish(tmp_path):
     not come back when two runs compete for the cores."""
     cells = [WIDGET_SETUP, *(f"widgets.interactive(show, a=widgets.FloatSlider(value={i + 1}.0))" for i in range(3))]
     _write(tmp_path / "src", "widgets", cells)
-    script = ("import sys\nfrom pathlib import Path\nfrom neglabel_core.book.build import execute_notebooks\n"
+    script = ("import sys\nfrom pathlib import Path\nfrom neglabel_core.site.build import execute_notebooks\n"
               "print(execute_notebooks('x', Path(sys.argv[1]), source_dir=Path(sys.argv[2]), notebooks=['widgets'], force=True,"
               " cell_timeout=30))")
     runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"out{i}"), str(tmp_path / "src")],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from neglabel_core.book.corpora import compare_with_list, list_overlap
+from neglabel_core.analysis.corpora import compare_with_list, list_overlap
 from neglabel_core.data.corpus import Corpus, read_prompt_list
 from neglabel_core.models.factory import WeightsUnavailableError, require_weights
 from neglabel_core.profiles import load_profile

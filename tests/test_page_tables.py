@@ -1,6 +1,6 @@
 """Long header words get break opportunities in the built pages; short ones stay whole."""
 
-from neglabel_core.book import page_tables
+from neglabel_core.site import page_tables
 
 
 def test_only_long_header_words_get_break_opportunities_at_their_joints():

@@ -1,4 +1,4 @@
-"""The robustness chapter's studies (book.robustness) on synthetic embeddings with concept units:
+"""The robustness chapter's studies (analysis.robustness) on synthetic embeddings with concept units:
 the graded study's numbers against direct scoring, its paired intervals, the control, the top-1
 regression by hand, the template ranking and the published rows it reads."""
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from neglabel_core import pipeline
-from neglabel_core.book import robustness, tables
+from neglabel_core.analysis import robustness, tables
 from neglabel_core.data import shifts
 from neglabel_core.data.benchmarks import BenchmarkData
 from neglabel_core.data.images import ImageFiles
@@ -228,7 +228,7 @@ def test_a_graded_id_sample_is_seeded_and_used_at_every_severity(units_emb):  # 
 def test_the_unshifted_images_are_named_for_the_benchmark_and_the_style_reading_says_so():
     from types import SimpleNamespace
 
-    from neglabel_core.book import sweeps
+    from neglabel_core.analysis import sweeps
 
     emoji, folders = (SimpleNamespace(profile=SimpleNamespace(benchmark={"kind": k})) for k in ("emoji", "folders"))
     assert (sweeps.unshifted_name(emoji), sweeps.unshifted_name(folders)) == ("evaluation styles", "ID test set")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from neglabel_core import pipeline as ex
-from neglabel_core.book import explorer, vega
+from neglabel_core.analysis import explorer, vega
 from neglabel_core.ood import metrics
 
 from .test_successors import synthetic  # noqa: F401  (fixture)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from neglabel_core.book import browser_check
 from neglabel_core.data import corpus as corpus_mod
 from neglabel_core.data.corpus import WORDNET_FILES, WORDNET_PACKAGES, WordNetMissingError, ensure_wordnet, load_wordnet
+from neglabel_core.site import browser_check
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_DPKG = shutil.which("dpkg") is not None

@@ -2,7 +2,7 @@
 
 A page's content (the ``<article>``: prose and cell outputs, where names from a reader's data
 appear) holds no inline script of the book's: the static explorer is drawn by the book's own
-files from a JSON data block (:mod:`.vega`). So the policy allows scripts from the site itself
+files from a JSON data block (:mod:`neglabel_core.analysis.vega`). So the policy allows scripts from the site itself
 and, by SHA-256, exactly the inline scripts and event handlers the theme writes outside the
 article (and :data:`THEME_SNIPPETS`, by their exact text); anything inline inside the article,
 which only a name that escaped its escaping could put there, is refused by the browser (and

@@ -1,6 +1,6 @@
 """The explorer (chapter 07): one setting at a time for the live widgets (:func:`explore`), and
 every setting of a parameter grid computed at build time for the static page
-(:func:`explorer_records`, drawn by :mod:`.vega` in the page: JavaScript vendored by :mod:`.build`,
+(:func:`explorer_records`, drawn by :mod:`.vega` in the page: JavaScript vendored by :mod:`neglabel_core.site.build`,
 loaded once per page, no request leaves the machine)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The static explorer's page: a Vega-Lite spec over the records of :mod:`.explorer` (controls
 for method, OOD set, corpus, eta, M, n_g and tau; histograms, ROC curve, AUROC and FPR95) and the
-HTML fragment that draws it with the Vega scripts vendored by :mod:`.build`."""
+HTML fragment that draws it with the Vega scripts vendored by :mod:`neglabel_core.site.build`."""
 
 from __future__ import annotations
 
