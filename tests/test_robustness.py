@@ -5,6 +5,7 @@ regression by hand, the template ranking and the published rows it reads."""
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import numpy as np
 import pandas as pd
@@ -272,3 +273,160 @@ def test_control_scope_counts_the_ood_images_the_control_shifts():
         "The control runs at severity 3 only (the profile's `graded_shifts.control_severity`): it shifts and embeds all "
         "42 OOD images under each of the 2 shifts, 84 images; at every severity it would take 420 (a profile may set "
         "another severity)")
+
+
+def _control(rows):
+    """A control frame (AUROC) from (shift, method, difference, lo, hi)."""
+    return pd.DataFrame([{"shift": s, "method": m, "label": m, "metric": "AUROC", "severity": 2,
+                          "ID alone": -3.0, "ID alone lo": -4.0, "ID alone hi": -2.0, "ID and OOD": -3.0 + d,
+                          "ID and OOD lo": -4.0 + d, "ID and OOD hi": -2.0 + d, "difference": d, "difference lo": lo,
+                          "difference hi": hi} for s, m, d, lo, hi in rows])
+
+
+def test_control_reading_and_table_by_hand():
+    control = _control([("blur", "neglabel", 1.5, 0.5, 2.5), ("blur", "energy", -1, -2, 0),
+                        ("noise", "neglabel", -2.0, -3.25, -0.75), ("glare", "neglabel", 0.2, -0.5, 0.9)])
+    assert robustness.control_reading(control, 2) == (
+        "At severity 2, shifting the OOD images as well as the ID images costs NegLabel less AUROC than shifting the ID "
+        "images alone under blur; costs NegLabel *more* AUROC than shifting the ID images alone under noise (noise: "
+        "-2.00 [-3.25, -0.75]): there the shifted OOD images also score more like ID images, so a shift of the OOD "
+        "images costs something of its own; under glare the intervals cannot tell the two apart.")
+    only_cheaper = control[control["shift"] == "blur"]
+    assert robustness.control_reading(only_cheaper, 2).endswith("than shifting the ID images alone under blur.")
+    table = robustness.control_table(control, 2)
+    assert table.columns.name == "AUROC change at severity 2 [95%]"
+    assert table.loc[("noise", "neglabel"), "difference"] == "-2.00 [-3.25, -0.75]"
+    assert table.loc[("blur", "energy"), "ID and OOD"] == "-4.00 [-5.00, -3.00]"
+
+
+def test_worst_shift_and_calibration_readings_by_hand():
+    summary = pd.DataFrame([{"shift": s, "method": m, "metric": k, "mean change": v}
+                            for s, m, k, v in (("blur", "neglabel", "AUROC", -4.0), ("noise", "neglabel", "AUROC", -9.5),
+                                               ("glare", "neglabel", "AUROC", -1.25), ("noise", "energy", "AUROC", -20.0),
+                                               ("glare", "neglabel", "FPR95", 30.0))])
+    assert robustness.worst_shift_reading(summary) == ("NegLabel loses most under noise (-9.50 AUROC on average) and "
+                                                       "least under glare (-1.25)")
+    levels = pd.DataFrame([{"shift": s, "severity": k, "ID top-1": t} for s, tops in (("a", [40, 30, 25, 22, 21, 20]),
+                                                                                  ("b", [40, 39, 38, 37, 36, 21]))
+                           for k, t in enumerate(tops)])
+    assert robustness.calibration_reading(levels, ["a", "b"]) == (
+        "Here ID top-1 falls from 40.0% at severity 0 to 20.0% (a), 21.0% (b) at severity 5: less than half lost under b, "
+        "whose severities are too mild for this model.")
+    assert robustness.calibration_reading(levels[levels["shift"] == "a"], ["a"]).endswith("at least half lost under every shift.")
+
+
+def test_top1_reading_residuals_by_hand():
+    # NegLabel: AUROC change = 2 x top-1 change + 1 on shift a, + 3 on shift b (above the common line), so the fitted
+    # line (slope 2, intercept 2) puts a below it (residual -1) and b above (+1)
+    rows = []
+    for shift, drops, offset in (("a", [0, -1, -2, -3, -4, -5], 1), ("b", [0, -1, -2, -3, -4, -5], 3)):
+        for s, d in enumerate(drops):
+            rows += [{"shift": shift, "severity": s, "ID top-1": 50 + d, "method": m, "label": m, "metric": "AUROC",
+                      "value": 90 + (k * d + offset if s else 0)} for m, k in (("neglabel", 2), ("energy", 1))]
+    levels = pd.DataFrame(rows)
+    points = robustness.top1_points(levels)
+    assert len(points) == 20 and points.query("shift == 'b' and severity == 3 and method == 'neglabel'")[
+        ["d_top1", "d_auroc"]].to_numpy().tolist() == [[-3.0, -3.0]]
+    explains = robustness.top1_explains(levels)
+    nl = explains.set_index("method").loc["neglabel"]
+    assert (nl["slope"], nl["intercept"]) == (pytest.approx(2), pytest.approx(2))
+    text = robustness.top1_reading(levels, explains)
+    assert text.startswith(f"ID top-1's fall explains R² = {nl['R2']:.2f} of the variance of NegLabel's AUROC change "
+                           "(slope 2.00 AUROC points per top-1 point); across methods R² runs from ")
+    assert text.endswith("For NegLabel, a cost more AUROC than their top-1 loss predicts; b less "
+                         "(the points below and above the line)")
+    flat = levels.assign(**{"ID top-1": 50})
+    assert robustness.top1_reading(flat, robustness.top1_explains(flat)).startswith("ID top-1 does not move")
+    assert list(robustness.top1_table(explains).columns) == ["(shift, severity) pairs", "slope (AUROC per top-1 point)", "R²"]
+
+
+def _template_study():
+    """NegLabel and energy in the profile's prompts and the paper's four templates (FPR95 and AUROC)."""
+    rows = []
+    fpr = {"profile's own": 50.0, "The nice {}": 48.0, "{}": 52.5, "A photo of a {}": 47.0, "A dark photo of a {}": 51.0}
+    for t, v in fpr.items():
+        for metric, value, gap in (("FPR95", v, v - 50.0), ("AUROC", 100 - v, 50.0 - v)):
+            rows.append({"template": t, "method": "neglabel", "label": "NegLabel", "metric": metric, "value": value,
+                         "lo": value - 1, "hi": value + 1, "gap": gap, "gap lo": gap - 4, "gap hi": gap + 4})
+            rows.append({"template": t, "method": "energy", "label": "energy", "metric": metric, "value": value + 5,
+                         "lo": value + 4, "hi": value + 6, "gap": 3 * gap, "gap lo": 3 * gap - 1, "gap hi": 3 * gap + 1})
+    return pd.DataFrame(rows)
+
+
+def test_template_readings_by_hand():
+    study = _template_study()
+    paper = robustness.paper_templates("data/paper_results.csv")
+    ours = "“A photo of a {}” > “The nice {}” > “A dark photo of a {}” > “{}”"
+    published = {m: " > ".join(f"“{t}”" for t in robustness.template_ranking(study, paper, metric=m)["paper"])
+                 for m in robustness.METRICS}
+    spread = paper["FPR95"].max() - paper["FPR95"].min()
+    text = robustness.template_reading(study, paper)
+    assert text.startswith(f"With the paper's templates NegLabel's FPR95 here runs from 47.00 (“A photo of a {{}}”) to 52.50 "
+                           f"(“{{}}”), a spread of 5.50 points against the paper's {spread:.2f} on ImageNet, and every "
+                           "template's gap to the profile's own prompts includes zero")
+    assert f"so their FPR95 ranking ({ours}; the paper's: {published['FPR95']}) means nothing" in text
+    assert f". In AUROC the order here is {ours} (53.00 to 47.50); the paper's is {published['AUROC']}, so " in text
+    # energy's gaps are three times NegLabel's: its largest FPR95 move is -9.00 ("A photo of a {}"), more than NegLabel's 3.00
+    assert text.endswith("The templates matter more for the baselines, which read the ID labels alone: "
+                         "energy -9.00 FPR95 with “A photo of a {}”.")
+    table = robustness.template_table(study)
+    assert table.loc[("{}", "NegLabel"), "FPR95 gap [95%]"] == "+2.50 [-1.50, +6.50]"
+    assert table.loc[("profile's own", "energy"), "AUROC gap [95%]"] == "" and table.index[0] == ("profile's own", "NegLabel")
+    no_styles = pd.DataFrame(columns=["shift", "method", "metric", "change", "shifted"])  # no style set, no graded study
+    assert robustness.shift_headline(no_styles, None, study, paper).startswith(
+        f"The template moves NegLabel's FPR95 by 5.50 points here (the paper: {spread:.2f}), within the noise; in AUROC ")
+
+
+def test_graded_tables_and_figures_from_a_study(units_emb):  # noqa: F811
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from neglabel_core.analysis import shift_figures
+
+    emb, graded = units_emb, _graded(units_emb)
+    out = robustness.graded_study(emb, graded, METHODS, n_bootstrap=30)
+    table = robustness.graded_change_table(out["summary"])
+    assert list(table.index) == [("noisy", "energy"), ("noisy", "AdaNeg (task-adaptive)")]
+    summary = out["summary"][out["summary"]["metric"] == "FPR95"]
+    held = robustness.holm_per_shift(summary)
+    energy = summary.index[summary["method"] == "energy"][0]
+    gap = summary.loc[energy, ["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]]
+    assert table.loc[("noisy", "energy"), "FPR95: minus NegLabel's [95%]"] == (
+        f"{gap.iloc[0]:+.2f} [{gap.iloc[1]:+.2f}, {gap.iloc[2]:+.2f}]" + (" *" if held[energy] else ""))
+    assert robustness.unchanged_note(graded) is None
+    assert robustness.unchanged_note(dataclasses.replace(graded, unchanged={"background": {"arrows": 1, "bugs": 3, "x": 0}})) == (
+        "The background shift leaves images without an alpha channel as they are (no background to replace): "
+        "1 image of the set arrows, 3 images of the set bugs.")
+    assert robustness.id_subsample_note(emb, graded) is None
+    sampled = dataclasses.replace(graded, id_index=np.arange(7), seed=3)
+    stub = types.SimpleNamespace(data=types.SimpleNamespace(id_images=range(1200)))  # 1,200 ID test images
+    assert robustness.id_subsample_note(stub, sampled).startswith(
+        "The graded study below uses a seeded subsample of the ID test images: 7 of 1,200 (`graded_shifts.id_sample`, seed 3)")
+    explains = robustness.top1_explains(out["levels"])
+    for fig, panels in ((shift_figures.graded_curves(out["levels"], ["noisy"]), 4),
+                        (shift_figures.graded_heatmap(out["changes"], graded), 4),  # two heat maps, two colour bars
+                        (shift_figures.top1_scatter(out["levels"], explains), 2)):
+        assert isinstance(fig, Figure) and len(fig.axes) == panels
+        matplotlib.pyplot.close(fig)
+
+
+def test_style_shift_tables_by_hand():
+    from neglabel_core.analysis import sweeps
+
+    shift = pd.DataFrame([{"ID images": s, "ID top-1": t, "method": m, "AUROC": a, "FPR95": f}
+                          for s, t in (("flat", 81.25), ("sketch", 40.0)) for m, a, f in (("neglabel", 90.004, 30.0),
+                                                                                          ("energy", 80.0, 50.126))])
+    labelled = sweeps.labelled_shift(shift)
+    assert list(dict.fromkeys(labelled["ID images"])) == ["flat\n(top-1 81.2%)", "sketch\n(top-1 40.0%)"]
+    table = sweeps.shift_level_table(labelled, "FPR95")
+    assert list(table.index) == ["flat (top-1 81.2%)", "sketch (top-1 40.0%)"]
+    assert table.loc["flat (top-1 81.2%)", "energy"] == 50.13 and table.columns.name == "FPR95 (%), mean over the OOD sets"
+    degradation = pd.DataFrame([{"shift": "sketch", "method": m, "label": m, "metric": "AUROC", "change": c,
+                                 "change lo": c - 1, "change hi": c + 1, "change minus NegLabel's": c + 5,
+                                 "vs NegLabel lo": c + 4, "vs NegLabel hi": c + 6}
+                                for m, c in (("neglabel", -5.0), ("energy", -2.5))])
+    table = sweeps.degradation_table(degradation, "AUROC")
+    assert table.loc[("sketch", "neglabel")].tolist() == ["-5.00 [-6.00, -4.00]", "(reference)"]
+    assert table.loc[("sketch", "energy"), "minus NegLabel's [95%]"] == "+2.50 [+1.50, +3.50]"

@@ -20,6 +20,7 @@ from ..ood import metrics, multiplicity
 from ..pipeline.score_cache import kept_arm_replicates
 from ..profiles import load_profile
 from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates
+from .sweeps import robust_verdict
 from .tables import paper_rows
 
 METRICS = ("AUROC", "FPR95")
@@ -337,3 +338,238 @@ def halved(levels: pd.DataFrame) -> dict[str, bool]:
     profile's severities are meant to)."""
     top = levels.drop_duplicates(["shift", "severity"]).set_index(["shift", "severity"])["ID top-1"]
     return {s: bool(top[(s, 5)] <= 0.5 * top[(s, 0)]) for s in dict.fromkeys(levels["shift"])}
+
+
+def id_subsample_note(emb: pipeline.Embedded, graded: pipeline.Graded) -> str | None:
+    """Where the graded study runs on a seeded subsample of the ID test images, that fact as the
+    page shows it under the shifted examples; ``None`` where it uses them all."""
+    if graded.id_index is None:
+        return None
+    return (f"The graded study below uses a seeded subsample of the ID test images: {len(graded.id_index):,} "
+            f"of {len(emb.data.id_images):,} (`graded_shifts.id_sample`, seed {graded.seed}), the same images "
+            "at every severity, severity 0 included. The OOD sets are used whole.")
+
+
+def calibration_reading(levels: pd.DataFrame, shifts: Sequence[str]) -> str:
+    """Whether the severities are strong enough: ID top-1 at severity 0 and at severity 5 of every
+    shift, and the shifts under which severity 5 loses less than half of it (:func:`halved`)."""
+    top = levels.drop_duplicates(["shift", "severity"]).set_index(["shift", "severity"])["ID top-1"]
+    missed = [s for s, ok in halved(levels).items() if not ok]
+    return (f"Here ID top-1 falls from {top[(shifts[0], 0)]:.1f}% at severity 0 to "
+            + ", ".join(f"{top[(s, 5)]:.1f}% ({s})" for s in shifts) + " at severity 5: "
+            + ("at least half lost under every shift." if not missed else
+               f"less than half lost under {', '.join(missed)}, whose severities are too mild for this model."))
+
+
+def graded_change_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The graded study's summary as chapter 05 shows it: per (shift, method other than NegLabel),
+    each metric's mean change over severities 1-5 minus NegLabel's, with its interval and a star
+    where it is clear of zero after Holm's correction over the shift's methods."""
+    cells = {}
+    for metric in METRICS:
+        part = summary[summary["metric"] == metric]
+        part = part.assign(held=holm_per_shift(part))
+        part = part[part["method"] != REFERENCE]
+        cells[f"{metric}: minus NegLabel's [95%]"] = pd.Series(
+            [interval(*v, signed=True) + (" *" if h else "") for v, h in
+             zip(part[["minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]].to_numpy(), part["held"])],
+            index=pd.MultiIndex.from_frame(part[["shift", "label"]]))
+    return pd.DataFrame(cells).rename_axis(index=[None, None], columns="mean change over severities 1-5")
+
+
+def worst_shift_reading(summary: pd.DataFrame) -> str:
+    """The shifts under which NegLabel loses most and least AUROC on average over severities 1-5."""
+    nl = summary[(summary["method"] == REFERENCE) & (summary["metric"] == "AUROC")].set_index("shift")
+    worst = nl["mean change"].idxmin()
+    return (f"NegLabel loses most under {md_text(worst)} ({nl.loc[worst, 'mean change']:+.2f} AUROC on average) "
+            f"and least under {nl['mean change'].idxmax()} ({nl['mean change'].max():+.2f})")
+
+
+def control_table(control: pd.DataFrame, severity: int) -> pd.DataFrame:
+    """The OOD-shift control in AUROC: per (shift, method) the change with the ID images shifted
+    alone, with ID and OOD images shifted, and their difference, each with its interval."""
+    part = control[control["metric"] == "AUROC"]
+    columns = ("ID alone", "ID and OOD", "difference")
+    table = part.assign(**{c: [interval(*v, signed=True) for v in part[[c, f"{c} lo", f"{c} hi"]].to_numpy()] for c in columns})
+    return (table.set_index(["shift", "label"])[list(columns)]
+            .rename_axis(index=[None, None], columns=f"AUROC change at severity {severity} [95%]"))
+
+
+def control_reading(control: pd.DataFrame, severity: int) -> str:
+    """What the control says of NegLabel, per shift: shifting the OOD images too costs less AUROC
+    than shifting the ID images alone (interval of the difference above zero), more (below zero,
+    with the intervals), or the intervals cannot tell."""
+    nl = control[(control["metric"] == "AUROC") & (control["method"] == REFERENCE)].set_index("shift")
+    cheaper = [s for s in nl.index if nl.loc[s, "difference lo"] > 0]
+    dearer = [s for s in nl.index if nl.loc[s, "difference hi"] < 0]
+    same = [s for s in nl.index if s not in cheaper + dearer]
+    text = (f"At severity {severity}, shifting the OOD images as well as the ID images "
+            + (f"costs NegLabel less AUROC than shifting the ID images alone under {', '.join(cheaper)}; " if cheaper else "")
+            + (f"costs NegLabel *more* AUROC than shifting the ID images alone under {', '.join(dearer)} ("
+               + ", ".join(f"{s}: {interval(*nl.loc[s, ['difference', 'difference lo', 'difference hi']], signed=True)}"
+                           for s in dearer)
+               + "): there the shifted OOD images also score more like ID images, so a shift of the OOD images costs "
+                 "something of its own; " if dearer else "")
+            + (f"under {', '.join(same)} the intervals cannot tell the two apart" if same else ""))
+    return text.rstrip("; ") + "."
+
+
+def unchanged_note(graded: pipeline.Graded) -> str | None:
+    """The images a shift leaves as they are (the background shift on images without an alpha
+    channel), per set, as the page says it; ``None`` where there are none."""
+    counts = {s: n for c in (graded.unchanged or {}).values() for s, n in c.items() if n}
+    if not counts:
+        return None
+    return ("The background shift leaves images without an alpha channel as they are (no background to replace): "
+            + ", ".join(f"{n} image{'s' if n > 1 else ''} of the set {s}" for s, n in counts.items()) + ".")
+
+
+def top1_table(explains: pd.DataFrame) -> pd.DataFrame:
+    """:func:`top1_explains` as the page shows it: per method the points, slope and R²."""
+    return (explains.set_index("label")[["points", "slope", "R2"]].round(3)
+            .rename(columns={"points": "(shift, severity) pairs", "slope": "slope (AUROC per top-1 point)", "R2": "R²"})
+            .rename_axis(index=None, columns="AUROC change on ID top-1 change"))
+
+
+def top1_points(levels: pd.DataFrame) -> pd.DataFrame:
+    """Every (shift, severity 1-5, method) of the graded study in AUROC, with its change in AUROC
+    (``d_auroc``) and in ID top-1 (``d_top1``) from the shift's severity 0: the points that
+    :func:`top1_explains` fits a line through."""
+    base = levels[levels["metric"] == "AUROC"]
+    first = base[base["severity"] == 0].set_index(["shift", "method"])["value"]
+    top0 = base[base["severity"] == 0].drop_duplicates("shift").set_index("shift")["ID top-1"]
+    moved = base[base["severity"] > 0]
+    return moved.assign(d_auroc=moved["value"].to_numpy() - first.loc[list(zip(moved["shift"], moved["method"]))].to_numpy(),
+                        d_top1=moved["ID top-1"].to_numpy() - moved["shift"].map(top0).to_numpy())
+
+
+def top1_reading(levels: pd.DataFrame, explains: pd.DataFrame) -> str:
+    """How much of NegLabel's AUROC change ID top-1's fall explains (R² and slope), the range of R²
+    across methods, and the shifts that cost more or less AUROC than the line predicts (the mean
+    residual per shift below or above zero)."""
+    nl = explains.set_index("method").loc[REFERENCE]
+    if np.isnan(nl["R2"]):
+        return "ID top-1 does not move under these shifts on this profile, so it cannot explain any of the change"
+    moved = top1_points(levels)
+    moved = moved[moved["method"] == REFERENCE]
+    residual = (moved["d_auroc"] - (nl["slope"] * moved["d_top1"] + nl["intercept"])).groupby(moved["shift"], sort=False).mean()
+    below, above = [s for s, r in residual.items() if r < 0], [s for s, r in residual.items() if r >= 0]
+    residuals = ("For NegLabel, " + (f"{', '.join(below)} cost more AUROC than their top-1 loss predicts" if below else "")
+                 + ("; " if below and above else "") + (f"{', '.join(above)} less" if above else "")
+                 + " (the points below and above the line)")
+    fitted = explains.dropna(subset=["R2"])
+    lo, hi = fitted.loc[fitted["R2"].idxmin()], fitted.loc[fitted["R2"].idxmax()]
+    return (f"ID top-1's fall explains R² = {nl['R2']:.2f} of the variance of NegLabel's AUROC change "
+            f"(slope {nl['slope']:.2f} AUROC points per top-1 point); across methods R² runs from {lo['R2']:.2f} "
+            f"({lo['label']}) to {hi['R2']:.2f} ({hi['label']}). " + residuals)
+
+
+def paper_shift_reading(published: pd.DataFrame) -> str:
+    """Where the paper's own domain-shift rows are (the table above, where ``data/paper_results.csv``
+    holds them) or why they are not reproduced."""
+    if len(published):
+        return "The paper's own domain-shift rows (ImageNet variants as ID) are in the table above, with their source."
+    return ("The paper's domain-shift table (ImageNet-Sketch, -A, -R and -V2 as ID) is not reproduced here: "
+            "no copy of its numbers could be checked when this chapter was written, so `data/paper_results.csv` has no "
+            "rows of study \"domain shift\" yet; rows added there (method, ood_set, FPR95, AUROC, source, study "
+            "\"domain shift\", the ID set in `setting`) appear on this page. The paper's claim is qualitative here: "
+            "it reports NegLabel as robust on those sets, where CLIP's own top-1 stays far higher than the tiny model's "
+            "under these shifts.")
+
+
+def remine_reading(emb: pipeline.Embedded, templates: Sequence[str], remine: bool) -> str:
+    """Which negatives the template study puts in each template: mined anew per template (the
+    paper's code; ``remine``), or the profile's mined words, with the cost that re-mining would add."""
+    if remine:
+        return "Here NegMining mined anew in each template, over the whole corpus, as the paper's code does."
+    return (f"The negative labels are the {emb.profile.params['m']:,} words NegMining mined with the profile's prompts, put "
+            "in each template with the ID labels. The paper's code mines anew in each template; this build does not, "
+            f"because that embeds the whole corpus ({len(emb.corpus):,} words) once per template, "
+            f"{len(emb.corpus) * len(templates):,} prompts in all, the text tower's work "
+            "that the book otherwise does once; the parameter `remine_templates` runs it.")
+
+
+OWN_PROMPTS = "profile's own"  # the template study's row of the profile's own prompts
+
+
+def template_table(study: pd.DataFrame) -> pd.DataFrame:
+    """:func:`template_study` as the page shows it: one row per (template, method), per metric the
+    value and its gap to the profile's own prompts with the gap's interval."""
+    order = list(dict.fromkeys(study["template"]))
+    columns = {}
+    for metric in METRICS:
+        part = study[study["metric"] == metric].set_index(["template", "label"])
+        columns[f"{metric} (%)"] = part["value"].map("{:.2f}".format)
+        columns[f"{metric} gap [95%]"] = [("" if t == OWN_PROMPTS else interval(g, lo, hi, signed=True))
+                                          for (t, _), g, lo, hi in zip(part.index, part["gap"], part["gap lo"], part["gap hi"])]
+    return pd.DataFrame(columns).loc[order].rename_axis(index=[None, None])
+
+
+def _quoted(templates: Sequence[str]) -> str:
+    return " > ".join("“" + t + "”" for t in templates)
+
+
+def _template_facts(study: pd.DataFrame, paper: pd.DataFrame) -> dict[str, Any]:
+    """What both template readings use: NegLabel's rows per metric, both rankings, the best and
+    worst template by FPR95 here, and whether every FPR95 gap's interval holds zero."""
+    nl = study[study["method"] == REFERENCE].set_index(["metric", "template"])
+    ranked = {metric: template_ranking(study, paper, metric=metric) for metric in METRICS}
+    fpr = nl.loc["FPR95"]
+    best, worst = ranked["FPR95"]["ours"][0], ranked["FPR95"]["ours"][-1]
+    return {"nl": nl, "ranked": ranked, "fpr": fpr, "best": best, "worst": worst,
+            "spread": fpr.loc[worst, "value"] - fpr.loc[best, "value"],
+            "paper spread": paper["FPR95"].max() - paper["FPR95"].min(),
+            "unclear": all(fpr.loc[t, "gap lo"] <= 0 <= fpr.loc[t, "gap hi"] for t in ranked["FPR95"]["ours"])}
+
+
+def template_reading(study: pd.DataFrame, paper: pd.DataFrame) -> str:
+    """Chapter 05's reading of the template study: NegLabel's FPR95 spread over the paper's
+    templates here and in the paper, whether the templates can be told apart in FPR95 (every gap
+    to the profile's own prompts holds zero), both AUROC orders (by point value: the templates are
+    tested against the profile's prompts only, not against each other), and the largest FPR95 move
+    of each baseline that reads the ID labels alone (energy, max cosine)."""
+    f = _template_facts(study, paper)
+    fpr, auroc = f["fpr"], f["nl"].loc["AUROC"]
+    ours = {m: f["ranked"][m]["ours"] for m in METRICS}
+    theirs = {m: f["ranked"][m]["paper"] for m in METRICS}
+    others = study[(study["method"].isin(["energy", "max_cos"])) & (study["template"] != OWN_PROMPTS)]
+    hurt = others.loc[others.groupby(["method", "metric"])["gap"].apply(lambda g: g.abs().idxmax())]
+    hurt_fpr = hurt[hurt["metric"] == "FPR95"]
+    return (
+        f"With the paper's templates NegLabel's FPR95 here runs from {fpr.loc[f['best'], 'value']:.2f} (“{f['best']}”) to "
+        f"{fpr.loc[f['worst'], 'value']:.2f} (“{f['worst']}”), a spread of {f['spread']:.2f} points "
+        f"against the paper's {f['paper spread']:.2f} on ImageNet"
+        + (", and every template's gap to the profile's own prompts includes zero: in FPR95 the templates cannot be told apart "
+           "here, so their FPR95 ranking (" + _quoted(ours["FPR95"]) + "; the paper's: " + _quoted(theirs["FPR95"])
+           + ") means nothing" if f["unclear"] else
+           ". Ranked by FPR95: " + _quoted(ours["FPR95"]) + " here, " + _quoted(theirs["FPR95"]) + " in the paper")
+        + f". In AUROC the order here is {_quoted(ours['AUROC'])} ({auroc.loc[ours['AUROC'][0], 'value']:.2f} to "
+        f"{auroc.loc[ours['AUROC'][-1], 'value']:.2f}); the paper's is {_quoted(theirs['AUROC'])}, so "
+        + ("the best template agrees" if ours["AUROC"][0] == theirs["AUROC"][0] else
+           f"the paper's best, “{theirs['AUROC'][0]}”, does not have the highest point value here (the templates' "
+           "AUROCs were not tested against each other, only each against the profile's own prompts)")
+        + ". Part of the difference is the experiment: here the template changes the prompts of the same mined words, while "
+        "the paper's code also mines anew in each template. "
+        + ("The templates matter more for the baselines, which read the ID labels alone: "
+           if hurt_fpr["gap"].abs().max() > fpr.drop(OWN_PROMPTS)["gap"].abs().max() else
+           "For the baselines, which read the ID labels alone, the largest moves are: ")
+        + ", ".join(f"{method_label(m)} {g:+.2f} FPR95 with “{t}”"
+                    for m, t, g in hurt_fpr[["method", "template", "gap"]].to_numpy())
+        + ".")
+
+
+def shift_headline(degradation: pd.DataFrame, summary: pd.DataFrame | None, study: pd.DataFrame, paper: pd.DataFrame) -> str:
+    """Chapter 05's result in a few sentences: the drawing styles' verdict
+    (:func:`sweeps.robust_verdict`), the graded shifts in AUROC (:func:`graded_summary`; where the
+    profile declares them), and how far the template moves NegLabel's FPR95 and whose AUROC is highest."""
+    parts = [v for v in [robust_verdict(degradation).strip()] if v]
+    if summary is not None:
+        graded_text = graded_summary(summary, "AUROC")  # "In AUROC, ..."
+        parts.append("Under the graded shifts, " + graded_text[0].lower() + graded_text[1:])
+    f = _template_facts(study, paper)
+    ours, theirs = f["ranked"]["AUROC"]["ours"], f["ranked"]["AUROC"]["paper"]
+    parts.append(f"The template moves NegLabel's FPR95 by {f['spread']:.2f} points here (the paper: {f['paper spread']:.2f})"
+                 + (", within the noise" if f["unclear"] else "") + "; in AUROC "
+                 + ("the paper's best template is the best here too." if ours[0] == theirs[0]
+                    else f"the highest point value here is with “{ours[0]}”, not the paper's best, “{theirs[0]}”."))
+    return " ".join(parts)

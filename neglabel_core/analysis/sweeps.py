@@ -310,3 +310,33 @@ def shift_degradation(emb: pipeline.Embedded, methods: Sequence[str] | None = No
     out = pd.DataFrame(rows, columns=[c for c in columns if c != "label"])  # no shift styles: no rows, the same columns
     out.insert(2, "label", out["method"].map(method_label))
     return out
+
+
+def labelled_shift(shift: pd.DataFrame) -> pd.DataFrame:
+    """:func:`domain_shift` as chapter 05 shows it: methods by their labels, each ID image set named
+    with its top-1 ("flat\\n(top-1 81.2%)", the line break for the figure's axis)."""
+    out = shift.copy()
+    out["method"] = out["method"].map(method_label)
+    out["ID images"] = [f"{s}\n(top-1 {t:.1f}%)" for s, t in zip(out["ID images"], out["ID top-1"])]
+    return out
+
+
+def shift_level_table(labelled: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One ``metric`` of :func:`labelled_shift`: a row per ID image set (in their order), a column
+    per method, the mean over the OOD sets rounded to two decimals."""
+    order = list(dict.fromkeys(labelled["ID images"]))
+    return (labelled.pivot(index="ID images", columns="method", values=metric).loc[order]
+            .rename(index=lambda s: s.replace("\n", " ")).round(2)
+            .rename_axis(index=None, columns=f"{metric} (%), mean over the OOD sets"))
+
+
+def degradation_table(degradation: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One ``metric`` of :func:`shift_degradation` as a table: per (style, method) the change with
+    its interval and the change minus NegLabel's with its interval (NegLabel's row: "(reference)")."""
+    part = degradation[degradation["metric"] == metric]
+    table = part.assign(**{
+        "change [95%]": [interval(*v, signed=True) for v in part[["change", "change lo", "change hi"]].to_numpy()],
+        "minus NegLabel's [95%]": [interval(*v, signed=True) if m != "neglabel" else "(reference)" for m, *v in
+                                   part[["method", "change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi"]].to_numpy()]})
+    return (table.set_index(["shift", "label"])[["change [95%]", "minus NegLabel's [95%]"]]
+            .rename_axis(index=[None, None], columns=f"{metric} (points)"))
