@@ -147,3 +147,91 @@ def test_strength_reading_counts_snapshots_above_the_method_with_and_without_hol
                          ("neglabel", 32, 3.0, 0.1, 0, 1)], "epoch")
     assert ours.strength_reading(gaps) == ("Along the training run NegGate's AUROC is clearly above energy's at 2 of 3 "
                                            "snapshots (1 after Holm's correction over the 3; ID top-1 0.2% to 48.3%)")
+
+
+def _run(gap_of, sets=("arrows", "bugs")):
+    """A compare() run by hand: NegGate minus each compared method per OOD set and on average (gap
+    ``gap_of[method]``, se 0.5, intervals +- 1.96 se, FPR95 the mirror) and the method table (NegGate
+    at 80 AUROC, each method at 80 minus its gap)."""
+    import pandas as pd
+
+    from neglabel_core.analysis import ours
+    from neglabel_core.analysis.chapter import method_label
+
+    gaps, table = [], []
+    for m in ours.COMPARED:
+        for s in (*sets, "average"):
+            a = gap_of.get(m, 0.0)
+            gaps.append({"method": m, "ood_set": s, "AUROC diff": a, "AUROC se": 0.5, "AUROC lo": a - 0.98,
+                         "AUROC hi": a + 0.98, "FPR95 diff": -a, "FPR95 se": 0.5, "FPR95 lo": -a - 0.98, "FPR95 hi": -a + 0.98})
+    for m in (ours.OURS, *ours.COMPARED):
+        for s in (*sets, "average"):
+            value = 80.0 - (0 if m == ours.OURS else gap_of.get(m, 0.0))
+            table.append({"method": m, "label": method_label(m), "ood_set": s, "AUROC": value, "AUROC_lo": value - 1,
+                          "AUROC_hi": value + 1, "FPR95": 100 - value, "FPR95_lo": 99 - value, "FPR95_hi": 101 - value})
+    return {"gaps": pd.DataFrame(gaps), "table": pd.DataFrame(table)}
+
+
+def test_chapter_10_tables_and_verdicts_by_hand():
+    import pandas as pd
+
+    from neglabel_core.analysis import ours
+
+    # NegGate: +3 AUROC over energy on every set (z 6: clear, after Holm too), -2 against CSP (clear worse), level elsewhere
+    conf = _run({"energy": 3.0, "csp": -2.0})
+    conf_wins = ours.wins(conf["gaps"])
+    shown = ours.wins_table(conf_wins, "confirmation")
+    assert shown.loc["energy", ["sets", "AUROC better", "AUROC level", "AUROC worse"]].tolist() == [2, 2, 0, 0]
+    assert shown.loc["CSP", "AUROC worse"] == 2 and not any(c.endswith("(Holm)") for c in shown)
+    points, fpr = ours.run_tables(conf, "confirmation")
+    assert points.index.name == "confirmation: AUROC (%)" and points.index[0] == "NegGate (ours)"
+    assert points.loc["energy", "arrows"] == 77.0 and points.loc["CSP", "average"] == "82.0 [81.0, 83.0]"
+    abl = pd.DataFrame([{"ablation": name, "ood_set": "average", "AUROC diff": d, "AUROC lo": d - 0.5, "AUROC hi": d + 0.5,
+                         "FPR95 diff": -d, "FPR95 lo": -d - 0.5, "FPR95 hi": -d + 0.5}
+                        for name, d in (("no gate (negatives count on every image)", -1.0), ("totals", 0.2),
+                                        ("no negatives", 2.0))])
+    assert ours.ablation_reading(abl) == (
+        "no gate (negatives count on every image), NegGate minus it -1.00 [-1.50, -0.50] AUROC (the part costs AUROC here: "
+        "the score without it is better); totals, NegGate minus it +0.20 [-0.30, +0.70] AUROC (the intervals cannot tell "
+        "the two apart); no negatives, NegGate minus it +2.00 [+1.50, +2.50] AUROC (the part helps)")
+    assert ours.interval_table(abl, "ablation", "t").loc["totals"].tolist() == ["+0.20 [-0.30, +0.70]", "-0.20 [-0.70, +0.30]"]
+    said = ours.verdicts(conf, conf_wins, abl, split=True, dev_wins=conf_wins)
+    assert said["tally"].startswith("Development, 14 (method, OOD set) pairs: in AUROC NegGate is clearly better in 2, "
+                                    "level in 10 and clearly worse in 2")
+    assert ". Confirmation on the Facebook images, 14 (method, OOD set) pairs:" in said["tally"]
+    assert said["tally"].endswith("+3.00 [+2.02, +3.98] to energy, +0.00 [-0.98, +0.98] to MCM.")
+    assert said["losses"].endswith("CSP on arrows (AUROC -2.00 [-2.98, -1.02], clear after Holm); CSP on arrows "
+                                   "(FPR95 +2.00 [+1.02, +2.98], clear after Holm); CSP on bugs (AUROC -2.00 [-2.98, -1.02], "
+                                   "clear after Holm); CSP on bugs (FPR95 +2.00 [+1.02, +2.98], clear after Holm).")
+    assert said["aim"] == ("it did not meet its aim: in 4 confirmation comparisons it is clearly worse than another method, "
+                           "and chapter 10 discloses that its confirmation images were seen once before its weight was fixed")
+    assert said["headline"].startswith(
+        "On the Facebook images, held out from its design (but see the disclosure), NegGate is clearly better than the "
+        "compared method in 2 of 14 (method, OOD set) AUROC comparisons and clearly worse in 2 (2 and 2 after Holm's "
+        "correction for the number of comparisons); averaged over the sets, its AUROC gap to CSP, the strongest other "
+        "method there, is -2.00 [-2.98, -1.02] AUROC")
+    assert said["headline"].endswith("the aim of negatives that never cost anything is not met.")
+    level = _run({})
+    calm = ours.verdicts(level, ours.wins(level["gaps"]), abl.assign(**{"AUROC hi": 1.0}), split=False)
+    assert calm["losses"] == "In no confirmation setting is NegGate worse than a method with an interval clear of zero."
+    assert calm["aim"] == "no confirmation setting finds it clearly worse than another method"
+    assert calm["tally"].startswith("Confirmation on the profile, 14 (method, OOD set) pairs")
+    assert calm["strength"] == "This profile has no snapshots" and "After" not in calm["headline"]
+    assert ours.protocol_note(False).endswith("so the chapter shows the whole profile as one confirmation setting.")
+    assert ours.cost_reading({"neggate": 0.3, "neglabel": 0.2, "energy": 0.05}, 1200, 10000, 3) == (
+        "Scoring 1,200 images against 10,000 negatives (the similarity products included) takes NegGate 0.300 s, "
+        "NegLabel 0.200 s (1.50× NegLabel's time) and energy, which reads the ID labels alone, 0.050 s, best of 3 runs "
+        "on the machine that built this page")
+
+
+def test_chapter_10_figures_draw_every_method():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from neglabel_core.analysis import ours, ours_figures
+
+    fig = ours_figures.gap_intervals(_run({"energy": 3.0})["gaps"])
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert len(fig.axes) == 2 and len(labels) == len(ours.COMPARED) - 1 and "MCM" not in labels
+    strength = setting_gaps([("energy", 1, 0.42, 0.2, 0, 1), ("energy", 16, 0.1, 0.2, 0, 1)], "epoch").assign(label="energy")
+    assert len(ours_figures.strength_curves(strength).axes) == 2
