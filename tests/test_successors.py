@@ -4,6 +4,7 @@ the registry, and the stream methods' ID scores per stream, seeds and summary ro
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -322,3 +323,58 @@ def test_copies_with_other_images_share_the_text_side(synthetic, monkeypatch):
     other = dataclasses.replace(emb, corpus_emb=emb.corpus_emb[::-1].copy())
     ex.score(other, methods=("adaneg",))
     assert built == ["profile", "profile"]
+
+
+def _gap_row(a, a_lo, a_hi, f, f_lo, f_hi, ood_set="average"):
+    return {"ood_set": ood_set, "AUROC diff": a, "AUROC lo": a_lo, "AUROC hi": a_hi,
+            "FPR95 diff": f, "FPR95 lo": f_lo, "FPR95 hi": f_hi}
+
+
+def _run_by_hand():
+    """A tables.successors() run by hand: averages of four methods and the bank sizes."""
+    rows = [{"method": m, "label": label, "ood_set": "average", "AUROC": a, "FPR95": f}
+            for m, label, a, f in (("neglabel", "NegLabel", 80.0, 50.0), ("csp", "CSP", 82.5, 45.0),
+                                   ("adaneg", "AdaNeg", 81.0, 47.5), ("energy", "energy", 70.0, 60.0))]
+    return {"table": pd.DataFrame(rows), "banks": {"csp": 3000}, "params": {"m": 1000}, "scored": None}
+
+
+def test_csp_readings_at_equal_bank_size_by_hand(monkeypatch):
+    from neglabel_core.analysis import successors
+
+    # CSP over NegLabel at the profile's M: +2.5 [+1, +4] AUROC (clear); at equal bank size: +0.3 [-0.5, +1.1] (not)
+    monkeypatch.setattr(successors, "paired_gaps", lambda *a, **k: pd.DataFrame([_gap_row(2.5, 1.0, 4.0, -5.0, -7.0, -3.0)]))
+    equal = {"gaps": pd.DataFrame([_gap_row(0.3, -0.5, 1.1, 1.0, 0.5, 1.5)])}
+    got = successors.csp_readings(None, _run_by_hand(), equal, n_bootstrap=10)
+    assert got["csp_eq_verdict"] == ("in AUROC a gain, which cannot be told from zero, and in FPR95 a loss, clear of zero: "
+                                     "at equal bank size CSP's AUROC gain over NegLabel is the larger bank's.")
+    assert (got["csp_gain_auroc"], got["csp_gain_fpr_lo"], got["m_csp"], got["m_neglabel"]) == (2.5, -7.0, 3000, 1000)
+    assert (got["best_method"], got["best_auroc"], got["adaneg_fpr"]) == ("CSP", 82.5, 47.5)
+    assert got["csp_eq_auroc"] == "+0.30 [-0.50, +1.10]"
+    kept = {"gaps": pd.DataFrame([_gap_row(1.0, 0.2, 1.8, -1.0, -2.0, -0.1)])}
+    assert successors.csp_readings(None, _run_by_hand(), kept, n_bootstrap=10)["csp_eq_verdict"].endswith(
+        "in FPR95 a gain, clear of zero: at equal bank size CSP keeps its AUROC gain.")
+
+
+def test_published_gains_near_spread_and_clean_readings_by_hand():
+    from neglabel_core.analysis import successors, tables
+
+    paper = tables.paper_rows("data/paper_results.csv").query("ood_set == 'average'").set_index("method")
+    got = successors.published_gains("data/paper_results.csv", _run_by_hand())
+    assert got["pub_csp_gain_auroc"] == pytest.approx(paper.loc["CSP", "AUROC"] - paper.loc["NegLabel", "AUROC"])
+    assert (got["our_adaneg_gain_auroc"], got["our_adaneg_gain_fpr"]) == (1.0, -2.5)
+    shown = successors.published_tables(tables.published("data/paper_results.csv", successors.PUBLISHED_METHODS))
+    assert [t.columns.name for t in shown] == ["AUROC (%), published", "FPR95 (%), published"]
+    near = pd.DataFrame([{"method": m, "label": m, "kind": "summary", "ood_set": s, "AUROC": a, "FPR95": 100 - a}
+                         for m, near_a, far_a in (("neglabel", 70.0, 90.0), ("mcm", 74.5, 85.0), ("energy", 71.0, 88.0))
+                         for s, a in (("near average", near_a), ("far average", far_a))])
+    got = successors.near_readings(near)
+    assert got == {"near_best": "mcm", "near_nl_fpr": 30.0, "far_nl_fpr": 10.0, "near_nl_auroc": 70.0, "far_nl_auroc": 90.0,
+                   "near_best_auroc": 74.5, "near_spread": 4.5}
+    none = successors.near_readings(None)
+    assert none["near_best"] == "(no near-OOD variant)" and np.isnan(none["near_spread"])
+    summary = pd.DataFrame([{"method": "adaneg", "label": "AdaNeg", "ood_set": "average", **{
+        f"{m} {k}": v for m in ("AUROC", "FPR95") for k, v in (("mean", 80.0), ("min", 79.0), ("max", 81.5), ("std", 0.7))}}])
+    assert successors.spread_readings(summary, 5) == {"n_orders": 5, "ta_auroc_min": 79.0, "ta_auroc_max": 81.5,
+                                                      "ta_fpr_min": 79.0, "ta_fpr_max": 81.5}
+    removed = successors.removed_labels({"removed": {f"w{i}": "proper noun" for i in range(10)}})
+    assert list(removed.index) == [f"w{i}" for i in range(8)] and removed.index.name == "negative label"

@@ -305,6 +305,12 @@ def glue(name: str, value: Any) -> None:
         _record(name, float(value))
 
 
+def glue_each(values: Mapping[str, Any]) -> None:
+    """:func:`glue` every (name, value) of ``values``: a chapter's readings, computed in one call."""
+    for name, value in values.items():
+        glue(name, value)
+
+
 def headline(average: pd.DataFrame) -> str:
     """The main result in one sentence, from a table of the mean over OOD sets indexed by method
     id (columns ``AUROC``, ``FPR95``): which methods NegLabel trails and which it beats, with numbers."""
