@@ -344,3 +344,57 @@ def test_strength_control_reading_says_what_equal_strength_shows():
     assert cross_vlm.strength_control_reading(match, "B", 32.3, unclear).endswith(
         "One of the two includes zero, so this control cannot tell strength from the image side.")
     assert cross_vlm.strength_control_reading(None, "B", 32.3, flipped).startswith("not available here")
+
+
+def _averages():
+    """cross_vlm.averages() by hand: two models, three methods (AUROC with intervals)."""
+    import pandas as pd
+
+    rows = [("A", "neglabel", "NegLabel", 80.0), ("A", "mcm", "MCM", 70.0), ("A", "energy", "energy", 85.0),
+            ("B", "neglabel", "NegLabel", 90.0), ("B", "mcm", "MCM", 90.0), ("B", "energy", "energy", 60.0)]
+    return pd.DataFrame([{"VLM": v, "method": m, "label": label, "AUROC": a, "AUROC_lo": a - 2, "AUROC_hi": a + 2}
+                         for v, m, label, a in rows])
+
+
+def test_chapter_11_rank_lead_and_headline_readings_by_hand():
+    import pandas as pd
+
+    long = _averages()
+    ranks = cross_vlm.neglabel_ranks(long)
+    assert ranks == {"A": 2, "B": 1}  # B: a tie at the top shares the best place
+    assert cross_vlm.rank_list(ranks, 3) == "A: 2 of 3; B: 1 of 3"
+    assert cross_vlm.lead_list(long) == ("A: energy (85.0 [83.0, 87.0]), its interval clear of the runner-up; "
+                                         "B: NegLabel (90.0 [88.0, 92.0]), its interval overlapping the runner-up, MCM (90.0)")
+    gaps = pd.DataFrame([{"VLM": v, "against": "energy", "AUROC diff": d, "AUROC lo": d - 1, "AUROC hi": d + 1,
+                          "AUROC Holm": True, "FPR95 diff": -d, "FPR95 Holm": True} for v, d in (("A", -5.0), ("B", 30.0))])
+    assert cross_vlm.headline_text(gaps, ranks, 3) == (
+        cross_vlm.held_changed(gaps, "AUROC") + ". NegLabel's place by mean AUROC among the 3 methods: A: 2; B: 1.")
+    assert cross_vlm.gap_list(gaps, "energy") == "A: -5.00 [-6.00, -4.00]; B: +30.00 [+29.00, +31.00]"
+    assert cross_vlm.gap_list(gaps, "energy", holm=True).endswith("B: +30.00 [+29.00, +31.00] (clear after Holm)")
+    assert cross_vlm.gap_list(gaps, "MCM") == ""
+
+
+def test_chapter_11_tables_and_lines_by_hand(monkeypatch):
+    import pandas as pd
+
+    models = pd.DataFrame({"ID top-1 (%)": [81.25, 40.0]}, index=["A <b>", "B"])
+    assert cross_vlm.top1_list(models) == "A \\<b\\>: 81.2%; B: 40.0%"
+    agree = {m: pd.DataFrame([{"VLM A": "A", "VLM B": "B", "methods": 7, "tau": t, "lo": t - 0.2, "hi": t + 0.1}])
+             for m, t in (("AUROC", 0.5), ("FPR95", 0.25))}
+    table = cross_vlm.agreement_table(agree)
+    assert table.loc[("A", "B")].tolist() == [7, "0.50 [0.30, 0.60]", "0.25 [0.05, 0.35]"]
+    emb = SimpleNamespace(profile=SimpleNamespace(params={"eta": 0.05, "m": 1000}), corpus=range(8000))
+    assert cross_vlm.profile_marks(emb) == {"profile_eta": "0.05", "profile_m_share": "12.5%"}
+    near = pd.DataFrame([{"VLM": v, "method": m, "label": m, "ood_set": s, "AUROC": a, "AUROC_lo": a - 1, "AUROC_hi": a + 3,
+                          "FPR95": 100 - a} for v in ("A",) for m, base in (("neglabel", 70.0), ("mcm", 75.0))
+                         for s, a in (("near average", base), ("far average", base + 15))])
+    cells = cross_vlm.near_cells(near)
+    assert cells.loc["mcm", "near average"] == "75.0 [74.0, 78.0] / 25.0" and list(cells.index) == ["neglabel", "mcm"]
+    assert cross_vlm.near_readings(near) == {
+        "near_lead": "A: mcm (75.0 [74.0, 78.0]), its interval clear of the runner-up",
+        "near_nl": "A: 70.0 near, 85.0 far"}
+    shift = pd.DataFrame([{"VLM": "A", "metric": "AUROC", "shift": s, "ID top-1": t, "method": "neglabel"}
+                          for s, t in (("sketch", 40.0), ("ink", 55.55))])
+    monkeypatch.setattr(cross_vlm, "id_top1", lambda e: 81.25)
+    assert cross_vlm.shift_top1_lines(shift, {"A": None}) == {
+        "A": "**A**: ID top-1 on the evaluation styles 81.2%; sketch 40.0%; ink 55.5%"}

@@ -582,3 +582,109 @@ def lead_reading(frame: pd.DataFrame, metric: str = "AUROC") -> str:
     return (f"{md_text(best['label'])} ({best[metric]:.1f} [{best[f'{metric}_lo']:.1f}, {best[f'{metric}_hi']:.1f}]), "
             + ("its interval clear of the runner-up" if apart else f"its interval overlapping the runner-up, "
                f"{md_text(second['label'])} ({second[metric]:.1f})"))
+
+
+# Chapter 11's readings, in the order the page glues them.
+
+def top1_list(models: pd.DataFrame) -> str:
+    """Each model's zero-shot ID top-1 (:func:`vlm_table`), in one line."""
+    return "; ".join(f"{md_text(v)}: {t:.1f}%" for v, t in models["ID top-1 (%)"].items())
+
+
+def neglabel_ranks(long: pd.DataFrame, metric: str = "AUROC") -> dict[str, int]:
+    """NegLabel's place per model among the methods by mean ``metric`` (:func:`averages`; 1 = the
+    highest, ties share the best place)."""
+    return {v: int(part[metric].rank(ascending=False, method="min")[part["method"] == "neglabel"].iloc[0])
+            for v, part in long.groupby("VLM", sort=False)}
+
+
+def rank_list(ranks: Mapping[str, int], n_methods: int) -> str:
+    return "; ".join(f"{md_text(v)}: {r} of {n_methods}" for v, r in ranks.items())
+
+
+def lead_list(long: pd.DataFrame) -> str:
+    """:func:`lead_reading` per model, in one line."""
+    return "; ".join(f"{md_text(v)}: " + lead_reading(part) for v, part in long.groupby("VLM", sort=False))
+
+
+def headline_text(gaps: pd.DataFrame, ranks: Mapping[str, int], n_methods: int) -> str:
+    """The chapter's result before the sample's caveat: what NegLabel's gaps say under every model
+    (:func:`held_changed`) and its place by mean AUROC per model."""
+    return (f"{held_changed(gaps, 'AUROC')}. NegLabel's place by mean AUROC among the {n_methods} methods: "
+            + "; ".join(f"{md_text(v)}: {r}" for v, r in ranks.items()) + ".")
+
+
+def gap_list(gaps: pd.DataFrame, against: str, *, holm: bool = False) -> str:
+    """The AUROC gap to the method labelled ``against`` per model, as plain text (with whether it
+    stays clear after Holm's correction, ``holm``); "" where that method did not run."""
+    rows = gaps[gaps["against"] == against]
+    return "; ".join(f"{r['VLM']}: {interval(r['AUROC diff'], r['AUROC lo'], r['AUROC hi'], signed=True)}"
+                     + (f" ({'clear' if r['AUROC Holm'] else 'not clear'} after Holm)" if holm else "")
+                     for _, r in rows.iterrows())
+
+
+def strength_control(embs: Mapping[str, pipeline.Embedded], models: pd.DataFrame, gaps: pd.DataFrame, *,
+                     n_bootstrap: int) -> str:
+    """Is it the model's strength? The first model's snapshot matched on the second's ID top-1
+    (:func:`strength_match`) read against the second model's gap to max cosine."""
+    first, second = (list(embs) * 2)[:2]
+    target = float(models.loc[second, "ID top-1 (%)"])
+    match = strength_match(embs[first], target, n_bootstrap=n_bootstrap) if len(embs) > 1 else None
+    second_gap = gaps[(gaps["VLM"] == second) & (gaps["against"] == method_label("max_cos"))]
+    return strength_control_reading(match, second, target, None if second_gap.empty else second_gap.iloc[0])
+
+
+def whole_corpus_control(profile: str | Profile, overrides: Mapping[str, Any] | None, vlms: Mapping[str, Mapping[str, Any]],
+                         embs: Mapping[str, pipeline.Embedded], whole: pipeline.Embedded, *, load: Callable,
+                         n_bootstrap: int) -> pd.DataFrame:
+    """The corpus sample's control: the models that read the first model's text side, under the
+    whole corpus beside the sample (:func:`sample_control`); empty where no model reads a sample."""
+    first = next(iter(embs))
+    sampled = [v for v in sharing_text_side(embs, first) if embs[v].profile.corpus.get("sample")]
+    if not sampled or len(embs[first].corpus) >= len(whole.corpus):
+        return sample_control({}, {})
+    unsampled = load_vlms(profile, overrides, {v: vlms[v] for v in sampled}, load=load)
+    return sample_control(unsampled, {v: embs[v] for v in sampled}, n_bootstrap=n_bootstrap)
+
+
+def agreement_table(agree: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """:func:`rank_agreement` per metric as one table: Kendall's τ_b with its interval per model pair."""
+    table = agree["AUROC"][["VLM A", "VLM B", "methods"]].copy()
+    for metric, frame in agree.items():
+        table[f"τ_b by {metric}"] = [interval(t, lo, hi) for t, lo, hi in frame[["tau", "lo", "hi"]].to_numpy()]
+    return table.set_index(["VLM A", "VLM B"]).rename_axis(index=[None, None])
+
+
+def profile_marks(emb: pipeline.Embedded) -> dict[str, str]:
+    """The profile's η and its M as a share of the corpus it reads, as the page quotes them."""
+    return {"profile_eta": f"{emb.profile.params['eta']:g}",
+            "profile_m_share": f"{100 * emb.profile.params['m'] / len(emb.corpus):.1f}%"}
+
+
+def near_cells(part: pd.DataFrame) -> pd.DataFrame:
+    """One model's rows of :func:`near_far` as a table: AUROC with its interval and FPR95 per set."""
+    cells = part.assign(cell=[f"{a:.1f} [{lo:.1f}, {hi:.1f}] / {f:.1f}" for a, lo, hi, f in
+                              part[["AUROC", "AUROC_lo", "AUROC_hi", "FPR95"]].to_numpy()])
+    return (cells.pivot(index="label", columns="ood_set", values="cell").loc[list(dict.fromkeys(part["label"]))]
+            .rename_axis(index=None, columns="AUROC [95% interval] / FPR95 (%)"))
+
+
+def near_readings(near: pd.DataFrame) -> dict[str, str]:
+    """Per model, who leads on the near-OOD average (:func:`lead_reading`) and NegLabel's near and far AUROC."""
+    near_rows = near[near["ood_set"] == "near average"]
+    nl = near[near["method"] == "neglabel"]
+    return {"near_lead": "; ".join(f"{md_text(v)}: " + lead_reading(p) for v, p in near_rows.groupby("VLM", sort=False)),
+            "near_nl": "; ".join(f"{md_text(v)}: {p.set_index('ood_set').loc['near average', 'AUROC']:.1f} near, "
+                                 f"{p.set_index('ood_set').loc['far average', 'AUROC']:.1f} far"
+                                 for v, p in nl.groupby("VLM", sort=False))}
+
+
+def shift_top1_lines(shift: pd.DataFrame, embs: Mapping[str, pipeline.Embedded]) -> dict[str, str]:
+    """Per model, its ID top-1 on the evaluation styles and in each shift style, as the page heads its table."""
+    auroc = shift[shift["metric"] == "AUROC"]
+    out = {}
+    for vlm in dict.fromkeys(auroc["VLM"]):
+        top1 = "; ".join(f"{md_text(s)} {t:.1f}%" for s, t in
+                         auroc[auroc["VLM"] == vlm].groupby("shift", sort=False)["ID top-1"].first().items())
+        out[vlm] = f"**{md_text(vlm)}**: ID top-1 on the evaluation styles {id_top1(embs[vlm]):.1f}%; {top1}"
+    return out
