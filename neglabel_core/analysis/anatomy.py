@@ -20,7 +20,7 @@ import torch
 
 from .. import pipeline
 from ..ood import metrics
-from .chapter import method_label
+from .chapter import md_text, method_label
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -99,3 +99,35 @@ def firing_negatives(emb: pipeline.Embedded, scored: pipeline.Scored, *, top: in
             rows.append({"images": group, "n images": len(labels), "rank": rank, "negative label": word,
                          "fires on": count, "share (%)": 100 * count / len(labels)})
     return pd.DataFrame(rows)
+
+
+def temperature_note(params: dict) -> str:
+    """Whether NegLabel's τ is also the energy baseline's temperature (then ``E_id`` is that baseline exactly)."""
+    tau, energy_tau = params["tau"], params.get("energy_tau", 0.01)
+    return (f"here τ = {tau}, which is also the energy baseline's temperature" if tau == energy_tau else
+            f"here τ = {tau}; the energy baseline runs at its own τ_E = {energy_tau}")
+
+
+def decomposition_readings(parts: pd.DataFrame, scored: pipeline.Scored) -> dict[str, object]:
+    """What :func:`decomposition` says, by the chapter's glue names: the negative term's least and
+    largest share of the log-odds' variance (%), the OOD sets where both terms together rank worse
+    than the ID term alone, and the least rank correlation of NegLabel with energy."""
+    hurt = parts[parts["AUROC of l (n_g = 1)"] < parts["AUROC of E_id alone"]]["OOD set"].tolist()
+    return {"s_neg_share_min": 100 * parts["share of var(l): negative term"].min(),
+            "s_neg_share_max": 100 * parts["share of var(l): negative term"].max(),
+            "s_hurt": ", ".join(map(md_text, hurt)) if hurt else "none", "s_n_hurt": len(hurt),
+            "s_rho_min": rank_correlations(scored)["energy"].min()}
+
+
+def firing_table(fired: pd.DataFrame) -> pd.DataFrame:
+    """:func:`firing_negatives` as the page shows it: per rank, the label that fires on each group
+    of images with its share of them (%), the groups named with their image counts."""
+    fired = fired.assign(**{"label (share %)": [f"{w} ({s:.1f})" for w, s in zip(fired["negative label"], fired["share (%)"])],
+                            "images": [f"{g} ({k:,})" for g, k in zip(fired["images"], fired["n images"])]})
+    return fired.pivot(index="rank", columns="images", values="label (share %)").rename_axis(
+        columns="images (how many): the label that fires, with its share of them in %")
+
+
+def firing_share_max(fired: pd.DataFrame) -> float:
+    """The largest share (%) of the accepted OOD images on which one negative label fires."""
+    return fired.loc[fired["images"].str.startswith("OOD accepted"), "share (%)"].max()

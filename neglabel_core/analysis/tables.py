@@ -15,7 +15,7 @@ from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
 from ..pipeline.score_cache import kept_paired_difference, kept_summarize
-from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, interval, method_label
+from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, headline, interval, md_text, method_label
 
 
 def score_frame(scored: pipeline.Scored, *, log_odds: pipeline.Scored | None = None) -> pd.DataFrame:
@@ -362,3 +362,24 @@ def removed_concepts(emb: pipeline.Embedded) -> pd.DataFrame:
     rows = [{"OOD set": name, "emoji": r.get("char", ""), "concept": r["name"], "reason": r["reason"]}
             for name, removed in emb.data.removed.items() for r in removed]
     return pd.DataFrame(rows, columns=["OOD set", "emoji", "concept", "reason"])
+
+
+def run_note(params: Mapping[str, Any], n_bootstrap: int) -> str:
+    """The settings a scoring run applied (``Scored.params``) and the bootstrap, in one sentence under its table."""
+    return (f"Run with M = {params['m']:,}, η = {params['eta']}, τ = {params['tau']}, n_g = {params['n_groups']}, "
+            f"grouping seed {params['seed']} (drawn on the {params['perm_device_used'].upper()}), FPR95 rule "
+            f"`{params['fpr_rule']}`; intervals: {n_bootstrap:,} bootstrap replicates over concepts, seed {BOOTSTRAP_SEED}.")
+
+
+def score_readings(results: pd.DataFrame) -> dict[str, Any]:
+    """Chapter 02's numbers from :func:`results_table` (with a ``label`` column), by glue name: the
+    method with the highest mean AUROC (a point value), NegLabel's AUROC with its interval and
+    FPR95, MCM's AUROC, and the OOD sets where NegLabel's AUROC is the highest."""
+    avg = results[results["ood_set"] == "average"].set_index("method")
+    best = avg["AUROC"].idxmax()
+    per_set = results[~results["ood_set"].isin(["average", "pooled"])].pivot(index="ood_set", columns="method", values="AUROC")
+    wins = per_set.index[per_set["neglabel"] >= per_set.drop(columns="neglabel").max(axis=1)].tolist()
+    return {"s_best": method_label(best), "s_best_auroc": avg.loc[best, "AUROC"], "s_nl_auroc": avg.loc["neglabel", "AUROC"],
+            "s_nl_lo": avg.loc["neglabel", "AUROC_lo"], "s_nl_hi": avg.loc["neglabel", "AUROC_hi"],
+            "s_nl_fpr": avg.loc["neglabel", "FPR95"], "s_mcm_auroc": avg.loc["mcm", "AUROC"], "s_headline": headline(avg),
+            "s_wins": ", ".join(map(md_text, wins)) if wins else "none of the sets"}

@@ -1,0 +1,54 @@
+"""Chapter 04's figures (the hyperparameters): each draws one figure and returns it; the notebook shows it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from .. import pipeline
+from .chapter import method_label
+from .sweeps import PARAM_LABELS
+from .tables import evaluate_params
+
+
+def parameter_curves(emb: pipeline.Embedded, by_param: Mapping[str, pd.DataFrame]) -> Figure:
+    """NegLabel's mean AUROC (top) and FPR95 over each parameter's grid (:func:`sweeps.sweep`), the
+    profile's value dotted and the max-cosine and energy baselines as horizontal lines."""
+    reference = evaluate_params(emb, emb.profile.params, methods=("max_cos", "energy")).set_index("method")
+    fig, axes = plt.subplots(2, 4, figsize=(15, 6.5), sharey="row")
+    for col, (param, frame) in enumerate(by_param.items()):
+        for row, metric in enumerate(("AUROC", "FPR95")):
+            ax = axes[row, col]
+            ax.plot(frame[param], frame[metric], marker="o")
+            if param in ("m", "n_groups", "tau"):
+                ax.set_xscale("log")
+            ax.axvline(emb.profile.params[param], color="gray", ls=":", lw=1.5)
+            for method, style in (("max_cos", "--"), ("energy", "-.")):
+                ax.axhline(reference.loc[method, metric], color="tab:red", ls=style, lw=1, label=method_label(method))
+            ax.set(xlabel=PARAM_LABELS[param] if row == 1 else "", ylabel=f"{metric} (%)" if col == 0 else "")
+        axes[0, col].set_title(PARAM_LABELS[param])
+    axes[0, 0].legend(fontsize=8)
+    plt.tight_layout()
+    return fig
+
+
+def eta_m_grid(grid: pd.DataFrame) -> Figure:
+    """NegLabel's mean AUROC (top) and FPR95 over the η x M grid, as annotated heat maps."""
+    fig, axes = plt.subplots(2, 1, figsize=(9, 7.5))
+    for ax, metric, cmap in zip(axes, ("AUROC", "FPR95"), ("viridis", "viridis_r")):
+        sns.heatmap(grid.pivot(index="eta", columns="m", values=metric), annot=True, fmt=".1f", cmap=cmap, ax=ax)
+        ax.set(title=f"NegLabel {metric} (%)", xlabel="M", ylabel="η")
+    plt.tight_layout()
+    return fig
+
+
+def mined_overlap_map(overlap: pd.DataFrame) -> Figure:
+    """:func:`sweeps.mined_overlap` as an annotated heat map."""
+    fig = plt.figure()
+    sns.heatmap(overlap, annot=True, fmt=".2f", cmap="Blues")
+    plt.title("Jaccard overlap of the mined labels between eta values")
+    return fig
