@@ -52,3 +52,35 @@ def mined_overlap_map(overlap: pd.DataFrame) -> Figure:
     sns.heatmap(overlap, annot=True, fmt=".2f", cmap="Blues")
     plt.title("Jaccard overlap of the mined labels between eta values")
     return fig
+
+
+def strength_curves(table: pd.DataFrame, chance_top1: float) -> Figure:
+    """Every method's mean AUROC (left) and FPR95 over the OOD sets against the snapshot's ID
+    top-1 (:func:`sweeps.vlm_strength`), with interval bands; below ``chance_top1`` shaded."""
+    average = table[table["ood_set"] == "average"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("AUROC", "FPR95")):
+        for i, (label, part) in enumerate(average.groupby("label", sort=False)):
+            ax.plot(part["id_top1"], part[metric], marker="o", label=label, color=f"C{i}")
+            ax.fill_between(part["id_top1"], part[f"{metric}_lo"], part[f"{metric}_hi"], alpha=0.15, color=f"C{i}")
+        ax.axvspan(0, chance_top1, color="0.85", zorder=0,
+                   label=f"top-1 below {chance_top1:.0f}%: not in the trend" if metric == "AUROC" else None)
+        ax.set_xlabel("zero-shot ID top-1 (%) of the image tower")
+        ax.set_ylabel(f"{metric} (%), mean over OOD sets")
+    axes[0].legend()
+    plt.tight_layout()
+    return fig
+
+
+def strength_gaps(gap: pd.DataFrame, chance_top1: float) -> Figure:
+    """NegLabel minus max cosine per OOD set (a panel each) against the snapshot's ID top-1, with
+    its paired interval; below ``chance_top1`` shaded."""
+    g = sns.relplot(data=gap, x="id_top1", y="AUROC diff", col="ood_set", col_wrap=4, kind="line", marker="o",
+                    height=2.6, aspect=1.2, facet_kws={"sharey": True})
+    for ax, (_, part) in zip(g.axes.flat, gap.groupby("ood_set", sort=False)):
+        ax.fill_between(part["id_top1"], part["AUROC lo"], part["AUROC hi"], alpha=0.2)
+        ax.axhline(0, color="0.5", lw=1)
+        ax.axvspan(0, chance_top1, color="0.85", zorder=0)
+    g.set_titles("{col_name}")
+    g.set_axis_labels("ID top-1 (%)", "NegLabel − max cosine\n(AUROC points)")
+    return g.figure

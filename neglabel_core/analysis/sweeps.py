@@ -457,3 +457,68 @@ def sweep_ranges(by_param: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     """How far NegLabel's mean AUROC moves over each of η, τ and n_g's grids (max minus min)."""
     return {f"{name}_range": by_param[param]["AUROC"].max() - by_param[param]["AUROC"].min()
             for name, param in (("eta", "eta"), ("tau", "tau"), ("ng", "n_groups"))}
+
+
+# Chapter 09's readings (does NegLabel need a strong model?).
+
+STRENGTH_KEYS = ("n_points", "top1_first", "top1_last", "gap_first", "gap_first_lo", "gap_first_hi", "gap_last", "gap_last_lo",
+                 "gap_last_hi", "n_snapshots", "n_above", "n_below", "strong_threshold", "n_strong", "n_strong_below", "slope",
+                 "nl_minus_mcm_min")
+
+
+def snapshot_top1(table: pd.DataFrame) -> pd.DataFrame:
+    """The ID top-1 (%) of each snapshot of :func:`vlm_strength`, one row."""
+    points = table[["epoch", "id_top1"]].drop_duplicates().set_index("epoch")["id_top1"]
+    return points.round(1).rename("ID top-1 (%)").to_frame().T
+
+
+def strength_readings(strength: Mapping[str, pd.DataFrame] | None, chance_top1: float, n_classes: int) -> dict[str, Any]:
+    """Chapter 09's reading of :func:`vlm_strength`, by glue name: the snapshots above ``chance_top1``
+    (those below it are shown but left out of the trend, unless fewer than two are above), NegLabel's
+    gap to max cosine at the first and last of them, how many are clearly above and below zero, how
+    many of the strong half (ID top-1 at least half the best) are clearly below, the gap's slope per
+    10 top-1 points, NegLabel's least lead over MCM, and the verdict. All NaN where the profile's
+    model is pretrained (``strength`` None)."""
+    if strength is None:
+        return {**dict.fromkeys(STRENGTH_KEYS, float("nan")), "verdict": "Not run: this profile's model is pretrained.",
+                "chance_sentence": " ", "n_above_text": "no snapshot", "n_below_text": "no snapshot"}
+    table, gap = strength["table"], strength["gap"]
+    all_points = gap[gap["ood_set"] == "average"].sort_values("epoch").reset_index(drop=True)
+    above_cut = all_points[all_points["id_top1"] >= chance_top1].reset_index(drop=True)
+    below_cut = all_points.loc[all_points["id_top1"] < chance_top1, "epoch"].astype(int).tolist()
+    cut = f"the chapter's cut-off of {chance_top1:.0f}% ID top-1 (chance is {100 / n_classes:.1f}%)"
+    if not below_cut:
+        chance_sentence, avg_gap = f"All are above {cut}.", all_points
+    elif len(above_cut) >= 2:  # models that barely classify say nothing about strong ones
+        chance_sentence = (f"{len(below_cut)} of them (epochs {', '.join(map(str, below_cut))}) are below {cut}: "
+                           "they are in the figures but not in the trend or the verdict below.")
+        avg_gap = above_cut
+    else:  # e.g. a short run: too few snapshots above the cut-off for a trend
+        chance_sentence, avg_gap = f"Fewer than two are above {cut}, so the trend below uses every snapshot.", all_points
+    first, last = avg_gap.iloc[0], avg_gap.iloc[-1]
+    above, below = int((avg_gap["AUROC lo"] > 0).sum()), int((avg_gap["AUROC hi"] < 0).sum())
+    strong = avg_gap[avg_gap["id_top1"] >= avg_gap["id_top1"].max() / 2]
+    average = table[table["ood_set"] == "average"]
+    mcm = average[average["epoch"].isin(avg_gap["epoch"])].pivot(index="epoch", columns="method", values="AUROC")
+    ahead = avg_gap[avg_gap["AUROC lo"] > 0]
+    if last["AUROC hi"] < 0:
+        verdict = ("On this benchmark a stronger image tower does *not* turn NegLabel's deficit against max cosine "
+                   "into a lead: the final, strongest model is clearly behind"
+                   + (f", and NegLabel is clearly ahead only at points with at most {ahead['id_top1'].max():.1f}% ID top-1"
+                      if len(ahead) else "") + ". So the weak model alone does not explain why NegLabel trails max cosine here.")
+    elif last["AUROC lo"] > 0:
+        verdict = ("On this benchmark the strongest model puts NegLabel clearly ahead of max cosine: a stronger image "
+                   "tower helps NegLabel more than the baseline.")
+    else:
+        verdict = ("On this benchmark the strongest model's gap cannot be told from zero: the data do not say whether a "
+                   "stronger image tower favours NegLabel.")
+    return {"chance_sentence": chance_sentence, "n_points": len(avg_gap), "n_snapshots": len(all_points),
+            "top1_first": first["id_top1"], "top1_last": last["id_top1"],
+            "gap_first": first["AUROC diff"], "gap_first_lo": first["AUROC lo"], "gap_first_hi": first["AUROC hi"],
+            "gap_last": last["AUROC diff"], "gap_last_lo": last["AUROC lo"], "gap_last_hi": last["AUROC hi"],
+            "n_above": above, "n_above_text": f"{above} snapshot" + ("" if above == 1 else "s"),
+            "n_below": below, "n_below_text": f"{below} snapshot" + ("" if below == 1 else "s"),
+            "strong_threshold": avg_gap["id_top1"].max() / 2, "n_strong": len(strong),
+            "n_strong_below": int((strong["AUROC hi"] < 0).sum()),
+            "slope": 10 * np.polyfit(avg_gap["id_top1"], avg_gap["AUROC diff"], 1)[0],
+            "nl_minus_mcm_min": (mcm["neglabel"] - mcm["mcm"]).min(), "verdict": verdict}
