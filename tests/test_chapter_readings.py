@@ -85,3 +85,98 @@ def test_anatomy_readings_by_hand(monkeypatch):
     assert table.loc[1, "OOD accepted (1,200)"] == "cat (12.3)" and table.loc[2, "ID (30)"] == "ant (3.0)"
     assert anatomy.firing_share_max(fired) == pytest.approx(12.34)
     assert np.isnan(anatomy.firing_share_max(fired.assign(images="ID")))
+
+
+def _strength(tops, gaps, below_zero_hi=None):
+    """vlm_strength() by hand: one average gap row per epoch (interval +- 1) and NegLabel/MCM averages."""
+    gap = pd.DataFrame([{"epoch": e, "ood_set": "average", "id_top1": t, "AUROC diff": g, "AUROC lo": g - 1, "AUROC hi": g + 1}
+                        for e, (t, g) in enumerate(zip(tops, gaps), start=1)])
+    table = pd.DataFrame([{"epoch": e, "ood_set": "average", "method": m, "id_top1": t,
+                           "AUROC": 80.0 + (3.0 if m == "neglabel" else 0)}
+                          for e, t in enumerate(tops, start=1) for m in ("neglabel", "mcm")])
+    return {"table": table, "gap": gap}
+
+
+def test_strength_readings_each_branch():
+    from neglabel_core.analysis import sweeps
+
+    # epoch 1 at chance (2% top-1) is left out; then gaps +3, 0, -4 at 20, 40, 60% top-1: the last clearly behind
+    got = sweeps.strength_readings(_strength([2.0, 20.0, 40.0, 60.0], [5.0, 3.0, 0.0, -4.0]), 5.0, 40)
+    assert got["chance_sentence"] == ("1 of them (epochs 1) are below the chapter's cut-off of 5% ID top-1 (chance is 2.5%): "
+                                      "they are in the figures but not in the trend or the verdict below.")
+    assert (got["n_points"], got["n_snapshots"], got["top1_first"], got["gap_last_hi"]) == (3, 4, 20.0, -3.0)
+    assert (got["n_above"], got["n_above_text"], got["n_below"], got["n_below_text"]) == (1, "1 snapshot", 1, "1 snapshot")
+    assert (got["strong_threshold"], got["n_strong"], got["n_strong_below"]) == (30.0, 2, 1)
+    assert got["slope"] == pytest.approx(10 * -7 / 40) and got["nl_minus_mcm_min"] == 3.0
+    assert got["verdict"] == ("On this benchmark a stronger image tower does *not* turn NegLabel's deficit against max cosine "
+                              "into a lead: the final, strongest model is clearly behind, and NegLabel is clearly ahead only at "
+                              "points with at most 20.0% ID top-1. So the weak model alone does not explain why NegLabel trails "
+                              "max cosine here.")
+    ahead = sweeps.strength_readings(_strength([20.0, 40.0], [0.0, 2.0]), 5.0, 40)
+    assert ahead["chance_sentence"].startswith("All are above") and ahead["verdict"].startswith(
+        "On this benchmark the strongest model puts NegLabel clearly ahead")
+    short = sweeps.strength_readings(_strength([2.0, 3.0, 20.0], [0.0, 0.5, 0.2]), 5.0, 40)
+    assert short["chance_sentence"].startswith("Fewer than two are above") and short["n_points"] == 3
+    assert short["verdict"].startswith("On this benchmark the strongest model's gap cannot be told from zero")
+    pretrained = sweeps.strength_readings(None, 5.0, 40)
+    assert pretrained["verdict"] == "Not run: this profile's model is pretrained." and np.isnan(pretrained["slope"])
+
+
+def _ablation():
+    rows = [("WordNet nouns + adjectives", 70000, 10000, 85.0, 0.0, 0.0, 0.0, 40.0, 0.0, 0.0, 0.0),
+            ("web text (wordfreq)", 20000, 10000, 84.0, -1.0, -1.5, -0.5, 41.0, 0.5, 0.7, 1.2),
+            ("ORACLE: OOD concept names", 300, 300, 95.0, 10.0, 9.0, 11.0, 10.0, -30.0, -31.0, -29.0)]
+    frame = pd.DataFrame([{"corpus": c, "corpus_size": n, "m": m, "method": "neglabel", "AUROC": a, "AUROC gap": g,
+                           "AUROC gap lo": lo, "AUROC gap hi": hi, "FPR95": f, "FPR95 gap": fg, "FPR95 gap lo": flo,
+                           "FPR95 gap hi": fhi} for c, n, m, a, g, lo, hi, f, fg, flo, fhi in rows])
+    return pd.concat([frame, pd.DataFrame([{"corpus": "WordNet nouns + adjectives", "corpus_size": 70000, "m": 10000,
+                                             "method": "max_cos", "AUROC": 84.5}])])
+
+
+def test_corpus_ablation_readings_by_hand():
+    from neglabel_core.analysis import corpora
+
+    got = corpora.ablation_readings(_ablation(), "WordNet nouns + adjectives")
+    assert (got["best_corpus"], got["corpus_spread"], got["n_corpora"], got["m_profile"], got["n_beat"]) == (
+        "WordNet nouns + adjectives", 1.0, 2, 10000, "1")
+    # the web row's FPR95 gap (+0.5) lies below its own interval [+0.7, +1.2]: the sentence says why
+    assert got["outside_sentence"].startswith("In 1 row(s) (web text (wordfreq)) the FPR95 gap lies outside")
+    table = corpora.ablation_table(_ablation())
+    assert table.loc["WordNet nouns + adjectives", "AUROC gap [95%]"] == "(the profile's corpus)"
+    assert table.loc["web text (wordfreq)", "FPR95 gap [95%]"] == "+0.50 [+0.70, +1.20]"
+    assert table.loc["ORACLE: OOD concept names", "corpus size"] == "300"
+
+
+def test_selection_control_readings_by_hand():
+    from neglabel_core.analysis import corpora
+
+    rows = [(100, "NegMining (farthest)", 80.0, np.nan), (100, "random", 78.0, -2.0), (100, "reverse (nearest)", 60.0, -20.0),
+            (1000, "NegMining (farthest)", 85.0, np.nan), (1000, "random", 85.5, 0.5), (1000, "reverse (nearest)", 70.0, -15.0),
+            (300, "ORACLE: OOD names", 90.0, 5.0)]
+    control = pd.DataFrame([{"M": m, "negatives": r, "AUROC": a, "FPR95": 100 - a, "AUROC gap": g, "AUROC gap lo": g - 1,
+                             "AUROC gap hi": g + 1, "FPR95 gap": -g, "FPR95 gap lo": -g - 1, "FPR95 gap hi": -g + 1}
+                            for m, r, a, g in rows])
+    got = corpora.control_readings(control, 1000, [100, 1000])
+    assert got["c_m"] == 1000 and got["c_random_AUROC"] == "+0.50 [-0.50, +1.50]"
+    assert got["c_verdict"].startswith("Against NegMining, reverse mining is worse (clear of zero) in AUROC, and random "
+                                       "negatives are no different (the interval includes zero) in AUROC and no different")
+    assert got["c_oracle"] == ("The oracle at its largest M here (300) is +5.00 [+4.00, +6.00] AUROC points against "
+                               "NegMining at the same M.")
+    assert corpora.control_readings(control, 10000, [100, 1000])["c_m"] == 1000  # the profile's M not run: the largest
+    assert corpora.control_table(control).loc[(100, "NegMining (farthest)"), "AUROC gap [95%]"] == "(reference)"
+
+
+@pytest.mark.parametrize("n, stops, branch", [(1011, "960 images", "That is the same set of OOD images up to ties"),
+                                              (1001, "951 images", "That counts the OOD images between two ID scores"),
+                                              (1000, "950 images", "That counts the OOD images between two ID scores")])
+def test_fpr_rules_note_counts_the_id_images(monkeypatch, n, stops, branch):
+    from types import SimpleNamespace
+
+    from neglabel_core.analysis import findings
+
+    rules = pd.DataFrame([{"ood_set": "arrows", "method": "neglabel", "closest": 30.0, "at_least": 30.5,
+                           "closest - at_least": -0.5}])
+    monkeypatch.setattr(findings, "fpr_rules_table", lambda emb, scored: rules.copy())
+    _, note = findings.fpr_rules(SimpleNamespace(id_emb=np.zeros((n, 2))), None)
+    assert note.startswith("The largest difference here is -0.50 points (NegLabel, arrows). ")
+    assert f"`closest` stops at the recall nearest 95%, {stops}" in note and branch in note
