@@ -180,3 +180,14 @@ def test_fpr_rules_note_counts_the_id_images(monkeypatch, n, stops, branch):
     _, note = findings.fpr_rules(SimpleNamespace(id_emb=np.zeros((n, 2))), None)
     assert note.startswith("The largest difference here is -0.50 points (NegLabel, arrows). ")
     assert f"`closest` stops at the recall nearest 95%, {stops}" in note and branch in note
+
+
+def test_rank_table_and_mined_summary():
+    from neglabel_core.analysis import corpora
+
+    rows = pd.DataFrame({"rank": [1, 2], "word": ["owl", "ant"], "pos": ["noun", "adj"], "group": ["noun.animal", "adj.all"],
+                         "score": [0.12345, 0.5], "nearest_id_class": ["cat", "dog"], "mined": [True, False]})
+    table = corpora.rank_table(rows)
+    assert list(table.columns) == ["word", "part of speech", "WordNet group", "s(w)", "nearest ID class"]
+    assert table.loc[1, "s(w)"] == 0.123 and table.columns.name == "rank" and table.index.name is None
+    assert corpora.mined_summary(rows, "mined.csv") == "2 negative labels written to `mined.csv`: 1 nouns, 1 adjectives."

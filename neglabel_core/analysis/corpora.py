@@ -378,3 +378,18 @@ def control_readings(control: pd.DataFrame, profile_m: int, ms: Sequence[int]) -
                        f"{interval(*orc.iloc[-1][['AUROC gap', 'AUROC gap lo', 'AUROC gap hi']], signed=True)} AUROC points "
                        "against NegMining at the same M.")
     return out
+
+
+RANK_COLUMNS = ["rank", "word", "pos", "group", "score", "nearest_id_class"]
+RANK_NAMES = {"pos": "part of speech", "group": "WordNet group", "score": "s(w)", "nearest_id_class": "nearest ID class"}
+
+
+def rank_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of :func:`mining_table` as chapter 01 shows them: by rank, named for the reader, s(w) to three decimals."""
+    return rows[RANK_COLUMNS].set_index("rank").rename(columns=RANK_NAMES).round(3).rename_axis(index=None, columns="rank")
+
+
+def mined_summary(mined: pd.DataFrame, path: str) -> str:
+    """How many negative labels were written to ``path``, nouns and adjectives."""
+    return (f"{len(mined):,} negative labels written to `{path}`: "
+            f"{(mined['pos'] == 'noun').sum():,} nouns, {(mined['pos'] == 'adj').sum():,} adjectives.")

@@ -221,3 +221,39 @@ def _explorer_records(emb: pipeline.Embedded, grid: Mapping[str, Sequence[Any]],
         scored = pipeline.score(emb, params, methods=(method,))
         records += _records(method, setting, {"ID": scored.id[method], **{n: s[method] for n, s in scored.ood.items()}}, rule)
     return records
+
+
+def draw_view(view: dict[str, Any]) -> None:
+    """One :func:`explore` setting drawn for the live explorer: the ID and OOD score histograms
+    (NegLabel: its log-odds) with AUROC and FPR95 in the title, and the first mined words."""
+    import matplotlib.pyplot as plt
+
+    id_x, ood_x = view["id_shown"], view["ood_shown"]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    bins = np.linspace(min(id_x.min(), ood_x.min()), max(id_x.max(), ood_x.max()), 60)
+    ax.hist(id_x, bins=bins, alpha=0.6, density=True, label="ID")
+    ax.hist(ood_x, bins=bins, alpha=0.6, density=True, label="OOD (all sets)")
+    ax.set(title=f"NegLabel: AUROC {view['AUROC']:.1f}, FPR95 {view['FPR95']:.1f}", xlabel=view["axis"])
+    ax.legend()
+    plt.show()
+    print("first mined:", ", ".join(view["mined"]))
+
+
+def interactive(emb: pipeline.Embedded) -> Any:
+    """The live explorer (JupyterLab): sliders for the corpus, eta, M, n_g and tau, each move
+    redrawn by :func:`draw_view` from :func:`explore`'s cached work (ipywidgets' ``interactive``)."""
+    import ipywidgets as widgets
+
+    def show(corpus: str = "WordNet nouns + adjectives", eta: float = 0.05, m: int = 10000, n_groups: int = 100,
+             tau: float = 0.01) -> None:
+        draw_view(explore(emb, corpus=corpus, eta=eta, m=m, n_groups=n_groups, tau=tau))
+
+    return widgets.interactive(
+        show,
+        corpus=widgets.Dropdown(options=list(wordnet_variants(emb)), value="WordNet nouns + adjectives"),
+        eta=widgets.FloatLogSlider(value=0.05, base=10, min=-2, max=-0.05, step=0.05, continuous_update=False),
+        m=widgets.IntSlider(value=min(10000, len(emb.corpus)), min=100, max=min(100000, len(emb.corpus)), step=100,
+                            continuous_update=False),
+        n_groups=widgets.IntSlider(value=100, min=1, max=1000, continuous_update=False),
+        tau=widgets.FloatLogSlider(value=0.01, base=10, min=-3, max=0, step=0.1, continuous_update=False),
+    )
