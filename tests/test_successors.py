@@ -319,7 +319,8 @@ def test_copies_with_other_images_share_the_text_side(synthetic, monkeypatch):
     a = ex.score(subset, methods=("adaneg",))
     b = ex.score(emb, methods=("adaneg",))
     assert built == ["profile"] and a.params["m_adaneg"] == b.params["m_adaneg"]
-    assert subset.text_cache is emb.text_cache and subset.bank_cache is not emb.bank_cache
+    assert subset.text_cache is emb.text_cache  # the image-side views are its own
+    assert subset.corpus_views is not emb.corpus_views and subset.explorer_sims is not emb.explorer_sims
     other = dataclasses.replace(emb, corpus_emb=emb.corpus_emb[::-1].copy())
     ex.score(other, methods=("adaneg",))
     assert built == ["profile", "profile"]

@@ -152,11 +152,10 @@ def with_corpus(emb: pipeline.Embedded, corpus_emb: np.ndarray, corpus: corpus_m
 def corpus_view(emb: pipeline.Embedded, corpus: str) -> pipeline.Embedded:
     """``emb`` with its corpus narrowed to the WordNet variant ``corpus`` (a key of
     :func:`wordnet_variants`), built once per ``emb`` and kept with its mining scores per eta."""
-    key = ("corpus-view", corpus)
-    if key not in emb.bank_cache:
+    if corpus not in emb.corpus_views:
         idx = wordnet_variants(emb)[corpus]
-        emb.bank_cache[key] = with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
-    return emb.bank_cache[key]
+        emb.corpus_views[corpus] = with_corpus(emb, np.asarray(emb.corpus_emb)[idx], emb.corpus.subset(idx, corpus))
+    return emb.corpus_views[corpus]
 
 
 def wordnet_variants(emb: pipeline.Embedded) -> dict[str, np.ndarray]:

@@ -53,7 +53,7 @@ def explore(emb: pipeline.Embedded, *, corpus: str | None = None, method: str = 
     Built for a slider: the corpus views (with their mining scores per eta), the mined negatives
     and the image-to-label similarities are cached on ``emb`` per (corpus, eta, M), so moving
     n_g or tau only rescores, and returning to a setting reuses its mining."""
-    cache = emb.bank_cache
+    cache = emb.explorer_sims
     view = emb if corpus is None else corpus_view(emb, corpus)
     setting = {**emb.profile.params, **params}
     if "m" in params:
@@ -69,7 +69,7 @@ def explore(emb: pipeline.Embedded, *, corpus: str | None = None, method: str = 
         ood = scored.ood_scores(method, ood_set or "pooled")
         used = scored.params
     else:
-        key = ("explore-sims", corpus, setting["eta"], setting["m"], setting.get("pos_fraction"))
+        key = (corpus, setting["eta"], setting["m"], setting.get("pos_fraction"))
         if key not in cache:
             negatives = pipeline.mine(view, eta=setting["eta"], m=setting["m"], pos_fraction=setting.get("pos_fraction"))
             neg_text = torch.from_numpy(np.asarray(view.corpus_emb)[negatives])

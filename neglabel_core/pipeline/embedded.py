@@ -102,8 +102,14 @@ class Embedded:
     # parameters): built once from the text side alone, so copies with other images share the dict
     # (:func:`with_images`); a copy with another corpus starts with an empty one
     text_cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-    # what the book's views keep per Embedded, image side included (corpus views, the explorer's grid)
-    bank_cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # the analysis's views, image side included, kept per Embedded (a copy starts with empty ones):
+    # the corpus narrowed to a WordNet variant, by variant name
+    corpus_views: dict[str, Embedded] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # the explorer's mined negatives and image-to-label similarities (ID and every OOD set: (x @ ID
+    # labels, x @ negatives)) per (corpus variant, eta, M, pos_fraction)
+    explorer_sims: dict[tuple[str | None, float, int, float | None],
+                        tuple[np.ndarray, dict[str, tuple[torch.Tensor, torch.Tensor]]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
 
 def with_images(emb: Embedded, **changes: Any) -> Embedded:
