@@ -1,6 +1,10 @@
-"""Profiles: configs as data. A profile names the model (and checkpoint), the benchmark (ID, OOD
-and domain-shift data), the prompts, the candidate corpus and the default parameters. Switching
-profile is one parameter everywhere (CLI, notebooks, ``make book PROFILE=...``).
+"""Profiles: configs as data. A profile holds, as the schema's top-level keys: ``name`` and
+``description``; ``model`` (an open_clip name and its weights: a pretrained tag, ``@train`` for
+the embedded model trained here, ``@align`` for a frozen backbone with a projection aligned here);
+``benchmark`` (the ID, OOD and domain-shift data); ``id_templates`` (the prompts); ``corpus`` (the
+candidate words and their prompts); ``params`` (every method's defaults); ``methods`` (those its
+tables show); ``graded_shifts`` (chapter 05's graded study); ``train`` (the embedded model's
+training run). Switching profile is one parameter everywhere (CLI, notebooks, ``make book PROFILE=...``).
 
 Built-in profiles are the JSON files in ``neglabel_core/profiles/builtin/``; a path to a JSON file
 of the same shape works too (``neglabel init-profile`` writes one for a reader's own folders). Their
