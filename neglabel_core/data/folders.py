@@ -39,7 +39,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from .images import IMAGE_SUFFIXES, DataNotFoundError, ImageFiles
+from .images import IMAGE_SUFFIXES, DataNotFoundError, ImageFiles, checked_data_root
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +242,9 @@ def _overlap(a: Path, b: Path) -> bool:
 
 def load_folders(root: os.PathLike | str | None, spec: Mapping[str, Any]) -> FolderSets:
     """Every set of a ``folders`` benchmark; all problems are collected and raised together."""
-    if not root:
-        raise DataNotFoundError("no data root for the folders benchmark: set \"benchmark\": {\"root\": DIR} in the profile "
-                                "(relative to the profile file) or pass --data-root DIR")
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataNotFoundError(f"data root {str(root)!r} does not exist; expected the folder that holds the benchmark's "
-                                "id/ and OOD folders")
+    root = checked_data_root(root, holds="the benchmark's id/ and OOD folders", missing=(
+        "no data root for the folders benchmark: set \"benchmark\": {\"root\": DIR} in the profile (relative to the "
+        "profile file) or pass --data-root DIR"))
     problems: list[str] = []
     skipped = {"zero-byte files": 0, "files that are not images": 0, "unreadable image files": 0,
                "image files cut short": 0}

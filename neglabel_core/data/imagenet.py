@@ -34,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .images import DataNotFoundError, ImageFiles, list_images
+from .images import DataNotFoundError, ImageFiles, checked_data_root, list_images
 
 LAYOUTS = ("synset_folders", "index_folders", "labels_file", "images")
 N_CLASSES = 1000
@@ -177,13 +177,9 @@ def load_sets(data_root: os.PathLike | str | None, id_spec: Mapping[str, Any], o
               shift: Mapping[str, Mapping[str, Any]] | None = None, *, id_name: str = "ImageNet-1k") -> ImageNetSets:
     """Every set of the profile. All problems are collected and raised together in one
     :class:`DataNotFoundError`, so a reader sees every missing or partial folder at once."""
-    if not data_root:
-        raise DataNotFoundError("no data root: pass --data-root DIR (make book ... DATA_ROOT=DIR), or set "
-                                "\"benchmark\": {\"root\": DIR} in the profile overrides; see data/README.md for the layout")
-    root = Path(data_root).expanduser()
-    if not root.is_dir():
-        raise DataNotFoundError(f"data root {str(root)!r} does not exist; expected the folder that holds imagenet/ and ood/ "
-                                "(see data/README.md)")
+    root = checked_data_root(data_root, holds="imagenet/ and ood/ (see data/README.md)", missing=(
+        "no data root: pass --data-root DIR (make book ... DATA_ROOT=DIR), or set \"benchmark\": {\"root\": DIR} in the "
+        "profile overrides; see data/README.md for the layout"))
     problems: list[str] = []
     loaded: dict[str, ImageFiles] = {}
 

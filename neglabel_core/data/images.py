@@ -139,8 +139,27 @@ class ImageFiles:
         )
 
 
+def checked_data_root(root: os.PathLike | str | None, *, missing: str, holds: str) -> Path:
+    """A benchmark's data root, checked before anything is read: ``missing`` is the error where none
+    is given, ``holds`` what the folder should hold (both benchmarks on folders, the paper's and a
+    reader's, check their root here)."""
+    if not root:
+        raise DataNotFoundError(missing)
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DataNotFoundError(f"data root {str(path)!r} does not exist; expected the folder that holds {holds}")
+    return path
+
+
 def list_images(folder: os.PathLike | str) -> list[Path]:
-    """All image files under ``folder`` (recursively), sorted; a clear error when it is missing."""
+    """All image files under ``folder`` (recursively), sorted; a clear error when it is missing.
+
+    The paper profile's sets are read with this listing, a reader's folders with
+    :func:`.folders.scan`, which also opens each file's header and end to skip (and report)
+    zero-byte, unreadable and cut-short files. The paper's sets stay on this listing: they are fixed
+    downloads whose image counts are checked exactly (:func:`.imagenet.load_set`), a damaged file
+    among them is named when it is embedded (:func:`load_rgb`), and scanning their 85,000 files'
+    headers and ends at every load would cost more than it finds."""
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {str(root)!r} does not exist; expected a folder of images")
