@@ -398,3 +398,13 @@ def test_chapter_11_tables_and_lines_by_hand(monkeypatch):
     monkeypatch.setattr(cross_vlm, "id_top1", lambda e: 81.25)
     assert cross_vlm.shift_top1_lines(shift, {"A": None}) == {
         "A": "**A**: ID top-1 on the evaluation styles 81.2%; sketch 40.0%; ink 55.5%"}
+
+
+def test_chapter_11_checks_its_parameters_and_one_model_has_no_agreement():
+    with pytest.raises(ValueError, match=r"methods=\['mcm'\]; expected a list that includes 'neglabel'"):
+        cross_vlm.check_parameters(None, ["mcm"], 1000)
+    with pytest.raises(ValueError, match=r"vlms=\{\}; expected a non-empty mapping"):
+        cross_vlm.check_parameters({}, None, 1000)
+    cross_vlm.check_parameters({"A": {}}, None, None)  # valid: no error
+    table, taus = cross_vlm.order_agreement({"A": None}, {}, n_bootstrap=10)
+    assert table is None and taus == {"tau_auroc": "(one model only)", "tau_fpr": "(one model only)"}

@@ -27,7 +27,7 @@ from ..ood import methods as registry
 from ..pipeline.banks import ADANEG_M, neglabel_bank
 from ..pipeline.text import TRAINED_HERE, build_corpus, full_corpus_spec, text_side_name
 from ..profiles import Profile, load_profile
-from . import sweeps, tables
+from . import chapter, sweeps, tables
 from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, id_top1, interval, md_text, method_label, verdict_of, with_intervals
 
 # The embedded benchmark's vision-language models: two image sides crossed with two text towers
@@ -688,3 +688,22 @@ def shift_top1_lines(shift: pd.DataFrame, embs: Mapping[str, pipeline.Embedded])
                          auroc[auroc["VLM"] == vlm].groupby("shift", sort=False)["ID top-1"].first().items())
         out[vlm] = f"**{md_text(vlm)}**: ID top-1 on the evaluation styles {id_top1(embs[vlm]):.1f}%; {top1}"
     return out
+
+
+def check_parameters(vlms: Mapping[str, Mapping[str, Any]] | None, methods: Sequence[str] | None,
+                     corpus_sample: int | None) -> None:
+    """The chapter's own parameters, checked before any work (the common ones by :func:`chapter.check_parameters`)."""
+    chapter.check_parameters(vlms=vlms, methods=methods, corpus_sample=corpus_sample)
+    check_methods(methods)
+    if vlms is not None:
+        check_vlms(vlms)
+
+
+def order_agreement(embs: Mapping[str, pipeline.Embedded], runs: Mapping[str, Mapping[str, Any]], *,
+              n_bootstrap: int) -> tuple[pd.DataFrame | None, dict[str, str]]:
+    """Do the models order the methods alike? :func:`agreement_table` over :func:`rank_agreement`
+    per metric, and its τ_b lists by glue name; no table where there is one model only."""
+    if len(embs) < 2:
+        return None, {"tau_auroc": "(one model only)", "tau_fpr": "(one model only)"}
+    agree = {metric: rank_agreement(embs, runs, metric=metric, n_bootstrap=n_bootstrap) for metric in ("AUROC", "FPR95")}
+    return agreement_table(agree), {"tau_auroc": tau_list(agree["AUROC"]), "tau_fpr": tau_list(agree["FPR95"])}
