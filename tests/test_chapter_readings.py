@@ -191,3 +191,19 @@ def test_rank_table_and_mined_summary():
     assert list(table.columns) == ["word", "part of speech", "WordNet group", "s(w)", "nearest ID class"]
     assert table.loc[1, "s(w)"] == 0.123 and table.columns.name == "rank" and table.index.name is None
     assert corpora.mined_summary(rows, "mined.csv") == "2 negative labels written to `mined.csv`: 1 nouns, 1 adjectives."
+
+
+def test_paired_change_by_hand():
+    reps = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    ref_reps = np.array([0.0, 1.0, 1.0, 1.0, 2.0])
+    got = tables.paired_change(3.0, reps, 1.0, ref_reps)
+    gap = reps - ref_reps  # [1, 1, 2, 3, 3]
+    assert list(got) == ["change", "change lo", "change hi", "minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi",
+                         "vs NegLabel se"]
+    assert (got["change lo"], got["change hi"]) == (pytest.approx(1.1), pytest.approx(4.9))  # numpy's linear quantiles
+    assert got["minus NegLabel's"] == 2.0
+    assert (got["vs NegLabel lo"], got["vs NegLabel hi"]) == (pytest.approx(1.0), pytest.approx(3.0))
+    assert got["vs NegLabel se"] == pytest.approx(np.sqrt(np.sum((gap - gap.mean()) ** 2) / 4))
+    alone = tables.paired_change(3.0, reps, np.nan, None, name="mean change", gap="change minus NegLabel's")
+    assert list(alone)[:4] == ["mean change", "mean change lo", "mean change hi", "change minus NegLabel's"]
+    assert all(np.isnan(alone[k]) for k in ("change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi", "vs NegLabel se"))

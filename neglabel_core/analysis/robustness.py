@@ -21,7 +21,7 @@ from ..pipeline.score_cache import kept_arm_replicates
 from ..profiles import load_profile
 from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates
 from .sweeps import robust_verdict
-from .tables import paper_rows
+from .tables import paired_change, paper_rows
 
 METRICS = ("AUROC", "FPR95")
 REFERENCE = "neglabel"  # every "minus NegLabel's" is against this method
@@ -43,11 +43,6 @@ def _arms(scored: pipeline.Scored, methods: Sequence[str]) -> dict[str, tuple[di
 
 def _quantiles(values: np.ndarray) -> tuple[float, float]:
     return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
-
-
-def _se(reps: np.ndarray, ref_reps: np.ndarray | None) -> float:
-    """The bootstrap standard error of a paired gap; NaN without a reference."""
-    return np.nan if ref_reps is None else multiplicity.bootstrap_se(reps - ref_reps)
 
 
 def holm_vs_reference(frame: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
@@ -127,12 +122,7 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
                 for severity, (change, change_reps) in zip(graded.severities[1:], per_severity):
                     ref, ref_reps = delta(f"{severity}|{REFERENCE}", f"0|{REFERENCE}") if REFERENCE in methods else (np.nan, None)
                     changes.append({"shift": shift, "severity": severity, "ID top-1": top1[severity], "method": m,
-                                    "metric": metric, "change": change,
-                                    **dict(zip(("change lo", "change hi"), _quantiles(change_reps))),
-                                    "minus NegLabel's": change - ref,
-                                    **dict(zip(("vs NegLabel lo", "vs NegLabel hi"),
-                                               _quantiles(change_reps - ref_reps) if ref_reps is not None else (np.nan,) * 2)),
-                                    "vs NegLabel se": _se(change_reps, ref_reps)})
+                                    "metric": metric, **paired_change(change, change_reps, ref, ref_reps)})
                 id_only, id_only_reps = delta(f"{c}|{m}", f"0|{m}")
                 both_change, both_reps = delta(f"both|{m}", f"0|{m}")
                 control.append({"shift": shift, "method": m, "metric": metric, "severity": c, "ID alone": id_only,
@@ -143,12 +133,8 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
             for m in methods:
                 change, change_reps = mean_change[m]
                 ref, ref_reps = mean_change.get(REFERENCE, (np.nan, None))
-                summary.append({"shift": shift, "method": m, "metric": metric, "mean change": change,
-                                **dict(zip(("mean change lo", "mean change hi"), _quantiles(change_reps))),
-                                "minus NegLabel's": change - ref,
-                                **dict(zip(("vs NegLabel lo", "vs NegLabel hi"),
-                                           _quantiles(change_reps - ref_reps) if ref_reps is not None else (np.nan,) * 2)),
-                                "vs NegLabel se": _se(change_reps, ref_reps)})
+                summary.append({"shift": shift, "method": m, "metric": metric,
+                                **paired_change(change, change_reps, ref, ref_reps, name="mean change")})
     out = {"levels": pd.DataFrame(levels), "changes": pd.DataFrame(changes), "summary": pd.DataFrame(summary),
            "control": pd.DataFrame(control)}
     for frame in out.values():

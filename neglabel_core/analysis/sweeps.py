@@ -17,7 +17,7 @@ from ..ood import methods as registry
 from ..ood import metrics, multiplicity
 from ..pipeline.score_cache import kept_arm_replicates
 from .chapter import N_BOOTSTRAP, interval, md_text, method_label
-from .tables import evaluate_params, method_table, paired_gaps, results_table
+from .tables import evaluate_params, method_table, paired_change, paired_gaps, results_table
 
 log = logging.getLogger(__name__)
 
@@ -300,11 +300,7 @@ def shift_degradation(emb: pipeline.Embedded, methods: Sequence[str] | None = No
                 ref = values[col[(style, "neglabel")]] - values[col[("evaluation styles", "neglabel")]]
                 rows.append({"shift": style, "method": m, "metric": metric,
                              "evaluation styles": values[col[("evaluation styles", m)]], "shifted": values[col[(style, m)]],
-                             "change": change, "change lo": np.quantile(change_reps, 0.025),
-                             "change hi": np.quantile(change_reps, 0.975), "change minus NegLabel's": change - ref,
-                             "vs NegLabel lo": np.quantile(change_reps - ref_reps, 0.025),
-                             "vs NegLabel hi": np.quantile(change_reps - ref_reps, 0.975),
-                             "vs NegLabel se": float(np.std(change_reps - ref_reps, ddof=1)) if len(change_reps) > 1 else 0.0})
+                             **paired_change(change, change_reps, ref, ref_reps, gap="change minus NegLabel's")})
     columns = ["shift", "method", "label", "metric", "evaluation styles", "shifted", "change", "change lo", "change hi",
                "change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi", "vs NegLabel se"]
     out = pd.DataFrame(rows, columns=[c for c in columns if c != "label"])  # no shift styles: no rows, the same columns

@@ -14,6 +14,7 @@ import pandas as pd
 from .. import pipeline
 from ..ood import methods as registry
 from ..ood import metrics
+from ..ood.multiplicity import bootstrap_se
 from ..pipeline.score_cache import kept_paired_difference, kept_summarize
 from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, headline, interval, md_text, method_label
 
@@ -383,3 +384,19 @@ def score_readings(results: pd.DataFrame) -> dict[str, Any]:
             "s_nl_lo": avg.loc["neglabel", "AUROC_lo"], "s_nl_hi": avg.loc["neglabel", "AUROC_hi"],
             "s_nl_fpr": avg.loc["neglabel", "FPR95"], "s_mcm_auroc": avg.loc["mcm", "AUROC"], "s_headline": headline(avg),
             "s_wins": ", ".join(map(md_text, wins)) if wins else "none of the sets"}
+
+
+def paired_change(change: float, reps: np.ndarray, ref: float, ref_reps: np.ndarray | None, *, name: str = "change",
+                  gap: str = "minus NegLabel's") -> dict[str, float]:
+    """A change (``change``, its bootstrap replicates ``reps``) with its 95% percentile interval,
+    and that change minus NegLabel's (``ref``, ``ref_reps``: the same replicates, so the gap is
+    paired) with its interval and bootstrap standard error; NaN where NegLabel did not run
+    (``ref_reps`` None). The one row shape of the graded study's changes
+    (:func:`robustness.graded_study`) and the style shift's (:func:`sweeps.shift_degradation`)."""
+    def quantiles(values: np.ndarray) -> tuple[float, float]:
+        return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+    lo, hi = quantiles(reps)
+    gap_lo, gap_hi = quantiles(reps - ref_reps) if ref_reps is not None else (np.nan, np.nan)
+    return {name: change, f"{name} lo": lo, f"{name} hi": hi, gap: change - ref, "vs NegLabel lo": gap_lo,
+            "vs NegLabel hi": gap_hi, "vs NegLabel se": np.nan if ref_reps is None else bootstrap_se(reps - ref_reps)}
