@@ -379,3 +379,15 @@ def test_published_gains_near_spread_and_clean_readings_by_hand():
                                                       "ta_fpr_min": 79.0, "ta_fpr_max": 81.5}
     removed = successors.removed_labels({"removed": {f"w{i}": "proper noun" for i in range(10)}})
     assert list(removed.index) == [f"w{i}" for i in range(8)] and removed.index.name == "negative label"
+
+
+def test_score_returns_the_settings_it_applied_and_leaves_the_callers_alone(synthetic):
+    """No hidden channel: what a run applied (the M mined, each bank's size, the device the grouping
+    was drawn on, the FPR95 rule) comes back in ``Scored.params``; the caller's dict is not written."""
+    asked = {"eta": 0.1, "m": 15}
+    scored = ex.score(synthetic, asked, methods=("neglabel", "adaneg"))
+    assert asked == {"eta": 0.1, "m": 15}
+    assert synthetic.profile.params["m"] == 20  # the profile is not written either
+    assert scored.params["m"] == len(scored.negatives) == 15 and scored.params["eta"] == 0.1
+    assert (scored.params["fpr_rule"], scored.params["perm_device_used"]) == ("closest", "cpu")
+    assert scored.params["m_adaneg"] == len(scored.banks["adaneg"].emb) and scored.params["stream_seed"] == 0
