@@ -207,3 +207,11 @@ def test_paired_change_by_hand():
     alone = tables.paired_change(3.0, reps, np.nan, None, name="mean change", gap="change minus NegLabel's")
     assert list(alone)[:4] == ["mean change", "mean change lo", "mean change hi", "change minus NegLabel's"]
     assert all(np.isnan(alone[k]) for k in ("change minus NegLabel's", "vs NegLabel lo", "vs NegLabel hi", "vs NegLabel se"))
+
+
+def test_clear_of_zero_excludes_an_interval_that_touches_zero():
+    from neglabel_core.analysis.chapter import clear_of_zero, verdict_of
+
+    assert clear_of_zero(0.1, 2.0) and clear_of_zero(-2.0, -0.1)
+    assert not clear_of_zero(0.0, 1.0) and not clear_of_zero(-1.0, 0.0) and not clear_of_zero(-1.0, 1.0)
+    assert (verdict_of(0.1, 2.0), verdict_of(0.0, 1.0)) == ("clear of zero", "includes zero")

@@ -50,9 +50,14 @@ def interval_bars(ax, x, value, lo, hi, *, horizontal: bool = False, label: str 
         ax.plot(x, value, "o", ms=size, color=color, label=label)
 
 
+def clear_of_zero(lo: float, hi: float) -> bool:
+    """Whether a paired interval [lo, hi] lies wholly on one side of zero."""
+    return bool(lo > 0 or hi < 0)
+
+
 def verdict_of(lo: float, hi: float) -> str:
     """Where a paired interval lies: "clear of zero" or "includes zero"."""
-    return "clear of zero" if lo > 0 or hi < 0 else "includes zero"
+    return "clear of zero" if clear_of_zero(lo, hi) else "includes zero"
 
 
 def _count(low: int, high: int) -> Any:

@@ -15,7 +15,7 @@ from .. import pipeline
 from ..data import corpus as corpus_mod
 from ..ood import negmining
 from ..profiles import Profile
-from .chapter import N_BOOTSTRAP, interval, md_text
+from .chapter import N_BOOTSTRAP, clear_of_zero, interval, md_text
 from .tables import average_frame, paired_gaps
 
 log = logging.getLogger(__name__)
@@ -360,7 +360,7 @@ def control_readings(control: pd.DataFrame, profile_m: int, ms: Sequence[int]) -
 
     def side(metric: str, rule: str, better: bool) -> str:
         gap, lo, hi = at.loc[rule, [f"{metric} gap", f"{metric} gap lo", f"{metric} gap hi"]]
-        if lo > 0 or hi < 0:
+        if clear_of_zero(lo, hi):
             return ("better" if (gap > 0) == better else "worse") + " (clear of zero)"
         return "no different (the interval includes zero)"
 

@@ -28,7 +28,17 @@ from ..pipeline.banks import ADANEG_M, neglabel_bank
 from ..pipeline.text import TRAINED_HERE, build_corpus, full_corpus_spec, text_side_name
 from ..profiles import Profile, load_profile
 from . import chapter, sweeps, tables
-from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, id_top1, interval, md_text, method_label, verdict_of, with_intervals
+from .chapter import (
+    BOOTSTRAP_SEED,
+    N_BOOTSTRAP,
+    clear_of_zero,
+    id_top1,
+    interval,
+    md_text,
+    method_label,
+    verdict_of,
+    with_intervals,
+)
 
 # The embedded benchmark's vision-language models: two image sides crossed with two text towers
 # (the trained-here ResNet under MPNet keeps no snapshots: the strength control reads MiniLM's run).
@@ -317,7 +327,7 @@ def _sample_moves(control: pd.DataFrame) -> tuple[list[float], int]:
     for _, rows in control.groupby(["VLM", "against"], sort=False):
         cells = {r["corpus"]: r for _, r in rows.iterrows()}
         w, smp = cells["whole corpus"], cells["sample"]
-        verdicts = [int(np.sign(r["AUROC diff"])) if r["AUROC lo"] > 0 or r["AUROC hi"] < 0 else 0 for r in (w, smp)]
+        verdicts = [int(np.sign(r["AUROC diff"])) if clear_of_zero(r["AUROC lo"], r["AUROC hi"]) else 0 for r in (w, smp)]
         changed += verdicts[0] != verdicts[1]
         moves.append(smp["AUROC diff"] - w["AUROC diff"])
     return moves, changed

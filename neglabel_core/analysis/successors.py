@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import pipeline
 from ..data import corpus as corpus_mod
-from .chapter import interval, verdict_of
+from .chapter import clear_of_zero, interval, verdict_of
 from .tables import method_table, negrefine_parts_reading, paired_gaps, paper_rows, successor_methods
 
 # the published rows chapter 08 shows beside its own
@@ -29,7 +29,7 @@ def averages(run: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def _clear_or_not(lo: float, hi: float) -> str:
-    return "clear of zero" if lo > 0 or hi < 0 else "which cannot be told from zero"
+    return "clear of zero" if clear_of_zero(lo, hi) else "which cannot be told from zero"
 
 
 def csp_readings(emb: pipeline.Embedded, run: Mapping[str, Any], equal: Mapping[str, Any], *,

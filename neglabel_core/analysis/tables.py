@@ -16,7 +16,7 @@ from ..ood import methods as registry
 from ..ood import metrics
 from ..ood.multiplicity import bootstrap_se
 from ..pipeline.score_cache import kept_paired_difference, kept_summarize
-from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, headline, interval, md_text, method_label
+from .chapter import BOOTSTRAP_SEED, N_BOOTSTRAP, clear_of_zero, headline, interval, md_text, method_label
 
 
 def score_frame(scored: pipeline.Scored, *, log_odds: pipeline.Scored | None = None) -> pd.DataFrame:
@@ -295,7 +295,7 @@ def negrefine_parts_reading(total: Mapping[str, float], bank: Mapping[str, float
     change (its mining alone) minus NegLabel; ``parts``: name -> published minus the setting
     without that part. Each a paired average row (``AUROC diff``, ``AUROC lo``, ``AUROC hi``)."""
     def clear(row: Mapping[str, float]) -> bool:
-        return row["AUROC lo"] > 0 or row["AUROC hi"] < 0
+        return clear_of_zero(row["AUROC lo"], row["AUROC hi"])
 
     share = bank["AUROC diff"] / total["AUROC diff"] if total["AUROC diff"] > 0 else float("nan")
     text = ("by the point estimates its bank accounts for " + ("most" if share > 0.5 else "less than half")
