@@ -326,7 +326,7 @@ def test_top1_reading_residuals_by_hand():
     levels = pd.DataFrame(rows)
     points = robustness.top1_points(levels)
     assert len(points) == 20 and points.query("shift == 'b' and severity == 3 and method == 'neglabel'")[
-        ["d_top1", "d_auroc"]].to_numpy().tolist() == [[-3.0, -3.0]]
+        ["d_top1", "d_value"]].to_numpy().tolist() == [[-3.0, -3.0]]
     explains = robustness.top1_explains(levels)
     nl = explains.set_index("method").loc["neglabel"]
     assert (nl["slope"], nl["intercept"]) == (pytest.approx(2), pytest.approx(2))

@@ -21,7 +21,7 @@ from ..pipeline.score_cache import kept_arm_replicates
 from ..profiles import load_profile
 from .chapter import BOOTSTRAP_SEED, interval, md_text, method_label, replicates
 from .sweeps import robust_verdict
-from .tables import paired_change, paper_rows
+from .tables import paired_change, paper_rows, percentile_interval
 
 METRICS = ("AUROC", "FPR95")
 REFERENCE = "neglabel"  # every "minus NegLabel's" is against this method
@@ -39,10 +39,6 @@ def _arms(scored: pipeline.Scored, methods: Sequence[str]) -> dict[str, tuple[di
     """Per method: its ID scores per OOD set (a stream method's differ per set) and its OOD scores."""
     sets = list(scored.ood)
     return {m: ({s: scored.id_scores(m, s) for s in sets}, {s: scored.ood_scores(m, s) for s in sets}) for m in methods}
-
-
-def _quantiles(values: np.ndarray) -> tuple[float, float]:
-    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
 
 
 def holm_vs_reference(frame: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
@@ -114,7 +110,8 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
                 for m in methods:
                     k = col[f"{severity}|{m}"]
                     levels.append({"shift": shift, "severity": severity, "ID top-1": top1[severity], "method": m,
-                                   "metric": metric, "value": value[k], **dict(zip(("lo", "hi"), _quantiles(boot[:, k])))})
+                                   "metric": metric, "value": value[k],
+                                   **dict(zip(("lo", "hi"), percentile_interval(boot[:, k])))})
             mean_change: dict[str, tuple[float, np.ndarray]] = {}
             for m in methods:
                 per_severity = [delta(f"{s}|{m}", f"0|{m}") for s in graded.severities[1:]]
@@ -126,10 +123,11 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
                 id_only, id_only_reps = delta(f"{c}|{m}", f"0|{m}")
                 both_change, both_reps = delta(f"both|{m}", f"0|{m}")
                 control.append({"shift": shift, "method": m, "metric": metric, "severity": c, "ID alone": id_only,
-                                **dict(zip(("ID alone lo", "ID alone hi"), _quantiles(id_only_reps))),
-                                "ID and OOD": both_change, **dict(zip(("ID and OOD lo", "ID and OOD hi"), _quantiles(both_reps))),
+                                **dict(zip(("ID alone lo", "ID alone hi"), percentile_interval(id_only_reps))),
+                                "ID and OOD": both_change,
+                                **dict(zip(("ID and OOD lo", "ID and OOD hi"), percentile_interval(both_reps))),
                                 "difference": both_change - id_only,
-                                **dict(zip(("difference lo", "difference hi"), _quantiles(both_reps - id_only_reps)))})
+                                **dict(zip(("difference lo", "difference hi"), percentile_interval(both_reps - id_only_reps)))})
             for m in methods:
                 change, change_reps = mean_change[m]
                 ref, ref_reps = mean_change.get(REFERENCE, (np.nan, None))
@@ -143,6 +141,18 @@ def graded_study(emb: pipeline.Embedded, graded: pipeline.Graded, methods: Seque
     return out
 
 
+def top1_points(levels: pd.DataFrame, metric: str = "AUROC") -> pd.DataFrame:
+    """Every (shift, severity 1-5, method) of the graded study in ``metric``, with its change in
+    that metric (``d_value``) and in ID top-1 (``d_top1``) from the shift's severity 0: the points
+    that :func:`top1_explains` fits a line through."""
+    base = levels[levels["metric"] == metric]
+    first = base[base["severity"] == 0].set_index(["shift", "method"])["value"]
+    top0 = base[base["severity"] == 0].drop_duplicates("shift").set_index("shift")["ID top-1"]
+    moved = base[base["severity"] > 0]
+    return moved.assign(d_value=moved["value"].to_numpy() - first.loc[list(zip(moved["shift"], moved["method"]))].to_numpy(),
+                        d_top1=moved["ID top-1"].to_numpy() - moved["shift"].map(top0).to_numpy())
+
+
 def top1_explains(levels: pd.DataFrame, metric: str = "AUROC") -> pd.DataFrame:
     """How much of each method's change under the graded shifts the falling ID top-1 explains:
     over every shift and severity, the least-squares line of the method's change in ``metric``
@@ -150,12 +160,8 @@ def top1_explains(levels: pd.DataFrame, metric: str = "AUROC") -> pd.DataFrame:
     (the share of the change's variance the line explains); NaN where top-1 or the metric does not
     move at all."""
     rows = []
-    part = levels[levels["metric"] == metric]
-    for m, frame in part.groupby("method", sort=False):
-        base = frame[frame["severity"] == 0].set_index("shift")
-        shifted = frame[frame["severity"] > 0]
-        dy = shifted["value"].to_numpy() - base.loc[shifted["shift"], "value"].to_numpy()
-        dx = shifted["ID top-1"].to_numpy() - base.loc[shifted["shift"], "ID top-1"].to_numpy()
+    for m, frame in top1_points(levels, metric).groupby("method", sort=False):
+        dy, dx = frame["d_value"].to_numpy(), frame["d_top1"].to_numpy()
         if np.ptp(dx) == 0 or np.ptp(dy) == 0:  # top-1 (or the metric) never moves: no line to fit
             slope = intercept = r2 = float("nan")
         else:
@@ -223,8 +229,8 @@ def template_study(emb: pipeline.Embedded, templates: Sequence[str] = PAPER_TEMP
             for m in methods:
                 k, ref = col[f"{t}|{m}"], col[f"profile's own|{m}"]
                 rows.append({"template": t, "method": m, "metric": metric, "value": value[k],
-                             **dict(zip(("lo", "hi"), _quantiles(boot[:, k]))), "gap": value[k] - value[ref],
-                             **dict(zip(("gap lo", "gap hi"), _quantiles(boot[:, k] - boot[:, ref])))})
+                             **dict(zip(("lo", "hi"), percentile_interval(boot[:, k]))), "gap": value[k] - value[ref],
+                             **dict(zip(("gap lo", "gap hi"), percentile_interval(boot[:, k] - boot[:, ref])))})
     out = pd.DataFrame(rows)
     out.insert(2, "label", out["method"].map(method_label))
     return out
@@ -417,18 +423,6 @@ def top1_table(explains: pd.DataFrame) -> pd.DataFrame:
             .rename_axis(index=None, columns="AUROC change on ID top-1 change"))
 
 
-def top1_points(levels: pd.DataFrame) -> pd.DataFrame:
-    """Every (shift, severity 1-5, method) of the graded study in AUROC, with its change in AUROC
-    (``d_auroc``) and in ID top-1 (``d_top1``) from the shift's severity 0: the points that
-    :func:`top1_explains` fits a line through."""
-    base = levels[levels["metric"] == "AUROC"]
-    first = base[base["severity"] == 0].set_index(["shift", "method"])["value"]
-    top0 = base[base["severity"] == 0].drop_duplicates("shift").set_index("shift")["ID top-1"]
-    moved = base[base["severity"] > 0]
-    return moved.assign(d_auroc=moved["value"].to_numpy() - first.loc[list(zip(moved["shift"], moved["method"]))].to_numpy(),
-                        d_top1=moved["ID top-1"].to_numpy() - moved["shift"].map(top0).to_numpy())
-
-
 def top1_reading(levels: pd.DataFrame, explains: pd.DataFrame) -> str:
     """How much of NegLabel's AUROC change ID top-1's fall explains (R² and slope), the range of R²
     across methods, and the shifts that cost more or less AUROC than the line predicts (the mean
@@ -438,7 +432,7 @@ def top1_reading(levels: pd.DataFrame, explains: pd.DataFrame) -> str:
         return "ID top-1 does not move under these shifts on this profile, so it cannot explain any of the change"
     moved = top1_points(levels)
     moved = moved[moved["method"] == REFERENCE]
-    residual = (moved["d_auroc"] - (nl["slope"] * moved["d_top1"] + nl["intercept"])).groupby(moved["shift"], sort=False).mean()
+    residual = (moved["d_value"] - (nl["slope"] * moved["d_top1"] + nl["intercept"])).groupby(moved["shift"], sort=False).mean()
     below, above = [s for s, r in residual.items() if r < 0], [s for s, r in residual.items() if r >= 0]
     residuals = ("For NegLabel, " + (f"{', '.join(below)} cost more AUROC than their top-1 loss predicts" if below else "")
                  + ("; " if below and above else "") + (f"{', '.join(above)} less" if above else "")

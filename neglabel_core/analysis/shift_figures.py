@@ -156,7 +156,7 @@ def top1_scatter(levels: pd.DataFrame, explains: pd.DataFrame) -> Figure:
     show = [REFERENCE, "energy"] if "energy" in set(points["method"]) else [REFERENCE]
     fig, axes = plt.subplots(1, len(show), figsize=(5.2 * len(show), 3.8), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], show):
-        sns.scatterplot(data=points[points["method"] == m], x="d_top1", y="d_auroc", hue="shift", size="severity",
+        sns.scatterplot(data=points[points["method"] == m], x="d_top1", y="d_value", hue="shift", size="severity",
                         sizes=(15, 90), ax=ax, legend=ax is axes[0, -1])
         row = explains.set_index("method").loc[m]
         if not np.isnan(row["slope"]):

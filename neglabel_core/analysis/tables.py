@@ -386,6 +386,11 @@ def score_readings(results: pd.DataFrame) -> dict[str, Any]:
             "s_wins": ", ".join(map(md_text, wins)) if wins else "none of the sets"}
 
 
+def percentile_interval(values: np.ndarray) -> tuple[float, float]:
+    """The 95% percentile interval of bootstrap replicates: their 2.5% and 97.5% quantiles."""
+    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+
 def paired_change(change: float, reps: np.ndarray, ref: float, ref_reps: np.ndarray | None, *, name: str = "change",
                   gap: str = "minus NegLabel's") -> dict[str, float]:
     """A change (``change``, its bootstrap replicates ``reps``) with its 95% percentile interval,
@@ -393,10 +398,7 @@ def paired_change(change: float, reps: np.ndarray, ref: float, ref_reps: np.ndar
     paired) with its interval and bootstrap standard error; NaN where NegLabel did not run
     (``ref_reps`` None). The one row shape of the graded study's changes
     (:func:`robustness.graded_study`) and the style shift's (:func:`sweeps.shift_degradation`)."""
-    def quantiles(values: np.ndarray) -> tuple[float, float]:
-        return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
-
-    lo, hi = quantiles(reps)
-    gap_lo, gap_hi = quantiles(reps - ref_reps) if ref_reps is not None else (np.nan, np.nan)
+    lo, hi = percentile_interval(reps)
+    gap_lo, gap_hi = percentile_interval(reps - ref_reps) if ref_reps is not None else (np.nan, np.nan)
     return {name: change, f"{name} lo": lo, f"{name} hi": hi, gap: change - ref, "vs NegLabel lo": gap_lo,
             "vs NegLabel hi": gap_hi, "vs NegLabel se": np.nan if ref_reps is None else bootstrap_se(reps - ref_reps)}
