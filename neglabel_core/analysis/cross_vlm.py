@@ -320,13 +320,21 @@ def sample_control(whole: Mapping[str, pipeline.Embedded], sampled: Mapping[str,
     return pd.DataFrame(rows)
 
 
-def _sample_moves(control: pd.DataFrame) -> tuple[list[float], int]:
-    """Per (VLM, baseline) of :func:`sample_control`: the sample's gap minus the whole corpus's, and
-    how many verdicts (clearly better, clearly worse, not clear) the sample changes."""
-    moves, changed = [], 0
-    for _, rows in control.groupby(["VLM", "against"], sort=False):
+def _sample_pairs(control: pd.DataFrame) -> list[tuple[str, str, pd.Series, pd.Series]]:
+    """Per (VLM, baseline) of :func:`sample_control`, in its order: the VLM, the baseline, and its
+    whole-corpus and sample rows."""
+    out = []
+    for (vlm, other), rows in control.groupby(["VLM", "against"], sort=False):
         cells = {r["corpus"]: r for _, r in rows.iterrows()}
-        w, smp = cells["whole corpus"], cells["sample"]
+        out.append((vlm, other, cells["whole corpus"], cells["sample"]))
+    return out
+
+
+def _sample_moves(pairs: Sequence[tuple[str, str, pd.Series, pd.Series]]) -> tuple[list[float], int]:
+    """Per pair of :func:`_sample_pairs`: the sample's gap minus the whole corpus's, and how many
+    verdicts (clearly better, clearly worse, not clear) the sample changes."""
+    moves, changed = [], 0
+    for _, _, w, smp in pairs:
         verdicts = [int(np.sign(r["AUROC diff"])) if clear_of_zero(r["AUROC lo"], r["AUROC hi"]) else 0 for r in (w, smp)]
         changed += verdicts[0] != verdicts[1]
         moves.append(smp["AUROC diff"] - w["AUROC diff"])
@@ -338,7 +346,7 @@ def sample_caveat(control: pd.DataFrame) -> str:
     (:func:`sample_control`), and how many verdicts it changes; empty where no sample was read."""
     if control.empty:
         return ""
-    moves, changed = _sample_moves(control)
+    moves, changed = _sample_moves(_sample_pairs(control))
     side = (", all against NegLabel" if max(moves) < 0 else ", all in NegLabel's favour" if min(moves) > 0 else "")
     return (f"The corpus sample that every model reads moves NegLabel's AUROC gaps to the baselines by {min(moves):+.2f} "
             f"to {max(moves):+.2f} points{side}, and changes {changed} of {len(moves)} verdicts against the whole corpus "
@@ -350,10 +358,9 @@ def sample_control_reading(control: pd.DataFrame) -> str:
     much the sample moves the gaps, and how many verdicts (clear better, clear worse, not clear) it changes."""
     if control.empty:
         return "The chapter read the whole corpus: no sample to check"
-    parts, moves, changed = [], *_sample_moves(control)
-    for (vlm, other), rows in control.groupby(["VLM", "against"], sort=False):
-        cells = {r["corpus"]: r for _, r in rows.iterrows()}
-        w, smp = cells["whole corpus"], cells["sample"]
+    pairs = _sample_pairs(control)
+    parts, (moves, changed) = [], _sample_moves(pairs)
+    for vlm, other, w, smp in pairs:
         parts.append(f"{md_text(vlm)} against {md_text(other)}: "
                      f"{interval(w['AUROC diff'], w['AUROC lo'], w['AUROC hi'], signed=True)} with the whole corpus, "
                      f"{interval(smp['AUROC diff'], smp['AUROC lo'], smp['AUROC hi'], signed=True)} with the sample")
