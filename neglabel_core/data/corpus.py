@@ -293,8 +293,10 @@ def _lemma_text(name: str) -> str:
     return name.replace("_", " ").lower()
 
 
-_LEMMA_TABLES: dict[tuple, tuple[tuple[str, str, bool], ...]] = {}
-_PARSED_TABLES: dict[str, tuple[tuple[str, str, bool], ...]] = {}  # by the data file's SHA-256: a pure function of it
+# One lemma table per data file's SHA-256 (a pure function of it), and the cache entries (digest,
+# file state) this process has read and checked, or written, so an unchanged entry is not read again
+_LEMMA_TABLES: dict[str, tuple[tuple[str, str, bool], ...]] = {}
+_CHECKED_ENTRIES: set[tuple] = set()
 _WORDNET_CORPORA: dict[tuple, Corpus] = {}
 
 
@@ -305,8 +307,8 @@ def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str,
     Reading WordNet through nltk takes ~12 s; the table is cached as JSON under
     ``<cache>/corpora``, keyed by the SHA-256 of the ``data.<pos>`` file it came from, so edited
     or replaced WordNet files give a new entry. A cache file that does not parse, or does not
-    hold the table it names, is rebuilt: from the table this process parsed from the same file
-    before, if any (another cache root), else from WordNet.
+    hold the table it names, is rebuilt: from the table this process read or parsed for the same
+    file before, if any (another cache root), else from WordNet.
     """
     if part not in _WORDNET_POS:
         raise ValueError(f"unknown part of speech {part!r}; expected one of {list(_WORDNET_POS)}")
@@ -314,28 +316,30 @@ def wordnet_lemmas(part: str, wordnet_dir: str | None = None) -> list[tuple[str,
     digest = sha256_file_kept(pos_file)
     target = cache_root() / "corpora" / f"wordnet-{part}-{digest[:16]}.json"
     try:
-        memo_key = (digest, file_state(target))  # the entry read before, unchanged since: not parsed again
-        if memo_key in _LEMMA_TABLES:
-            return list(_LEMMA_TABLES[memo_key])
+        entry = (digest, file_state(target))  # the entry read before, unchanged since: not parsed again
+        if entry in _CHECKED_ENTRIES and digest in _LEMMA_TABLES:
+            return list(_LEMMA_TABLES[digest])
         cached = json.loads(target.read_text("utf-8"))
         columns = [cached["words"], cached["lexnames"], cached["first"]]
         if cached.get("source_sha256") == digest and len({len(c) for c in columns}) == 1 and columns[0]:
-            _LEMMA_TABLES[memo_key] = table = tuple(zip(*columns))
+            _LEMMA_TABLES[digest] = table = tuple(zip(*columns))
+            _CHECKED_ENTRIES.add(entry)
             return list(table)
         log.warning("WordNet lemma cache %s does not match %s; rebuilding it", target, pos_file)
     except FileNotFoundError:
         pass
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("WordNet lemma cache %s is unreadable (%s); rebuilding it", target, exc)
-    if digest not in _PARSED_TABLES:
+    if digest not in _LEMMA_TABLES:
         wn = load_wordnet(wordnet_dir)
-        _PARSED_TABLES[digest] = tuple((_lemma_text(lemma), synset.lexname(), i == 0)
-                                       for synset in wn.all_synsets(_WORDNET_POS[part])
-                                       for i, lemma in enumerate(synset.lemma_names()))
-    table = list(_PARSED_TABLES[digest])
+        _LEMMA_TABLES[digest] = tuple((_lemma_text(lemma), synset.lexname(), i == 0)
+                                      for synset in wn.all_synsets(_WORDNET_POS[part])
+                                      for i, lemma in enumerate(synset.lemma_names()))
+    table = list(_LEMMA_TABLES[digest])
     words, lexnames, first = (list(c) for c in zip(*table))
     atomic_write_text(target, json.dumps({"source": str(pos_file), "source_sha256": digest,
                                           "words": words, "lexnames": lexnames, "first": first}))
+    _CHECKED_ENTRIES.add((digest, file_state(target)))  # written here: the next call reads the table, not the file
     return table
 
 
